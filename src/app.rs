@@ -1,0 +1,160 @@
+//! Wiring and lifecycle: open the store, build the providers, start the scheduler, bind HTTP, and shut down
+//! in order on SIGTERM or Ctrl-C. The only place that constructs things.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Loaded;
+use crate::http::{self, AppState};
+use crate::providers::Providers;
+use crate::scheduler;
+use crate::store::Store;
+use crate::systemd;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::sync::Arc;
+
+/// Send workers: enough that one slow provider call never holds back every other text.
+const SEND_WORKERS: usize = 4;
+
+/// Runs the appliance until SIGTERM or Ctrl-C.
+pub fn serve(loaded: Loaded) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(run(loaded))
+}
+
+async fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let mut config = loaded.config.clone();
+    let listener = std::net::TcpListener::bind(&config.server.listen)
+        .with_context(|| format!("while binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    if config.server.public_url.is_none() {
+        // Signatures are computed over the URL the provider called; with no public URL configured that is
+        // the address we actually bound (which matters when the port is 0).
+        config.server.public_url = Some(format!("http://{addr}"));
+    }
+    let public_url = config.server.public_base();
+    let config = Arc::new(config);
+
+    let store = Store::open(&loaded.database)
+        .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let providers = Providers::from_config(&config);
+    let scheduler = Arc::new(
+        scheduler::spawn(
+            scheduler::Deps {
+                store: store.clone(),
+                providers: providers.clone(),
+                config: Arc::clone(&config),
+                clock: Arc::clone(&clock),
+            },
+            SEND_WORKERS,
+        )
+        .context("while starting the scheduler")?,
+    );
+    let state = web::Data::new(AppState {
+        store: store.clone(),
+        providers,
+        config: Arc::clone(&config),
+        clock,
+        scheduler: Arc::clone(&scheduler),
+        public_url: public_url.clone(),
+    });
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(10)
+            .listen(listener)
+            .with_context(|| format!("while listening on {addr}"))?
+            .run();
+
+    print_banner(&loaded, &config, addr, &public_url);
+    systemd::notify("READY=1");
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        systemd::notify("STOPPING=1");
+        handle.stop(true).await;
+    });
+    if let Some(every) = systemd::watchdog_interval() {
+        let (store, scheduler) = (store.clone(), Arc::clone(&scheduler));
+        actix_rt::spawn(async move {
+            let clock = SystemClock;
+            loop {
+                actix_rt::time::sleep(every).await;
+                let s = store.clone();
+                let db = web::block(move || s.healthy()).await.unwrap_or(false);
+                if db && scheduler.alive(clock.now()) {
+                    systemd::notify("WATCHDOG=1");
+                }
+            }
+        });
+    }
+    server.await.context("while serving HTTP")?;
+    scheduler.shutdown();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use actix_rt::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio_select(term.recv(), actix_rt::signal::ctrl_c()).await;
+        }
+        Err(_) => {
+            let _ = actix_rt::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Waits for whichever of two futures finishes first.
+async fn tokio_select<A, B, RA, RB>(a: A, b: B)
+where
+    A: std::future::Future<Output = RA>,
+    B: std::future::Future<Output = RB>,
+{
+    let a = std::pin::pin!(a);
+    let b = std::pin::pin!(b);
+    let mut a = a;
+    let mut b = b;
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[allow(clippy::print_stdout)]
+fn print_banner(
+    loaded: &Loaded,
+    config: &crate::config::Config,
+    addr: std::net::SocketAddr,
+    public_url: &str,
+) {
+    println!(
+        "textback {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  config:     {}", loaded.source());
+    println!("  database:   {}", loaded.database.display());
+    println!("  public url: {public_url}");
+    for b in &config.businesses {
+        println!(
+            "  business:   {} ({}) on {} via provider {:?}",
+            b.name,
+            b.id,
+            b.numbers.join(", "),
+            config.provider_name(b)
+        );
+    }
+    if let Some(b) = config.businesses.first() {
+        println!(
+            "Try it: textback simulate missed-call --from +14805550111 --to {}",
+            b.sender()
+        );
+    }
+}

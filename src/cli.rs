@@ -1,0 +1,87 @@
+//! The command line (clap types only).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// textback: text back every caller you missed.
+#[derive(Debug, Parser)]
+#[command(name = "textback", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file [default: ./textback.toml, then /etc/textback/textback.toml, else built-in defaults]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "TEXTBACK_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// What to do [default: serve]
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance: webhooks, scheduler and database
+    Serve,
+    /// Write a commented config file to start from (the same text as config.example.toml)
+    Init {
+        /// Where to write it
+        #[arg(default_value = "textback.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the config file and print a summary, or every problem with its line and key
+    CheckConfig,
+    /// Show pending, sent, failed and suppressed texts, read from the database
+    Status {
+        /// How many of the latest rows to list in each section
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+    },
+    /// Send signed, Twilio-shaped webhooks to a running textback, as Twilio would
+    #[command(subcommand)]
+    Simulate(Simulate),
+}
+
+/// What to simulate.
+#[derive(Debug, Subcommand)]
+pub enum Simulate {
+    /// A call that nobody answered (or answered briefly)
+    MissedCall {
+        /// The caller's number, e.g. +14805550111
+        #[arg(long)]
+        from: String,
+        /// The business number called [default: the first business's first number]
+        #[arg(long)]
+        to: Option<String>,
+        /// How the forwarded call ended
+        #[arg(long, default_value = "no-answer", value_parser = ["no-answer", "busy", "failed", "canceled", "completed"])]
+        status: String,
+        /// With --status completed: how many seconds it was answered
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Where textback listens [default: http:// + server.listen]
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// An inbound text, e.g. a reply or STOP
+    Sms {
+        /// The sender's number
+        #[arg(long)]
+        from: String,
+        /// The business number texted [default: the first business's first number]
+        #[arg(long)]
+        to: Option<String>,
+        /// The text
+        #[arg(long)]
+        body: String,
+        /// Where textback listens [default: http:// + server.listen]
+        #[arg(long)]
+        url: Option<String>,
+    },
+}

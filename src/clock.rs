@@ -1,0 +1,60 @@
+//! Where "now" comes from. Code that decides takes `now` as an argument; code whose time advances on its own
+//! (the scheduler) holds a `Clock`, so tests can replace the system clock with a manual one.
+//! Depends on nothing internal.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, UTC. Every instant the appliance stores is one of these.
+pub type Millis = i64;
+
+/// A source of the current time.
+pub trait Clock: Send + Sync {
+    /// The current instant in unix milliseconds.
+    fn now(&self) -> Millis;
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock standing at `at`.
+    pub fn new(at: Millis) -> Self {
+        Self(AtomicI64::new(at))
+    }
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: Millis) {
+        self.0.store(at, Ordering::SeqCst);
+    }
+    /// Moves the clock forward by `ms`.
+    pub fn advance(&self, ms: Millis) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Formats an instant as RFC 3339 UTC with seconds, for people reading the CLI.
+pub fn format_utc(at: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| at.to_string())
+}

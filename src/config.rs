@@ -1,0 +1,923 @@
+//! The one TOML file: its schema, the built-in defaults, loading and validation.
+//!
+//! Type errors are reported by the `toml` parser with the line, column and key. Rules that span several keys
+//! are checked by [`Config::validate`], which reports every problem at once, each with the file, the line
+//! (found with `toml_edit`, which keeps spans) and the key path (`business[0].numbers[1]`).
+//! Depends on model and script.
+
+use crate::model::PhoneNumber;
+use crate::script;
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The commented example configuration; `textback init` writes it and it equals the built-in defaults.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+/// Where `serve` looks for a config file when `--config` is not given, in order.
+pub const SEARCH_PATHS: [&str; 2] = ["textback.toml", "/etc/textback/textback.toml"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`: where to listen and the public URL providers call.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[storage]`: the SQLite database.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `[log]`: log verbosity.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[providers.NAME]`: provider accounts by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// `[[business]]`: the businesses this instance answers for.
+    #[serde(default, rename = "business")]
+    pub businesses: Vec<BusinessConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The URL the provider calls (scheme, host, optional port and path prefix); signatures are computed over it.
+    /// Defaults to `http://` + `listen`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The SQLite file, relative to the config file's folder.
+    pub database: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            database: "textback.db".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `textback=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+/// The kinds of provider account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Twilio, or a Twilio-compatible API (SignalWire) through `api_base`.
+    Twilio,
+    /// The built-in simulator: texts are printed, nothing leaves the machine.
+    Simulator,
+}
+
+/// `[providers.NAME]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Which provider this account is at.
+    pub kind: ProviderKind,
+    /// Twilio Account SID (`AC` + 32 hex).
+    pub account_sid: Option<String>,
+    /// Twilio auth token, used for the REST API and to check webhook signatures.
+    pub auth_token: Option<Secret>,
+    /// REST API base URL.
+    pub api_base: Option<String>,
+}
+
+impl ProviderConfig {
+    /// The auth token webhooks are signed with; the simulator has a fixed one unless set.
+    pub fn signing_token(&self) -> &str {
+        match (&self.auth_token, self.kind) {
+            (Some(s), _) => s.expose(),
+            (None, ProviderKind::Simulator) => SIMULATOR_TOKEN,
+            (None, ProviderKind::Twilio) => "",
+        }
+    }
+    /// The REST API base URL without a trailing slash.
+    pub fn api_base(&self) -> String {
+        self.api_base
+            .as_deref()
+            .unwrap_or("https://api.twilio.com")
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+/// The token the simulator signs webhooks with when `auth_token` is not set. It guards nothing of value:
+/// the simulator never sends a real text.
+pub const SIMULATOR_TOKEN: &str = "simulator";
+
+/// `[[business]]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessConfig {
+    /// Short stable identifier used in the database.
+    pub id: String,
+    /// The name callers know; scripts say it.
+    pub name: String,
+    /// The provider numbers callers dial.
+    pub numbers: Vec<String>,
+    /// Where calls ring first (staff phones).
+    #[serde(default)]
+    pub forward_to: Vec<String>,
+    /// The provider account; optional when only one is defined.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// IANA time zone of the business.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Wait this long after a missed call before texting, so the text never races the voicemail.
+    #[serde(default = "default_text_delay")]
+    pub text_delay: Dur,
+    /// How long forwarded calls ring.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout: Dur,
+    /// An answered call shorter than this counts as missed.
+    #[serde(default = "default_short_call")]
+    pub short_call: Dur,
+    /// At most one text-back per caller within this window.
+    #[serde(default = "default_repeat_window")]
+    pub repeat_window: Dur,
+    /// `direct_question`, `booking_link`, `emergency_triage`, or a custom template.
+    #[serde(default = "default_script")]
+    pub script: String,
+    /// The booking page the `booking_link` script sends.
+    #[serde(default)]
+    pub booking_link: Option<String>,
+    /// What the caller hears when nobody answered; empty for nothing.
+    #[serde(default = "default_missed_greeting")]
+    pub missed_greeting: String,
+    /// Record a voicemail after a missed call (its link is stored with the call).
+    #[serde(default)]
+    pub voicemail: bool,
+    /// Extra fields that custom scripts can use, e.g. `fields = { area = "Phoenix" }`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_text_delay() -> Dur {
+    Dur(Duration::from_secs(20))
+}
+fn default_ring_timeout() -> Dur {
+    Dur(Duration::from_secs(20))
+}
+fn default_short_call() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_repeat_window() -> Dur {
+    Dur(Duration::from_secs(24 * 3600))
+}
+fn default_script() -> String {
+    "direct_question".into()
+}
+fn default_missed_greeting() -> String {
+    "Sorry we missed your call. We will text you in a moment.".into()
+}
+
+impl BusinessConfig {
+    /// The business's parsed numbers (validation guarantees they parse).
+    pub fn numbers(&self) -> Vec<PhoneNumber> {
+        self.numbers
+            .iter()
+            .filter_map(|n| PhoneNumber::parse(n).ok())
+            .collect()
+    }
+    /// The parsed `forward_to` numbers.
+    pub fn forward_to(&self) -> Vec<PhoneNumber> {
+        self.forward_to
+            .iter()
+            .filter_map(|n| PhoneNumber::parse(n).ok())
+            .collect()
+    }
+    /// The first number, used as the sender of texts (validation guarantees there is one).
+    pub fn sender(&self) -> &str {
+        self.numbers.first().map(|s| s.trim()).unwrap_or_default()
+    }
+    /// The fields a script template sees.
+    pub fn script_fields(&self) -> BTreeMap<String, String> {
+        let mut f = self.fields.clone();
+        f.insert("id".into(), self.id.clone());
+        f.insert("name".into(), self.name.clone());
+        f.insert(
+            "booking_link".into(),
+            self.booking_link.clone().unwrap_or_default(),
+        );
+        f
+    }
+}
+
+/// A human duration such as `"20s"`, `"2h"` or `"1d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    /// Whole milliseconds.
+    pub fn millis(self) -> i64 {
+        i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
+    }
+    /// Whole seconds.
+    pub fn secs(self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); write it like \"20s\", \"5m\", \"2h\" or \"1d\""
+            ))
+        })
+    }
+}
+
+/// A secret written inline, as `env:NAME`, or as `file:/path`; resolved when the file is read.
+/// Its `Debug` hides the value and it has no `Display`, so it cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    source: String,
+    value: String,
+}
+
+impl Secret {
+    /// A secret from a literal value (tests and defaults).
+    pub fn literal(value: &str) -> Self {
+        Self {
+            source: "inline".into(),
+            value: value.into(),
+        }
+    }
+    /// The secret value, for the few places that must use it.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+    fn resolve(spec: &str) -> Result<Self, String> {
+        if let Some(name) = spec.strip_prefix("env:") {
+            let value = std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?;
+            return Ok(Self {
+                source: spec.into(),
+                value,
+            });
+        }
+        if let Some(path) = spec.strip_prefix("file:") {
+            let value = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+            return Ok(Self {
+                source: spec.into(),
+                value: value.trim_end_matches(['\n', '\r']).to_string(),
+            });
+        }
+        Ok(Self {
+            source: "inline".into(),
+            value: spec.into(),
+        })
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({}, ***)", self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Secret::resolve(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for Config {
+    /// The built-in defaults: the simulator provider and one demo business, so `textback serve` works with no
+    /// file at all. `config.example.toml` spells out exactly this.
+    fn default() -> Self {
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "simulator".to_string(),
+            ProviderConfig {
+                kind: ProviderKind::Simulator,
+                account_sid: None,
+                auth_token: None,
+                api_base: None,
+            },
+        );
+        Self {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            log: LogConfig::default(),
+            providers,
+            businesses: vec![BusinessConfig {
+                id: "demo".into(),
+                name: "Demo Plumbing".into(),
+                numbers: vec!["+16025550100".into()],
+                forward_to: vec!["+16025550199".into()],
+                provider: None,
+                timezone: "America/Phoenix".into(),
+                text_delay: default_text_delay(),
+                ring_timeout: default_ring_timeout(),
+                short_call: default_short_call(),
+                repeat_window: default_repeat_window(),
+                script: default_script(),
+                booking_link: None,
+                missed_greeting: default_missed_greeting(),
+                voicemail: false,
+                fields: BTreeMap::new(),
+            }],
+        }
+    }
+}
+
+/// One problem with the configuration, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, when there is one.
+    pub file: Option<PathBuf>,
+    /// 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// Key path such as `business[0].numbers[1]`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self
+            .file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<built-in defaults>".into());
+        match self.line {
+            Some(l) => write!(f, "{file}:{l}: ")?,
+            None => write!(f, "{file}: ")?,
+        }
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// All the problems found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file it was read from; `None` for the built-in defaults.
+    pub path: Option<PathBuf>,
+    /// The database path, resolved against the file's folder.
+    pub database: PathBuf,
+}
+
+impl Loaded {
+    /// Describes the source for start-up messages.
+    pub fn source(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => "built-in defaults (no config file found)".into(),
+        }
+    }
+}
+
+/// Finds the config file: the explicit path if given (it must exist), else the first of [`SEARCH_PATHS`]
+/// that exists, else `None` for the built-in defaults.
+pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    SEARCH_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// Loads and validates the file at `path`, or the built-in defaults when `path` is `None`.
+pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    let Some(path) = path else {
+        let config = Config::default();
+        let errors = config.validate(None, None);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let database = config.storage.database.clone();
+        return Ok(Loaded {
+            config,
+            path: None,
+            database,
+        });
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: Some(path.to_path_buf()),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    let config = parse(&text, Some(path))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let database = if config.storage.database.is_absolute() {
+        config.storage.database.clone()
+    } else {
+        base.join(&config.storage.database)
+    };
+    Ok(Loaded {
+        config,
+        path: Some(path.to_path_buf()),
+        database,
+    })
+}
+
+/// Parses and validates TOML text; `file` is only used in messages.
+pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of_offset(text, s.start));
+        ConfigErrors(vec![ConfigError {
+            file: file.map(Path::to_path_buf),
+            line,
+            key: String::new(),
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    let doc = toml_edit::Document::parse(text.to_string()).ok();
+    let errors = config.validate(file, doc.as_ref().map(|d| (text, d)));
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+type Spans<'a> = Option<(&'a str, &'a toml_edit::Document<String>)>;
+
+struct Problems<'a> {
+    file: Option<&'a Path>,
+    spans: Spans<'a>,
+    list: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, key: String, message: impl Into<String>) {
+        let line = self
+            .spans
+            .and_then(|(text, doc)| line_of_key(text, doc, &key));
+        self.list.push(ConfigError {
+            file: self.file.map(Path::to_path_buf),
+            line,
+            key,
+            message: message.into(),
+        });
+    }
+}
+
+impl Config {
+    /// The business with this id.
+    pub fn business(&self, id: &str) -> Option<&BusinessConfig> {
+        self.businesses.iter().find(|b| b.id == id)
+    }
+
+    /// The business that owns this number (as a provider sends it).
+    pub fn business_for_number(&self, number: &str) -> Option<&BusinessConfig> {
+        let number = number.trim();
+        self.businesses
+            .iter()
+            .find(|b| b.numbers.iter().any(|n| n.trim() == number))
+    }
+
+    /// The name of the provider account a business uses (validation guarantees there is one).
+    pub fn provider_name<'a>(&'a self, business: &'a BusinessConfig) -> &'a str {
+        match &business.provider {
+            Some(name) => name,
+            None => self.providers.keys().next().map_or("", String::as_str),
+        }
+    }
+
+    /// Checks the rules that span keys; returns every problem found.
+    fn validate(&self, file: Option<&Path>, spans: Spans<'_>) -> Vec<ConfigError> {
+        let mut p = Problems {
+            file,
+            spans,
+            list: Vec::new(),
+        };
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.add(
+                "server.listen".into(),
+                format!(
+                    "{:?} is not an address and port such as \"127.0.0.1:8080\"",
+                    self.server.listen
+                ),
+            );
+        }
+        if let Some(u) = &self.server.public_url {
+            if let Err(why) = check_url(u) {
+                p.add("server.public_url".into(), why);
+            }
+        }
+        if self.providers.is_empty() {
+            p.add(
+                "providers".into(),
+                "no provider is defined: add a [providers.NAME] table (kind = \"twilio\" or \"simulator\")",
+            );
+        }
+        for (name, prov) in &self.providers {
+            validate_provider(&mut p, name, prov);
+            if prov.kind == ProviderKind::Twilio && self.server.public_url.is_none() {
+                p.add(
+                    "server.public_url".into(),
+                    format!("is required with the twilio provider {name:?}: Twilio signs every webhook over the URL it calls, e.g. \"https://textback.example.com\""),
+                );
+            }
+        }
+        if self.businesses.is_empty() {
+            p.add(
+                "business".into(),
+                "no business is defined: add a [[business]] table",
+            );
+        }
+        let mut ids = BTreeSet::new();
+        let mut numbers: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, b) in self.businesses.iter().enumerate() {
+            if !ids.insert(b.id.clone()) {
+                p.add(
+                    format!("business[{i}].id"),
+                    format!("{:?} is used by another business", b.id),
+                );
+            }
+            for (j, n) in b.numbers.iter().enumerate() {
+                if let Some(other) = numbers.insert(n.trim().to_string(), i) {
+                    if other != i {
+                        p.add(
+                            format!("business[{i}].numbers[{j}]"),
+                            format!("{n} is already a number of business[{other}]"),
+                        );
+                    }
+                }
+            }
+            self.validate_business(&mut p, i, b);
+        }
+        p.list
+    }
+
+    fn validate_business(&self, p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
+        let key = |k: &str| format!("business[{i}].{k}");
+        if b.id.is_empty()
+            || !b
+                .id
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+        {
+            p.add(
+                key("id"),
+                format!(
+                    "{:?} must be lowercase letters, digits, - or _ (it is stored in the database)",
+                    b.id
+                ),
+            );
+        }
+        if b.name.trim().is_empty() {
+            p.add(key("name"), "must not be empty: scripts say it to callers");
+        }
+        if b.numbers.is_empty() {
+            p.add(
+                key("numbers"),
+                "list at least one provider number callers dial, e.g. [\"+16025550100\"]",
+            );
+        }
+        for (j, n) in b.numbers.iter().enumerate() {
+            if let Err(e) = PhoneNumber::parse(n) {
+                p.add(format!("business[{i}].numbers[{j}]"), e.to_string());
+            }
+        }
+        for (j, n) in b.forward_to.iter().enumerate() {
+            if let Err(e) = PhoneNumber::parse(n) {
+                p.add(format!("business[{i}].forward_to[{j}]"), e.to_string());
+            }
+        }
+        match &b.provider {
+            Some(name) if !self.providers.contains_key(name) => p.add(
+                key("provider"),
+                format!(
+                    "no provider named {name:?}; defined: {}",
+                    self.providers
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            None if self.providers.len() > 1 => p.add(
+                key("provider"),
+                "several providers are defined, so say which one this business uses",
+            ),
+            _ => {}
+        }
+        if b.timezone.parse::<chrono_tz::Tz>().is_err() {
+            p.add(
+                key("timezone"),
+                format!(
+                    "{:?} is not an IANA time zone such as \"America/Phoenix\"",
+                    b.timezone
+                ),
+            );
+        }
+        if b.text_delay.0 > Duration::from_secs(3600) {
+            p.add(
+                key("text_delay"),
+                "must be at most 1h: a text-back only helps while the caller is still deciding",
+            );
+        }
+        if !(5..=600).contains(&b.ring_timeout.secs()) {
+            p.add(
+                key("ring_timeout"),
+                "must be between 5s and 10m (Twilio's <Dial timeout> range)",
+            );
+        }
+        if b.short_call.0 > Duration::from_secs(600) {
+            p.add(key("short_call"), "must be at most 10m");
+        }
+        if let Some(link) = &b.booking_link {
+            if let Err(why) = check_url(link) {
+                p.add(key("booking_link"), why);
+            }
+        }
+        if b.script == "booking_link" && b.booking_link.is_none() {
+            p.add(
+                key("script"),
+                "the booking_link script needs business.booking_link to be set",
+            );
+        }
+        if let Err(e) = script::render(&b.script, &b.script_fields()) {
+            p.add(key("script"), e.to_string());
+        }
+    }
+}
+
+fn validate_provider(p: &mut Problems<'_>, name: &str, prov: &ProviderConfig) {
+    let key = |k: &str| format!("providers.{name}.{k}");
+    if let Some(base) = &prov.api_base {
+        if let Err(why) = check_url(base) {
+            p.add(key("api_base"), why);
+        }
+    }
+    if prov.kind == ProviderKind::Twilio {
+        match &prov.account_sid {
+            None => p.add(
+                key("account_sid"),
+                "is required for kind = \"twilio\" (AC followed by 32 hex digits, from the Twilio console)",
+            ),
+            Some(sid) if !is_account_sid(sid) => p.add(
+                key("account_sid"),
+                format!("{sid:?} is not a Twilio Account SID (AC followed by 32 hex digits)"),
+            ),
+            _ => {}
+        }
+        match &prov.auth_token {
+            None => p.add(
+                key("auth_token"),
+                "is required for kind = \"twilio\" (inline, env:NAME or file:/path)",
+            ),
+            Some(t) if t.expose().is_empty() => p.add(key("auth_token"), "is empty"),
+            _ => {}
+        }
+    }
+}
+
+fn is_account_sid(s: &str) -> bool {
+    s.len() == 34 && s.starts_with("AC") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn check_url(u: &str) -> Result<(), String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !u.contains(['?', '#', ' ']) => Ok(()),
+        _ => Err(format!(
+            "{u:?} is not an http(s) URL without query or fragment, e.g. \"https://textback.example.com\""
+        )),
+    }
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Finds the line of a key path like `business[0].numbers[1]`, falling back to its nearest parent.
+fn line_of_key(text: &str, doc: &toml_edit::Document<String>, path: &str) -> Option<usize> {
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut best = None;
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some(next) = item.get(name) else { break };
+        item = next;
+        best = span_of(item).or(best);
+        if let Some(i) = index {
+            let Some(next) = item.get(i) else { break };
+            item = next;
+            best = span_of(item).or(best);
+        }
+    }
+    best.map(|start| line_of_offset(text, start))
+}
+
+fn span_of(item: &toml_edit::Item) -> Option<usize> {
+    match item {
+        toml_edit::Item::Value(v) => v.span().map(|s| s.start),
+        toml_edit::Item::Table(t) => t.span().map(|s| s.start),
+        toml_edit::Item::ArrayOfTables(a) => a.span().map(|s| s.start),
+        toml_edit::Item::None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_the_built_in_default() {
+        let parsed = parse(EXAMPLE, Some(Path::new("config.example.toml"))).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(load(None).is_ok());
+    }
+
+    fn errors_of(text: &str) -> Vec<String> {
+        match parse(text, Some(Path::new("t.toml"))) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const GOOD: &str = r#"
+[server]
+public_url = "https://textback.example.com"
+
+[providers.main]
+kind = "twilio"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "secret"
+
+[[business]]
+id = "acme"
+name = "Acme HVAC"
+numbers = ["+16025550100"]
+"#;
+
+    #[test]
+    fn a_minimal_twilio_file_is_valid() {
+        assert_eq!(errors_of(GOOD), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_errors_with_file_line_and_key() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[server]\nlisten = \"nope\"\n",
+                "t.toml:2: server.listen: \"nope\" is not an address",
+            ),
+            (
+                "[server]\nlisen = \"x\"\n",
+                "t.toml:2: unknown field `lisen`",
+            ),
+            (
+                "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\", \"602-555\"]\n[providers.s]\nkind = \"simulator\"\n",
+                "t.toml:4: business[0].numbers[1]: \"602-555\" is not in E.164 form",
+            ),
+            (
+                "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntext_delay = \"20 parsecs\"\n[providers.s]\nkind = \"simulator\"\n",
+                "t.toml:5: invalid duration \"20 parsecs\"",
+            ),
+            (
+                "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntimezone = \"Mars/Olympus\"\n[providers.s]\nkind = \"simulator\"\n",
+                "t.toml:5: business[0].timezone: \"Mars/Olympus\" is not an IANA time zone",
+            ),
+            (
+                "[providers.main]\nkind = \"twilio\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
+                "t.toml:1: providers.main.account_sid: is required",
+            ),
+            (
+                "[providers.main]\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"x\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
+                "t.toml:3: providers.main.account_sid: \"AC1\" is not a Twilio Account SID",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nprovider = \"main\"\n",
+                "t.toml:7: business[0].provider: no provider named \"main\"",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nscript = \"booking_link\"\n",
+                "t.toml:7: business[0].script: the booking_link script needs",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nscript = \"Hi from {{ nmae }}\"\n",
+                "t.toml:7: business[0].script: ",
+            ),
+            (
+                "[providers.s]\nkind = \"pigeon\"\n",
+                "t.toml:2: unknown variant `pigeon`",
+            ),
+            ("[providers.s]\nkind = \"simulator\"\n", "t.toml: business: no business is defined"),
+            (
+                "[providers.main]\nkind = \"twilio\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"env:TEXTBACK_TEST_SURELY_UNSET\"\n",
+                "t.toml:4: environment variable TEXTBACK_TEST_SURELY_UNSET is not set",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = errors_of(text);
+            assert!(
+                got.iter().any(|e| e.starts_with(want)),
+                "for {text:?}\nwanted an error starting with {want:?}\ngot {got:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let text = "[server]\nlisten = \"x\"\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"A B\"\nname = \"\"\nnumbers = [\"1\"]\n";
+        assert_eq!(errors_of(text).len(), 4, "{:#?}", errors_of(text));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::literal("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let c = parse(GOOD, None).unwrap();
+        assert!(!format!("{c:?}").contains("secret\""));
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "tok123\n").unwrap();
+        let text = GOOD.replace("\"secret\"", &format!("\"file:{}\"", f.display()));
+        let c = parse(&text, None).unwrap();
+        assert_eq!(c.providers["main"].signing_token(), "tok123");
+    }
+}

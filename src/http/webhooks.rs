@@ -1,0 +1,292 @@
+//! Twilio-format webhooks: check the signature over the configured public URL and the raw path and query,
+//! parse into a domain report, apply it in one transaction, answer TwiML. Nothing is written unless the
+//! signature is valid, and nothing is acknowledged until it is committed.
+
+use super::{AppState, HttpError};
+use crate::config::BusinessConfig;
+use crate::events::{self, Answer, Applied};
+use crate::model::CallOutcome;
+use crate::policy;
+use crate::providers::twilio::{self, CallHook, ParseError};
+use crate::providers::SignedRequest;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// A request whose signature checked out, with the business it is for.
+struct Verified {
+    params: Vec<(String, String)>,
+    business: BusinessConfig,
+    provider: String,
+    /// `I-Twilio-Idempotency-Token`, scoped to the route.
+    token: Option<String>,
+}
+
+/// Which parameter names the business number.
+#[derive(Clone, Copy)]
+enum Addressed {
+    /// Calls and inbound texts: the number called or texted.
+    To,
+    /// Delivery receipts: the number the text was sent from.
+    From,
+}
+
+fn verify(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+    addressed: Addressed,
+) -> Result<Verified, HttpError> {
+    let form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return Err(HttpError::UnsupportedMediaType);
+    }
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    let url = format!("{}{path_and_query}", state.public_url);
+    let signature = req
+        .headers()
+        .get(twilio::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if signature.is_none() {
+        return Err(HttpError::Forbidden("missing X-Twilio-Signature"));
+    }
+    let number = match addressed {
+        Addressed::To => twilio::addressed_to(&params),
+        Addressed::From => twilio::receipt_sender(&params),
+    };
+    let business = number.and_then(|n| state.config.business_for_number(n));
+    let signed = SignedRequest {
+        url: &url,
+        params: &params,
+        body,
+        signature,
+    };
+    // The business's own account signs its webhooks; for an unknown number any account may have.
+    let provider = match business {
+        Some(b) => {
+            let name = state.config.provider_name(b);
+            state
+                .providers
+                .get(name)
+                .filter(|p| p.verify(&signed))
+                .map(|_| name.to_string())
+        }
+        None => state
+            .providers
+            .iter()
+            .find(|(_, p)| p.verify(&signed))
+            .map(|(name, _)| name.clone()),
+    };
+    let Some(provider) = provider else {
+        tracing::warn!(path = req.path(), "webhook refused: invalid signature");
+        return Err(HttpError::Forbidden("invalid X-Twilio-Signature"));
+    };
+    let Some(business) = business else {
+        return Err(HttpError::NotFound(format!(
+            "the number {} is not configured for any business",
+            number.unwrap_or("(none)")
+        )));
+    };
+    let token = req
+        .headers()
+        .get(twilio::IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("{}:{t}", req.path()));
+    Ok(Verified {
+        params,
+        business: business.clone(),
+        provider,
+        token,
+    })
+}
+
+fn bad_request(e: ParseError) -> HttpError {
+    HttpError::BadRequest(e.0)
+}
+
+fn twiml(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(body)
+}
+
+fn after(state: &AppState, applied: Applied) {
+    if applied.due.is_some() {
+        state.scheduler.wake();
+    }
+}
+
+fn missed_twiml(state: &AppState, biz: &BusinessConfig) -> String {
+    let record = biz
+        .voicemail
+        .then(|| format!("{}/hooks/twilio/recording", state.public_url));
+    twilio::twiml_missed(&biz.missed_greeting, record.as_deref())
+}
+
+/// `POST /hooks/twilio/voice`: a call is ringing. Ring staff, with our dial action as the callback.
+pub async fn voice(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::To)?;
+    let report = twilio::parse_call(&v.params, CallHook::Voice).map_err(bad_request)?;
+    let now = state.clock.now();
+    let (biz, provider) = (v.business.clone(), v.provider.clone());
+    let (answer, applied) = state
+        .store
+        .write_async(move |c| events::incoming_call(c, &biz, &provider, &report, now))
+        .await?;
+    after(&state, applied);
+    let biz = &v.business;
+    Ok(twiml(match answer {
+        Answer::Dial => twilio::twiml_dial(
+            &biz.forward_to,
+            biz.ring_timeout.secs(),
+            &format!("{}/hooks/twilio/dial", state.public_url),
+            None,
+        ),
+        Answer::Missed => missed_twiml(&state, biz),
+    }))
+}
+
+async fn call_report(
+    state: &AppState,
+    v: Verified,
+    hook: CallHook,
+) -> Result<CallOutcome, HttpError> {
+    let report = twilio::parse_call(&v.params, hook).map_err(bad_request)?;
+    let now = state.clock.now();
+    let Verified {
+        business,
+        provider,
+        token,
+        ..
+    } = v;
+    let (outcome, applied) = state
+        .store
+        .write_async(move |c| {
+            if events::seen_token(c, token.as_deref(), now)? {
+                return Ok((CallOutcome::Undecided, Applied::default()));
+            }
+            events::call_report(c, &business, &provider, &report, now)
+        })
+        .await?;
+    after(state, applied);
+    Ok(outcome)
+}
+
+/// `POST /hooks/twilio/dial`: the forwarded leg ended. A missed call hears the greeting (and voicemail).
+pub async fn dial(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::To)?;
+    let biz = v.business.clone();
+    let report = twilio::parse_call(&v.params, CallHook::Dial).map_err(bad_request)?;
+    call_report(&state, v, CallHook::Dial).await?;
+    // The answer follows from the report alone, so a redelivered dial action gets the same TwiML.
+    let missed = match &report.kind {
+        crate::model::CallReportKind::DialEnded {
+            dial_status,
+            duration_secs,
+            ..
+        } => matches!(
+            policy::dial_outcome(dial_status, *duration_secs, biz.short_call.secs()),
+            CallOutcome::Missed(_)
+        ),
+        _ => false,
+    };
+    Ok(twiml(if missed {
+        missed_twiml(&state, &biz)
+    } else {
+        twilio::twiml_hangup()
+    }))
+}
+
+/// `POST /hooks/twilio/call-status`: the call's final status; the backstop when no dial action came.
+pub async fn call_status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::To)?;
+    call_report(&state, v, CallHook::Status).await?;
+    Ok(twiml(twilio::twiml_empty()))
+}
+
+/// `POST /hooks/twilio/recording`: a voicemail was recorded.
+pub async fn recording(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::To)?;
+    call_report(&state, v, CallHook::Recording).await?;
+    Ok(twiml(twilio::twiml_hangup()))
+}
+
+/// `POST /hooks/twilio/sms`: an inbound text.
+pub async fn inbound_sms(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::To)?;
+    let text = twilio::parse_inbound_text(&v.params).map_err(bad_request)?;
+    let now = state.clock.now();
+    let Verified {
+        business,
+        provider,
+        token,
+        ..
+    } = v;
+    let applied = state
+        .store
+        .write_async(move |c| {
+            if events::seen_token(c, token.as_deref(), now)? {
+                return Ok(Applied::default());
+            }
+            events::inbound_text(c, &business, &provider, &text, now).map(|(_, a)| a)
+        })
+        .await?;
+    after(&state, applied);
+    Ok(twiml(twilio::twiml_empty()))
+}
+
+/// `POST /hooks/twilio/message-status`: a delivery receipt.
+pub async fn message_status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::From)?;
+    let receipt = twilio::parse_receipt(&v.params).map_err(bad_request)?;
+    let now = state.clock.now();
+    let Verified {
+        provider, token, ..
+    } = v;
+    let applied = state
+        .store
+        .write_async(move |c| {
+            if events::seen_token(c, token.as_deref(), now)? {
+                return Ok(Applied::default());
+            }
+            events::delivery_receipt(c, &provider, &receipt, now)
+        })
+        .await?;
+    after(&state, applied);
+    Ok(twiml(twilio::twiml_empty()))
+}

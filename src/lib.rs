@@ -1,0 +1,22 @@
+//! textback: a self-hosted missed-call text-back appliance. One binary, one TOML file, one SQLite database.
+//!
+//! Data flows provider → `http` (verify, parse) → `events` (decide with `policy`, record and enqueue in one
+//! transaction) → `scheduler` (send at the due time through `providers`, record the outcome). See DESIGN.md.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod logging;
+pub mod model;
+pub mod policy;
+pub mod providers;
+pub mod report;
+pub mod scheduler;
+pub mod script;
+pub mod simulate;
+pub mod store;
+pub mod systemd;

@@ -1,0 +1,156 @@
+//! The `textback` binary: parse the command line, run the command, map failures to exit codes.
+
+use clap::Parser;
+use std::path::Path;
+use std::process::ExitCode;
+use textback::cli::{Cli, Command, Simulate};
+use textback::clock::{Clock, SystemClock};
+use textback::config::{self, ConfigErrors};
+use textback::{app, logging, report, simulate, store};
+
+/// `EX_CONFIG`: the unit file's `RestartPreventExitStatus=78` stops systemd looping on a broken config.
+const EXIT_CONFIG: u8 = 78;
+
+enum Failure {
+    Config(ConfigErrors),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl From<ConfigErrors> for Failure {
+    fn from(e: ConfigErrors) -> Self {
+        Self::Config(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(errors)) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "error: the configuration is not valid ({} problem(s))",
+                errors.0.len()
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(explicit: Option<&Path>) -> Result<config::Loaded, Failure> {
+    Ok(config::load(config::find(explicit).as_deref())?)
+}
+
+#[allow(clippy::print_stdout)]
+fn run(cli: Cli) -> Result<(), Failure> {
+    let explicit = cli.config.as_deref();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let loaded = load(explicit)?;
+            logging::init(&loaded.config.log.level);
+            app::serve(loaded)?;
+        }
+        Command::Init { path, force } => {
+            if path.exists() && !force {
+                return Err(anyhow::anyhow!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                )
+                .into());
+            }
+            std::fs::write(&path, config::EXAMPLE)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            println!(
+                "Wrote {}. Edit it, then run: textback check-config --config {}",
+                path.display(),
+                path.display()
+            );
+        }
+        Command::CheckConfig => {
+            let loaded = load(explicit)?;
+            let c = &loaded.config;
+            println!("{}: OK", loaded.source());
+            println!(
+                "  listen {} (public URL {})",
+                c.server.listen,
+                c.server.public_base()
+            );
+            println!("  database {}", loaded.database.display());
+            for (name, p) in &c.providers {
+                println!("  provider {name}: {:?}", p.kind);
+            }
+            for b in &c.businesses {
+                println!(
+                    "  business {} ({}): numbers {}; rings {} for {}; texts after {} with script {}",
+                    b.id,
+                    b.name,
+                    b.numbers.join(", "),
+                    if b.forward_to.is_empty() { "nobody".to_string() } else { b.forward_to.join(", ") },
+                    humantime::format_duration(b.ring_timeout.0),
+                    humantime::format_duration(b.text_delay.0),
+                    if b.script.contains(' ') { "custom" } else { &b.script },
+                );
+            }
+        }
+        Command::Status { limit } => {
+            let loaded = load(explicit)?;
+            if !loaded.database.exists() {
+                println!(
+                    "No database at {} yet: nothing has happened. Start with `textback serve`.",
+                    loaded.database.display()
+                );
+                return Ok(());
+            }
+            let db = store::Store::open_read_only(&loaded.database)
+                .map_err(|e| anyhow::anyhow!("while opening {}: {e}", loaded.database.display()))?;
+            let status = db
+                .read(|c| report::read(c, limit))
+                .map_err(|e| anyhow::anyhow!("while reading {}: {e}", loaded.database.display()))?;
+            println!("textback status ({})", loaded.database.display());
+            print!("{}", report::render(&status, SystemClock.now()));
+        }
+        Command::Simulate(what) => {
+            let loaded = load(explicit)?;
+            let out = match what {
+                Simulate::MissedCall {
+                    from,
+                    to,
+                    status,
+                    duration,
+                    url,
+                } => simulate::missed_call(
+                    &loaded.config,
+                    &simulate::Call {
+                        from,
+                        to,
+                        status,
+                        duration,
+                    },
+                    url.as_deref(),
+                )?,
+                Simulate::Sms {
+                    from,
+                    to,
+                    body,
+                    url,
+                } => simulate::text(
+                    &loaded.config,
+                    &simulate::Text { from, to, body },
+                    url.as_deref(),
+                )?,
+            };
+            println!("{out}");
+        }
+    }
+    Ok(())
+}

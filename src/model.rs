@@ -1,0 +1,363 @@
+//! Domain types shared by every module: phone numbers, call outcomes, message states and job kinds.
+//! Depends on nothing internal.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A phone number in E.164 form (`+` and 7 to 15 digits, no leading zero). Parsed once at the edge.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+/// Why a string is not an E.164 phone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// Empty input.
+    #[error("the number is empty")]
+    Empty,
+    /// No leading `+`.
+    #[error(
+        "{0:?} is not in E.164 form: it must start with + and the country code, e.g. +16025550100"
+    )]
+    NoPlus(String),
+    /// Something other than digits after the `+`.
+    #[error("{0:?} is not in E.164 form: only digits may follow the +")]
+    NotDigits(String),
+    /// Too few or too many digits.
+    #[error("{0:?} is not in E.164 form: it must have 7 to 15 digits after the +")]
+    Length(String),
+}
+
+impl PhoneNumber {
+    /// Parses a strict E.164 number.
+    pub fn parse(s: &str) -> Result<Self, PhoneError> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let Some(digits) = s.strip_prefix('+') else {
+            return Err(PhoneError::NoPlus(s.to_string()));
+        };
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PhoneError::NotDigits(s.to_string()));
+        }
+        if !(7..=15).contains(&digits.len()) || digits.starts_with('0') {
+            return Err(PhoneError::Length(s.to_string()));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The number as written, `+` included.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number with its middle hidden, for logs: `+1602•••0100`.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Hides the middle of a phone number or any other identifier for logs.
+pub fn mask(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 8 {
+        return "•••".to_string();
+    }
+    let head: String = chars[..5].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}•••{tail}")
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = PhoneError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(p: PhoneNumber) -> Self {
+        p.0
+    }
+}
+
+/// Why a call counts as missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissReason {
+    /// Nobody picked up before the ring timeout.
+    NoAnswer,
+    /// The forwarded line was busy.
+    Busy,
+    /// The forwarded call could not be placed.
+    Failed,
+    /// The call was cancelled before it was answered (often: the caller hung up while it rang).
+    Canceled,
+    /// Answered, but shorter than `short_call`: a hang-up, or a voicemail that picked up.
+    ShortCall,
+    /// The caller hung up before the forwarded leg finished ringing.
+    HungUpWhileRinging,
+    /// The business has no `forward_to` number, so every call is missed.
+    NoForwardTo,
+}
+
+impl MissReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoAnswer => "no-answer",
+            Self::Busy => "busy",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::ShortCall => "short-call",
+            Self::HungUpWhileRinging => "hung-up-while-ringing",
+            Self::NoForwardTo => "no-forward-to",
+        }
+    }
+}
+
+/// What a call-ending report means for the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Nobody from the business spoke with the caller.
+    Missed(MissReason),
+    /// Someone answered and talked.
+    Answered,
+    /// Not over yet, or the report says nothing final; change nothing.
+    Undecided,
+}
+
+/// Why a text-back was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressReason {
+    /// The caller's number is withheld, anonymous or not a phone number.
+    NoCallerId,
+    /// The caller is one of the business's own numbers.
+    OwnNumber,
+    /// The caller is one of the numbers calls are forwarded to (staff).
+    StaffNumber,
+    /// The contact opted out.
+    OptedOut,
+    /// The caller already got a text-back within `repeat_window`.
+    RepeatWindow,
+    /// A text-back to this caller is already waiting to go out.
+    AlreadyScheduled,
+    /// The call turned out to be answered before the text left.
+    Answered,
+}
+
+impl SuppressReason {
+    /// The stored name, shown in `textback status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoCallerId => "no-caller-id",
+            Self::OwnNumber => "own-number",
+            Self::StaffNumber => "staff-number",
+            Self::OptedOut => "opted-out",
+            Self::RepeatWindow => "repeat-window",
+            Self::AlreadyScheduled => "already-scheduled",
+            Self::Answered => "answered",
+        }
+    }
+}
+
+/// A message's delivery state. Provider states only move forward; see [`status_rank`].
+pub mod status {
+    /// The message row exists and the provider is being called (or a crash left it so).
+    pub const SENDING: &str = "sending";
+    /// The last attempt failed for a reason worth retrying; the job will try again.
+    pub const RETRYING: &str = "retrying";
+    /// The provider could not say whether an interrupted send went out; an operator must look.
+    pub const UNKNOWN: &str = "unknown";
+    /// The provider refused the message, or every retry failed.
+    pub const FAILED: &str = "failed";
+    /// The send was called off before it left (opt-out, answered call).
+    pub const CANCELLED: &str = "cancelled";
+    /// An inbound message.
+    pub const RECEIVED: &str = "received";
+}
+
+/// Orders delivery states so that late or repeated receipts never move a message backwards.
+pub fn status_rank(s: &str) -> u8 {
+    match s {
+        "sending" | "retrying" | "unknown" => 0,
+        "accepted" | "scheduled" | "queued" => 1,
+        "sent" => 3,
+        "delivered" | "undelivered" | "failed" | "canceled" | "cancelled" | "received" => 4,
+        "read" => 5,
+        _ => 1,
+    }
+}
+
+/// What kind of outgoing message a row is; some kinds may be sent to opted-out contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The text sent after a missed call.
+    TextBack,
+    /// The answer to HELP or INFO; carriers require it even after an opt-out.
+    Help,
+    /// A reply written by staff.
+    Reply,
+}
+
+impl Purpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TextBack => "textback",
+            Self::Help => "help",
+            Self::Reply => "reply",
+        }
+    }
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "textback" => Some(Self::TextBack),
+            "help" => Some(Self::Help),
+            "reply" => Some(Self::Reply),
+            _ => None,
+        }
+    }
+    /// Whether the message may go to a contact who opted out (CTIA: the HELP answer may).
+    pub fn allowed_after_opt_out(self) -> bool {
+        matches!(self, Self::Help)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_e164_numbers() {
+        let cases: &[(&str, bool)] = &[
+            ("+16025550100", true),
+            (" +16025550100 ", true),
+            ("+4930123456", true),
+            ("+1234567", true),
+            ("+123456", false),
+            ("+1234567890123456", false),
+            ("16025550100", false),
+            ("+1 602 555 0100", false),
+            ("+0123456789", false),
+            ("", false),
+            ("anonymous", false),
+            ("client:alice", false),
+        ];
+        for (input, ok) in cases {
+            assert_eq!(PhoneNumber::parse(input).is_ok(), *ok, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn masks_the_middle() {
+        assert_eq!(mask("+16025550100"), "+1602•••0100");
+        assert_eq!(mask("short"), "•••");
+    }
+
+    #[test]
+    fn status_only_moves_forward() {
+        assert!(status_rank("delivered") > status_rank("sent"));
+        assert!(status_rank("sent") > status_rank("queued"));
+        assert!(status_rank("queued") > status_rank("sending"));
+    }
+}
+
+/// Work the scheduler does at a time; stored as JSON in the jobs table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Decide again and send the text-back for a missed call.
+    TextBack {
+        /// The call's row id.
+        call_id: i64,
+    },
+    /// Send an outgoing message whose row and body already exist (HELP answers, staff replies).
+    SendMessage {
+        /// The message's row id.
+        message_id: i64,
+    },
+}
+
+impl Job {
+    /// The stored kind name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TextBack { .. } => "text_back",
+            Self::SendMessage { .. } => "send_message",
+        }
+    }
+}
+
+/// Which call webhook a report came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallReportKind {
+    /// The number's voice webhook: a call is ringing and wants instructions.
+    Incoming,
+    /// The `<Dial action>` callback: the forwarded leg ended.
+    DialEnded {
+        /// The forwarded leg's id, when present.
+        dial_call_sid: Option<String>,
+        /// `DialCallStatus`.
+        dial_status: String,
+        /// `DialCallDuration` in seconds, when the leg was answered.
+        duration_secs: Option<u64>,
+    },
+    /// The call status callback.
+    Status {
+        /// `CallStatus`.
+        call_status: String,
+        /// `CallDuration` in seconds.
+        duration_secs: Option<u64>,
+    },
+    /// A voicemail recording is ready.
+    Recording {
+        /// `RecordingUrl`.
+        url: String,
+    },
+}
+
+/// A call webhook, in domain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReport {
+    /// The provider's call id.
+    pub call_sid: String,
+    /// `From` as sent (may be anonymous or not a number).
+    pub from: String,
+    /// The number called.
+    pub to: String,
+    /// `inbound`, `outbound-api`, `outbound-dial`.
+    pub direction: Option<String>,
+    /// What the report says.
+    pub kind: CallReportKind,
+}
+
+/// An inbound text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundText {
+    /// The provider's message id.
+    pub message_sid: String,
+    /// Sender.
+    pub from: String,
+    /// The business number it was sent to.
+    pub to: String,
+    /// The text.
+    pub body: String,
+}
+
+/// A delivery receipt for an outgoing text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReceipt {
+    /// The provider's message id.
+    pub message_sid: String,
+    /// The new state.
+    pub status: String,
+    /// The provider's error code for a failure.
+    pub error_code: Option<i64>,
+}

@@ -1,0 +1,131 @@
+//! Telephony providers behind one small trait: send a text, find out whether an interrupted send went out,
+//! and check a webhook's signature. Each provider's wire format lives in its own file. Synchronous (ureq).
+//! Depends on model and config, never on the store.
+
+pub mod simulator;
+pub mod twilio;
+
+use crate::clock::Millis;
+use crate::config::{Config, ProviderKind};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A text to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingSms {
+    /// Sender: one of the business's numbers.
+    pub from: String,
+    /// Recipient.
+    pub to: String,
+    /// The text.
+    pub body: String,
+}
+
+/// The provider took the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The provider's message id.
+    pub sid: String,
+    /// Its initial state (`queued`, `accepted`, `sent`).
+    pub status: String,
+}
+
+/// Why a send did not go through; the class decides what the scheduler does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Refused for good (invalid number, unsubscribed recipient): never retried.
+    #[error("rejected by the provider (code {code:?}): {message}")]
+    Rejected {
+        /// The provider's error code.
+        code: Option<i64>,
+        /// The provider's message.
+        message: String,
+    },
+    /// Certainly not accepted, and worth trying again (connection refused, 429, 5xx).
+    #[error("temporary failure: {message}")]
+    Retryable {
+        /// What happened.
+        message: String,
+        /// The provider's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The request may have been accepted (it timed out after it was sent): reconcile before resending.
+    #[error("outcome unknown: {message}")]
+    Ambiguous {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// What the provider says about a send that may or may not have gone out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// It went out; this is its id.
+    Sent(Accepted),
+    /// The provider has no such message: sending it now is not a duplicate.
+    NotSent,
+    /// The provider cannot tell.
+    Unknown(String),
+}
+
+/// A webhook request as the signature check sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    /// The URL the provider called: the configured public URL plus the raw path and query.
+    pub url: &'a str,
+    /// The decoded form parameters, in the order received.
+    pub params: &'a [(String, String)],
+    /// The raw body.
+    pub body: &'a [u8],
+    /// The signature header, if any.
+    pub signature: Option<&'a str>,
+}
+
+/// A provider account.
+pub trait Provider: Send + Sync {
+    /// Sends a text.
+    fn send_sms(&self, sms: &OutgoingSms) -> Result<Accepted, SendError>;
+    /// Asks whether `sms` was accepted at or after `since` (reconciling an interrupted send).
+    fn find_sent(&self, sms: &OutgoingSms, since: Millis) -> Lookup;
+    /// Checks a webhook's signature.
+    fn verify(&self, req: &SignedRequest<'_>) -> bool;
+}
+
+/// The provider accounts by name.
+#[derive(Clone, Default)]
+pub struct Providers(BTreeMap<String, Arc<dyn Provider>>);
+
+impl Providers {
+    /// Builds every provider account in the config. The only `match` on provider kinds.
+    pub fn from_config(config: &Config) -> Self {
+        let public = config.server.public_base();
+        let map = config
+            .providers
+            .iter()
+            .map(|(name, p)| {
+                let provider: Arc<dyn Provider> = match p.kind {
+                    ProviderKind::Twilio => Arc::new(twilio::Twilio::new(p, &public)),
+                    ProviderKind::Simulator => Arc::new(simulator::Simulator::new(p)),
+                };
+                (name.clone(), provider)
+            })
+            .collect();
+        Self(map)
+    }
+
+    /// A set of providers built elsewhere (tests).
+    pub fn from_map(map: BTreeMap<String, Arc<dyn Provider>>) -> Self {
+        Self(map)
+    }
+
+    /// The provider account with this name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.0.get(name)
+    }
+
+    /// Every provider account.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Provider>)> {
+        self.0.iter()
+    }
+}

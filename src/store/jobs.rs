@@ -1,0 +1,222 @@
+//! SQL for the jobs table: the durable outbox the scheduler works through.
+
+use super::{optional, Conn, Result};
+use crate::model::Job;
+use rusqlite::{params, Row};
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Row id.
+    pub id: i64,
+    /// What to do.
+    pub job: Job,
+    /// The contact it concerns.
+    pub contact_id: Option<i64>,
+    /// The outgoing message it owns, once created.
+    pub message_id: Option<i64>,
+    /// When it is due.
+    pub run_at: i64,
+    /// pending, running, done, failed, cancelled, unknown.
+    pub state: String,
+    /// Attempts so far, this one included once claimed.
+    pub attempts: u32,
+    /// Attempts allowed before it fails for good.
+    pub max_attempts: u32,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, payload, contact_id, message_id, run_at, state, attempts, max_attempts, last_error";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+    let payload: String = r.get(1)?;
+    let job = serde_json::from_str(&payload).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(JobRow {
+        id: r.get(0)?,
+        job,
+        contact_id: r.get(2)?,
+        message_id: r.get(3)?,
+        run_at: r.get(4)?,
+        state: r.get(5)?,
+        attempts: r.get(6)?,
+        max_attempts: r.get(7)?,
+        last_error: r.get(8)?,
+    })
+}
+
+/// A job to add.
+pub struct NewJob<'a> {
+    /// What to do.
+    pub job: Job,
+    /// Makes the job unique per kind: a second enqueue with the same key changes nothing.
+    pub dedupe_key: Option<&'a str>,
+    /// The contact it concerns (so an opt-out can cancel it).
+    pub contact_id: Option<i64>,
+    /// The message it sends, when the row already exists.
+    pub message_id: Option<i64>,
+    /// When it is due.
+    pub run_at: i64,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+}
+
+/// Adds a job; returns its id, or `None` when a job with the same kind and dedupe key exists.
+pub fn enqueue(c: &Conn<'_>, j: &NewJob<'_>, now: i64) -> Result<Option<i64>> {
+    let payload = serde_json::to_string(&j.job)?;
+    let n = c.0.prepare_cached(
+        "INSERT INTO jobs (kind, payload, dedupe_key, contact_id, message_id, run_at, max_attempts, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (kind, dedupe_key) DO NOTHING",
+    )?
+    .execute(params![
+        j.job.kind(),
+        payload,
+        j.dedupe_key,
+        j.contact_id,
+        j.message_id,
+        j.run_at,
+        j.max_attempts,
+        now
+    ])?;
+    Ok((n == 1).then(|| c.0.last_insert_rowid()))
+}
+
+/// Claims up to `limit` due jobs: marks them running with a lease, and counts the attempt. The claim is
+/// committed before anything is sent, so a crash leaves them visibly interrupted rather than lost.
+pub fn claim_due(c: &Conn<'_>, now: i64, limit: usize, lease_ms: i64) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?2, updated_at = ?1
+         WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND run_at <= ?1 ORDER BY run_at, id LIMIT ?3)
+         RETURNING {COLUMNS}"
+    ))?;
+    let rows = st.query_map(
+        params![
+            now,
+            now + lease_ms,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        from_row,
+    )?;
+    let mut jobs: Vec<JobRow> = rows.collect::<rusqlite::Result<_>>()?;
+    jobs.sort_by_key(|j| (j.run_at, j.id));
+    Ok(jobs)
+}
+
+/// Running jobs whose lease ran out (all running jobs when `all`, as at start-up): sends interrupted by a
+/// crash or a stuck worker, to be reconciled.
+pub fn interrupted(c: &Conn<'_>, now: i64, all: bool) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND (?2 OR locked_until < ?1) ORDER BY id"
+    ))?;
+    let rows = st.query_map(params![now, all], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Extends a running job's lease (it is being reconciled).
+pub fn relock(c: &Conn<'_>, id: i64, until: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE jobs SET locked_until = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'running'",
+    )?
+    .execute(params![id, until, now])?;
+    Ok(())
+}
+
+/// The earliest due time of a pending job.
+pub fn next_due(c: &Conn<'_>) -> Result<Option<i64>> {
+    Ok(c.0
+        .prepare_cached("SELECT MIN(run_at) FROM jobs WHERE state = 'pending'")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The job with this id.
+pub fn get(c: &Conn<'_>, id: i64) -> Result<JobRow> {
+    optional(
+        c.0.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?
+            .query_row([id], from_row),
+    )?
+    .ok_or(super::Error::NotFound)
+}
+
+/// Ends a job: done, failed, cancelled or unknown.
+pub fn finish(c: &Conn<'_>, id: i64, state: &str, error: Option<&str>, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE jobs SET state = ?2, last_error = COALESCE(?3, last_error), locked_until = NULL, updated_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![id, state, error, now])?;
+    Ok(())
+}
+
+/// Puts a job back to pending, due at `run_at`.
+pub fn retry_at(c: &Conn<'_>, id: i64, run_at: i64, error: &str, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE jobs SET state = 'pending', run_at = ?2, last_error = ?3, locked_until = NULL, updated_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![id, run_at, error, now])?;
+    Ok(())
+}
+
+/// Records the message a job owns.
+pub fn set_message(c: &Conn<'_>, id: i64, message_id: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE jobs SET message_id = ?2 WHERE id = ?1")?
+        .execute(params![id, message_id])?;
+    Ok(())
+}
+
+/// Cancels a pending job by kind and dedupe key; returns whether one was cancelled.
+pub fn cancel_by_key(
+    c: &Conn<'_>,
+    kind: &str,
+    dedupe_key: &str,
+    reason: &str,
+    now: i64,
+) -> Result<bool> {
+    let n =
+        c.0.prepare_cached(
+            "UPDATE jobs SET state = 'cancelled', last_error = ?3, updated_at = ?4
+         WHERE kind = ?1 AND dedupe_key = ?2 AND state = 'pending'",
+        )?
+        .execute(params![kind, dedupe_key, reason, now])?;
+    Ok(n > 0)
+}
+
+/// Pending jobs for a contact (so an opt-out can cancel them).
+pub fn pending_for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE contact_id = ?1 AND state = 'pending' ORDER BY id"
+    ))?;
+    let rows = st.query_map([contact_id], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Counts of jobs by state.
+pub fn counts(c: &Conn<'_>) -> Result<Vec<(String, i64)>> {
+    let mut st =
+        c.0.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The next pending jobs, soonest first.
+pub fn upcoming(c: &Conn<'_>, limit: usize) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state = 'pending' ORDER BY run_at, id LIMIT ?1"
+    ))?;
+    let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Records an idempotency token; false if it was seen before.
+pub fn remember_token(c: &Conn<'_>, token: &str, now: i64) -> Result<bool> {
+    let n =
+        c.0.prepare_cached(
+            "INSERT INTO webhook_tokens (token, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![token, now])?;
+    Ok(n == 1)
+}
