@@ -1,0 +1,636 @@
+//! Shared test harness: the real `textback` binary on an ephemeral loopback port with a temp database, a
+//! small fake Twilio REST API on loopback, signed webhooks, and a bounded `wait_for`.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const AUTH_TOKEN: &str = "test-auth-token";
+pub const PUBLIC_URL: &str = "https://textback.example.com";
+pub const BUSINESS_NUMBER: &str = "+16025550100";
+pub const STAFF_NUMBER: &str = "+16025550199";
+pub const CALLER: &str = "+14805550111";
+
+/// Waits until `f` returns `Some`, backing off, or panics naming `what` after `secs` seconds.
+pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Fake Twilio
+
+/// A request the fake Twilio received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A scripted answer: status, body, extra headers.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Scripted {
+    pub fn error(status: u16, code: i64, message: &str) -> Self {
+        Self {
+            status,
+            body: format!(
+                r#"{{"code": {code}, "message": "{message}", "more_info": "https://www.twilio.com/docs/errors/{code}", "status": {status}}}"#
+            ),
+            headers: vec![],
+        }
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    received: Vec<Received>,
+    created: Vec<serde_json::Value>,
+    scripted: VecDeque<Scripted>,
+    hold: bool,
+    held: usize,
+    next_sid: u64,
+}
+
+/// A fake of Twilio's Messages API on 127.0.0.1: answers like Twilio (201 with the message JSON, error JSON
+/// for the test magic numbers and for scripted failures) and lists what it created.
+pub struct FakeTwilio {
+    pub url: String,
+    server: Arc<tiny_http::Server>,
+    state: Arc<(Mutex<FakeState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeTwilio {
+    pub fn start() -> Self {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let state: Arc<(Mutex<FakeState>, Condvar)> = Arc::default();
+        let (s, st) = (Arc::clone(&server), Arc::clone(&state));
+        let thread = std::thread::spawn(move || {
+            while let Ok(req) = s.recv() {
+                let st = Arc::clone(&st);
+                std::thread::spawn(move || handle(req, &st));
+            }
+        });
+        Self {
+            url,
+            server,
+            state,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.0.lock().unwrap().received.clone()
+    }
+
+    /// The message-create requests received so far.
+    pub fn sends(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+            .collect()
+    }
+
+    /// Answers the next message-create requests with these, in order, then normally.
+    pub fn script(&self, answers: Vec<Scripted>) {
+        self.state.0.lock().unwrap().scripted.extend(answers);
+    }
+
+    /// Accept and record message-creates but never answer them, as when the process dies mid-request.
+    pub fn hold(&self, on: bool) {
+        let (lock, cv) = &*self.state;
+        lock.lock().unwrap().hold = on;
+        cv.notify_all();
+    }
+
+    /// How many requests are being held.
+    pub fn held(&self) -> usize {
+        self.state.0.lock().unwrap().held
+    }
+}
+
+impl Drop for FakeTwilio {
+    fn drop(&mut self) {
+        self.hold(false);
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
+    let mut body = String::new();
+    let _ = req.as_reader().read_to_string(&mut body);
+    let header = |name: &str| {
+        req.headers()
+            .iter()
+            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str().to_string())
+    };
+    let (path, query) = match req.url().split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (req.url().to_string(), String::new()),
+    };
+    let received = Received {
+        method: req.method().as_str().to_string(),
+        path: path.clone(),
+        authorization: header("Authorization"),
+        content_type: header("Content-Type"),
+        form: form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect(),
+    };
+    let (lock, cv) = state;
+    let mut st = lock.lock().unwrap();
+    st.received.push(received.clone());
+    let messages_path = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json");
+    let expected_auth = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{ACCOUNT_SID}:{AUTH_TOKEN}")
+        )
+    );
+    let answer = if path != messages_path {
+        Scripted::error(404, 20404, "The requested resource was not found")
+    } else if received.authorization.as_deref() != Some(expected_auth.as_str()) {
+        Scripted::error(401, 20003, "Authenticate")
+    } else if received.method == "GET" {
+        let q: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let want = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let list: Vec<&serde_json::Value> = st
+            .created
+            .iter()
+            .filter(|m| want("To").is_none_or(|t| m["to"] == t.as_str()))
+            .filter(|m| want("From").is_none_or(|f| m["from"] == f.as_str()))
+            .collect();
+        Scripted {
+            status: 200,
+            body: serde_json::json!({ "messages": list, "page": 0, "page_size": 50 }).to_string(),
+            headers: vec![],
+        }
+    } else if let Some(s) = st.scripted.pop_front() {
+        s
+    } else {
+        match received.get("To") {
+            None => Scripted::error(400, 21604, "A 'To' phone number is required."),
+            Some("+15005550001") => Scripted::error(400, 21211, "Invalid 'To' Phone Number"),
+            Some("+15005550004") => {
+                Scripted::error(400, 21610, "Attempt to send to unsubscribed recipient")
+            }
+            Some("+15005550009") => {
+                Scripted::error(400, 21614, "'To' number is not a valid mobile number")
+            }
+            Some(to) => {
+                st.next_sid += 1;
+                let sid = format!("SM{:032x}", st.next_sid);
+                let message = serde_json::json!({
+                    "account_sid": ACCOUNT_SID, "api_version": "2010-04-01",
+                    "body": received.get("Body").unwrap_or_default(),
+                    "date_created": chrono::Utc::now().to_rfc2822(),
+                    "date_sent": null, "date_updated": chrono::Utc::now().to_rfc2822(),
+                    "direction": "outbound-api", "error_code": null, "error_message": null,
+                    "from": received.get("From").unwrap_or_default(), "num_media": "0", "num_segments": "1",
+                    "price": null, "price_unit": "USD", "messaging_service_sid": null, "sid": sid,
+                    "status": "queued", "to": to,
+                    "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"),
+                });
+                st.created.push(message.clone());
+                Scripted {
+                    status: 201,
+                    body: message.to_string(),
+                    headers: vec![],
+                }
+            }
+        }
+    };
+    if st.hold && received.method == "POST" {
+        st.held += 1;
+        while st.hold {
+            st = cv.wait(st).unwrap();
+        }
+        return; // the connection is dropped without an answer
+    }
+    drop(st);
+    let mut resp = tiny_http::Response::from_string(answer.body)
+        .with_status_code(answer.status)
+        .with_header(tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap());
+    for (k, v) in answer.headers {
+        resp = resp.with_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
+    }
+    let _ = req.respond(resp);
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// The appliance under test
+
+/// The textback binary running on a temp config and database.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub url: String,
+    child: Option<Child>,
+}
+
+/// The default test config: a Twilio business pointed at the fake API, texting after `delay`.
+pub fn twilio_config(api_base: &str, delay: &str, extra_business: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "{PUBLIC_URL}"
+
+[storage]
+database = "textback.db"
+
+[log]
+level = "debug"
+
+[providers.main]
+kind = "twilio"
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+api_base = "{api_base}"
+
+[[business]]
+id = "acme"
+name = "Acme HVAC"
+numbers = ["{BUSINESS_NUMBER}"]
+forward_to = ["{STAFF_NUMBER}"]
+timezone = "America/Phoenix"
+text_delay = "{delay}"
+ring_timeout = "20s"
+short_call = "5s"
+repeat_window = "24h"
+script = "direct_question"
+{extra_business}
+"#
+    )
+}
+
+impl TestServer {
+    /// Writes `config` to a temp dir and starts `textback serve` on it.
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("textback.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut s = Self {
+            dir,
+            config: path,
+            url: String::new(),
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().map(Result::unwrap).unwrap_or_default();
+        let Some(addr) = first.split("listening on ").nth(1) else {
+            let _ = child.kill();
+            panic!("server did not start: {first:?}\n{}", self.log());
+        };
+        self.url = addr.trim().to_string();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all) and waits for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Stops with SIGTERM and waits; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same config and database.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("textback.db")
+    }
+
+    /// Runs a query returning one integer against the database.
+    pub fn count(&self, sql: &str) -> i64 {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Runs a query returning one text value (or None).
+    pub fn text(&self, sql: &str) -> Option<String> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).ok()
+    }
+
+    /// Posts a webhook signed as Twilio would sign it for this server's public URL.
+    pub fn post_signed(&self, path: &str, params: &[(&str, &str)]) -> Response {
+        self.post_signed_with(path, params, AUTH_TOKEN, PUBLIC_URL, &[])
+    }
+
+    /// Posts a webhook signed with `token` over `public` + `path`, with extra headers.
+    pub fn post_signed_with(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        token: &str,
+        public: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let sig = textback::providers::twilio::signature(token, &format!("{public}{path}"), &owned);
+        let mut all = vec![("X-Twilio-Signature", sig.as_str())];
+        all.extend_from_slice(headers);
+        self.post_form(path, params, &all)
+    }
+
+    /// Posts a form with the given headers (no signature unless given).
+    pub fn post_form(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = ureq::post(&format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        response(req.send_form(params))
+    }
+
+    /// Posts a raw body with a content type.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = ureq::post(&format!("{}{path}", self.url)).set("Content-Type", content_type);
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        response(req.send_string(body))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        response(ureq::get(&format!("{}{path}", self.url)).call())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- server log ---\n{}", self.log());
+        }
+        self.kill9();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+fn response(r: Result<ureq::Response, ureq::Error>) -> Response {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    Response {
+        status: resp.status(),
+        content_type: resp.header("Content-Type").unwrap_or_default().to_string(),
+        body: resp.into_string().unwrap(),
+    }
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Webhook shapes
+
+pub fn voice(call_sid: &str, from: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AccountSid", ACCOUNT_SID.into()),
+        ("ApiVersion", "2010-04-01".into()),
+        ("CallSid", call_sid.into()),
+        ("CallStatus", "ringing".into()),
+        ("Direction", "inbound".into()),
+        ("From", from.into()),
+        ("To", BUSINESS_NUMBER.into()),
+        ("Caller", from.into()),
+        ("Called", BUSINESS_NUMBER.into()),
+    ]
+}
+
+pub fn borrow<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+impl TestServer {
+    /// The voice webhook for a call from `from`.
+    pub fn ring(&self, call_sid: &str, from: &str) -> Response {
+        self.post_signed("/hooks/twilio/voice", &borrow(&voice(call_sid, from)))
+    }
+
+    /// The dial action: the forwarded leg ended with `status` (and `duration` when answered).
+    pub fn dial_ended(
+        &self,
+        call_sid: &str,
+        from: &str,
+        status: &str,
+        duration: Option<u64>,
+    ) -> Response {
+        let mut p = voice(call_sid, from);
+        p.retain(|(k, _)| *k != "CallStatus");
+        p.push(("CallStatus", "in-progress".into()));
+        p.push(("DialCallSid", format!("{call_sid}-leg")));
+        p.push(("DialCallStatus", status.into()));
+        if let Some(d) = duration {
+            p.push(("DialCallDuration", d.to_string()));
+        }
+        self.post_signed("/hooks/twilio/dial", &borrow(&p))
+    }
+
+    /// The call status callback.
+    pub fn call_status(&self, call_sid: &str, from: &str, status: &str, duration: u64) -> Response {
+        let mut p = voice(call_sid, from);
+        p.retain(|(k, _)| *k != "CallStatus");
+        p.push(("CallStatus", status.into()));
+        p.push(("CallDuration", duration.to_string()));
+        self.post_signed("/hooks/twilio/call-status", &borrow(&p))
+    }
+
+    /// A missed call the usual way: ringing, dial action no-answer, then status completed.
+    pub fn missed_call(&self, call_sid: &str, from: &str) {
+        assert_eq!(self.ring(call_sid, from).status, 200);
+        assert_eq!(
+            self.dial_ended(call_sid, from, "no-answer", None).status,
+            200
+        );
+        assert_eq!(
+            self.call_status(call_sid, from, "completed", 21).status,
+            200
+        );
+    }
+
+    /// An inbound text.
+    pub fn text_in(&self, message_sid: &str, from: &str, body: &str) -> Response {
+        self.post_signed(
+            "/hooks/twilio/sms",
+            &[
+                ("AccountSid", ACCOUNT_SID),
+                ("ApiVersion", "2010-04-01"),
+                ("Body", body),
+                ("From", from),
+                ("MessageSid", message_sid),
+                ("NumMedia", "0"),
+                ("SmsStatus", "received"),
+                ("To", BUSINESS_NUMBER),
+            ],
+        )
+    }
+
+    /// A delivery receipt.
+    pub fn receipt(
+        &self,
+        message_sid: &str,
+        to: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Response {
+        let mut p = vec![
+            ("AccountSid", ACCOUNT_SID),
+            ("ApiVersion", "2010-04-01"),
+            ("From", BUSINESS_NUMBER),
+            ("MessageSid", message_sid),
+            ("MessageStatus", status),
+            ("SmsSid", message_sid),
+            ("SmsStatus", status),
+            ("To", to),
+        ];
+        if let Some(e) = error {
+            p.push(("ErrorCode", e));
+        }
+        self.post_signed("/hooks/twilio/message-status", &p)
+    }
+}
+
+/// Runs the textback CLI with args in `dir`; returns (exit code, stdout, stderr).
+pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TEXTBACK_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
