@@ -332,3 +332,134 @@ pub fn run_due(deps: &Deps, now: Millis) -> crate::store::Result<usize> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::events;
+    use crate::model::{CallReport, CallReportKind};
+    use crate::providers::{Accepted, OutgoingSms, Provider, SignedRequest};
+    use std::collections::{BTreeMap, VecDeque};
+
+    #[derive(Default)]
+    struct Recorder {
+        sent: Mutex<Vec<OutgoingSms>>,
+        failures: Mutex<VecDeque<SendError>>,
+    }
+
+    impl Provider for Recorder {
+        fn send_sms(&self, sms: &OutgoingSms) -> Result<Accepted, SendError> {
+            if let Some(e) = self.failures.lock().unwrap().pop_front() {
+                return Err(e);
+            }
+            self.sent.lock().unwrap().push(sms.clone());
+            Ok(Accepted { sid: format!("SM{}", self.sent.lock().unwrap().len()), status: "queued".into() })
+        }
+        fn find_sent(&self, sms: &OutgoingSms, _since: Millis) -> Lookup {
+            if self.sent.lock().unwrap().contains(sms) {
+                Lookup::Sent(Accepted { sid: "SMfound".into(), status: "sent".into() })
+            } else {
+                Lookup::NotSent
+            }
+        }
+        fn verify(&self, _: &SignedRequest<'_>) -> bool {
+            true
+        }
+    }
+
+    const T0: Millis = 1_790_000_000_000;
+
+    fn setup() -> (tempfile::TempDir, Deps, Arc<Recorder>, Arc<ManualClock>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let mut map: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        map.insert("simulator".into(), Arc::clone(&recorder) as Arc<dyn Provider>);
+        let clock = Arc::new(ManualClock::new(T0));
+        let deps = Deps {
+            store,
+            providers: Providers::from_map(map),
+            config: Arc::new(Config::default()),
+            clock: Arc::clone(&clock) as Arc<dyn Clock>,
+        };
+        (dir, deps, recorder, clock)
+    }
+
+    fn missed_call(deps: &Deps, sid: &str, from: &str, at: Millis) {
+        let config = Arc::clone(&deps.config);
+        let report = CallReport {
+            call_sid: sid.into(),
+            from: from.into(),
+            to: "+16025550100".into(),
+            direction: Some("inbound".into()),
+            kind: CallReportKind::Status { call_status: "no-answer".into(), duration_secs: None },
+        };
+        deps.store
+            .write(move |c| events::call_report(c, &config.businesses[0], "simulator", &report, at))
+            .unwrap();
+    }
+
+    #[test]
+    fn sends_at_the_due_time_and_only_once() {
+        let (_dir, deps, recorder, _) = setup();
+        missed_call(&deps, "CA1", "+14805550111", T0);
+        assert_eq!(run_due(&deps, T0 + 19_999).unwrap(), 0);
+        assert!(recorder.sent.lock().unwrap().is_empty());
+        assert_eq!(run_due(&deps, T0 + 20_000).unwrap(), 1);
+        assert_eq!(run_due(&deps, T0 + 20_000).unwrap(), 0);
+        assert_eq!(run_due(&deps, T0 + 99_000).unwrap(), 0);
+        let sent = recorder.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "+14805550111");
+        assert_eq!(sent[0].from, "+16025550100");
+    }
+
+    #[test]
+    fn transient_failures_back_off_then_send_once() {
+        let (_dir, deps, recorder, clock) = setup();
+        recorder.failures.lock().unwrap().extend([
+            SendError::Retryable { message: "HTTP 503".into(), retry_after: None },
+            SendError::Retryable { message: "HTTP 429".into(), retry_after: Some(Duration::from_secs(60)) },
+        ]);
+        missed_call(&deps, "CA2", "+14805550112", T0);
+        let due = T0 + 20_000;
+        clock.set(due);
+        run_due(&deps, due).unwrap();
+        // First retry after 5-6 s.
+        assert_eq!(run_due(&deps, due + 4_999).unwrap(), 0);
+        clock.set(due + 6_000);
+        assert_eq!(run_due(&deps, due + 6_000).unwrap(), 1);
+        // Second retry honours Retry-After: 60 s.
+        clock.set(due + 6_000 + 59_000);
+        assert_eq!(run_due(&deps, due + 6_000 + 59_000).unwrap(), 0);
+        assert_eq!(run_due(&deps, due + 6_000 + 60_000).unwrap(), 1);
+        assert_eq!(recorder.sent.lock().unwrap().len(), 1);
+        let attempts: i64 = deps.store.read(|c| Ok(jobs::get(c, 1)?.attempts.into())).unwrap();
+        assert_eq!(attempts, 3);
+    }
+
+    #[test]
+    fn an_interrupted_send_that_went_out_is_recorded_not_resent() {
+        let (_dir, deps, recorder, clock) = setup();
+        missed_call(&deps, "CA3", "+14805550113", T0);
+        let due = T0 + 20_000;
+        // Claimed (message in state `sending`), then the provider took it, then the process died.
+        let sends = claim(&deps, due, 10).unwrap();
+        assert_eq!(sends.len(), 1);
+        recorder.sent.lock().unwrap().push(sends[0].sms.clone());
+        clock.set(due + 1_000);
+        recover(&deps, true);
+        assert_eq!(recorder.sent.lock().unwrap().len(), 1);
+        let (state, sid) = deps
+            .store
+            .read(|c| {
+                let j = jobs::get(c, 1)?;
+                let m = crate::store::messages::get(c, j.message_id.unwrap())?;
+                Ok((j.state, m.provider_sid))
+            })
+            .unwrap();
+        assert_eq!(state, "done");
+        assert_eq!(sid.as_deref(), Some("SMfound"));
+    }
+}

@@ -110,10 +110,13 @@ pub fn claim_due(c: &Conn<'_>, now: i64, limit: usize, lease_ms: i64) -> Result<
 /// crash or a stuck worker, to be reconciled.
 pub fn interrupted(c: &Conn<'_>, now: i64, all: bool) -> Result<Vec<JobRow>> {
     let mut st = c.0.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND (?2 OR locked_until < ?1) ORDER BY id"
+        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND locked_until < ?1"
     ))?;
-    let rows = st.query_map(params![now, all], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let until = if all { i64::MAX } else { now };
+    let rows = st.query_map([until], from_row)?;
+    let mut jobs: Vec<JobRow> = rows.collect::<rusqlite::Result<_>>()?;
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
 }
 
 /// Extends a running job's lease (it is being reconciled).

@@ -83,6 +83,7 @@ struct FakeState {
     created: Vec<serde_json::Value>,
     scripted: VecDeque<Scripted>,
     hold: bool,
+    lose: bool,
     held: usize,
     next_sid: u64,
 }
@@ -121,6 +122,11 @@ impl FakeTwilio {
         self.state.0.lock().unwrap().received.clone()
     }
 
+    /// How many messages it created (accepted).
+    pub fn created(&self) -> usize {
+        self.state.0.lock().unwrap().created.len()
+    }
+
     /// The message-create requests received so far.
     pub fn sends(&self) -> Vec<Received> {
         self.received()
@@ -141,6 +147,13 @@ impl FakeTwilio {
         cv.notify_all();
     }
 
+    /// Receive message-creates but neither process nor answer them, as when a request is lost on the way.
+    pub fn lose(&self, on: bool) {
+        let (lock, cv) = &*self.state;
+        lock.lock().unwrap().lose = on;
+        cv.notify_all();
+    }
+
     /// How many requests are being held.
     pub fn held(&self) -> usize {
         self.state.0.lock().unwrap().held
@@ -150,6 +163,7 @@ impl FakeTwilio {
 impl Drop for FakeTwilio {
     fn drop(&mut self) {
         self.hold(false);
+        self.lose(false);
         self.server.unblock();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -182,6 +196,13 @@ fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
     let (lock, cv) = state;
     let mut st = lock.lock().unwrap();
     st.received.push(received.clone());
+    if st.lose && received.method == "POST" {
+        st.held += 1;
+        while st.lose {
+            st = cv.wait(st).unwrap();
+        }
+        return;
+    }
     let messages_path = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json");
     let expected_auth = format!(
         "Basic {}",

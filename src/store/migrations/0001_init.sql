@@ -115,7 +115,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'pending';
 CREATE INDEX jobs_running ON jobs (locked_until) WHERE state = 'running';
-CREATE INDEX jobs_contact ON jobs (contact_id) WHERE state = 'pending';
+CREATE INDEX jobs_contact ON jobs (contact_id, state);
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

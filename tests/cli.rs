@@ -1,0 +1,168 @@
+//! The command line: init, check-config, status, simulate, and serve on the built-in defaults.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[test]
+fn init_writes_the_example_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = cli(dir.path(), &["init"]);
+    assert_eq!(code, 0, "{out}");
+    let written = std::fs::read_to_string(dir.path().join("textback.toml")).unwrap();
+    assert_eq!(written, textback::config::EXAMPLE);
+    let (code, _, err) = cli(dir.path(), &["init"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    let (code, out, _) = cli(dir.path(), &["check-config"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("textback.toml: OK") && out.contains("business demo (Demo Plumbing)"), "{out}");
+}
+
+#[test]
+fn check_config_names_file_line_and_key_for_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"[server]
+listen = "localhost"
+
+[providers.main]
+kind = "twilio"
+account_sid = "AC123"
+auth_token = "x"
+
+[[business]]
+id = "acme"
+name = "Acme HVAC"
+numbers = ["+16025550100", "(602) 555-0101"]
+timezone = "America/Phonix"
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = cli(dir.path(), &["check-config", "--config", "bad.toml"]);
+    assert_eq!(code, 78, "{err}");
+    for want in [
+        "bad.toml:2: server.listen:",
+        "bad.toml:6: providers.main.account_sid:",
+        "bad.toml:12: business[0].numbers[1]: \"(602) 555-0101\" is not in E.164 form",
+        "bad.toml:13: business[0].timezone:",
+        "server.public_url: is required with the twilio provider",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+
+    std::fs::write(&path, "[[business]]\nid = \"a\"\nnmae = \"x\"\n").unwrap();
+    let (code, _, err) = cli(dir.path(), &["check-config", "--config", "bad.toml"]);
+    assert_eq!(code, 78);
+    assert!(err.contains("bad.toml:3:") && err.contains("unknown field `nmae`"), "{err}");
+
+    let (code, _, err) = cli(dir.path(), &["check-config", "--config", "missing.toml"]);
+    assert_eq!(code, 78);
+    assert!(err.contains("missing.toml: cannot read the config file"), "{err}");
+
+    // serve refuses a broken config the same way, with the exit code systemd is told not to restart on.
+    std::fs::write(&path, "[server]\nlisten = \"nope\"\n").unwrap();
+    let (code, _, err) = cli(dir.path(), &["serve", "--config", "bad.toml"]);
+    assert_eq!(code, 78);
+    assert!(err.contains("server.listen"), "{err}");
+}
+
+#[test]
+fn simulate_drives_a_running_server_and_status_shows_the_result() {
+    let config = r#"
+[server]
+listen = "127.0.0.1:0"
+[providers.sim]
+kind = "simulator"
+[[business]]
+id = "demo"
+name = "Demo Plumbing"
+numbers = ["+16025550100"]
+forward_to = ["+16025550199"]
+text_delay = "0s"
+"#;
+    let s = TestServer::start(config);
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, err) = cli(
+        s.dir.path(),
+        &["simulate", "missed-call", "--from", CALLER, "--url", &s.url, "--config", &cfg],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("<Dial"), "{out}");
+    let (code, _, err) = cli(
+        s.dir.path(),
+        &["simulate", "missed-call", "--from", "anonymous", "--status", "busy", "--url", &s.url, "--config", &cfg],
+    );
+    assert_eq!(code, 0, "{err}");
+    wait_for("the simulated text", 10, || {
+        (s.count("SELECT COUNT(*) FROM messages WHERE provider_sid IS NOT NULL") == 1).then_some(())
+    });
+    let (code, out, _) = cli(s.dir.path(), &["status", "--config", &cfg]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Sent texts: 1"), "{out}");
+    assert!(out.contains(&format!("+16025550100 -> {CALLER}")), "{out}");
+    assert!(out.contains("call from anonymous  suppressed (no-caller-id)"), "{out}");
+    assert!(out.contains("Calls: missed 2"), "{out}");
+
+    let (code, _, err) = cli(
+        s.dir.path(),
+        &["simulate", "sms", "--from", CALLER, "--body", "STOP", "--url", &s.url, "--config", &cfg],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cli(s.dir.path(), &["status", "--config", &cfg]);
+    assert!(out.contains("Opted-out contacts: 1"), "{out}");
+
+    // A wrong signing token is refused by the server, and simulate says so.
+    let bad = s.dir.path().join("bad.toml");
+    std::fs::write(&bad, config.replace("kind = \"simulator\"", "kind = \"simulator\"\nauth_token = \"wrong\"")).unwrap();
+    let (code, _, err) = cli(
+        s.dir.path(),
+        &["simulate", "missed-call", "--from", CALLER, "--url", &s.url, "--config", bad.to_str().unwrap()],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("HTTP 403"), "{err}");
+}
+
+#[test]
+fn status_reads_pending_and_failed_texts() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "1h", ""));
+    s.missed_call("CA1", "+14805550123");
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, _) = cli(s.dir.path(), &["status", "--config", &cfg]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Pending texts: 1"), "{out}");
+    assert!(out.contains("text_back    to +14805550123"), "{out}");
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out, _) = cli(empty.path(), &["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("No database"), "{out}");
+}
+
+#[test]
+fn serve_with_no_config_file_runs_the_demo_on_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .current_dir(dir.path())
+        .env_remove("TEXTBACK_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner: Vec<String> = (0..3).filter_map(|_| lines.next().and_then(Result::ok)).collect();
+    let health = ureq::get("http://127.0.0.1:8080/healthz").call().map(|r| r.status());
+    let (code, out, _) = cli(dir.path(), &["simulate", "missed-call", "--from", CALLER]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(banner[0].contains("listening on http://127.0.0.1:8080"), "{banner:?}");
+    assert!(banner[1].contains("built-in defaults"), "{banner:?}");
+    assert!(dir.path().join("textback.db").exists());
+    assert_eq!(health.unwrap(), 200);
+    assert_eq!(code, 0, "{out}");
+}
