@@ -4,7 +4,12 @@
 //! Measures: binary size; start-up time to a healthy `/healthz`; idle and loaded memory (RSS); the
 //! sustained ingest rate of signed, unique missed-call webhooks; latency percentiles at a paced 1,000
 //! webhooks/s; and how late texts leave against their due time with 100,000 texts pending.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -71,7 +76,8 @@ impl Server {
         let addr = first.split("http://").nth(1).unwrap().trim().to_string();
         loop {
             if let Ok(mut s) = TcpStream::connect(&addr) {
-                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ =
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut out = String::new();
                 let _ = s.read_to_string(&mut out);
                 if out.starts_with("HTTP/1.1 200") {
@@ -147,7 +153,11 @@ impl Client {
         .iter()
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
         .collect();
-        let sig = textback::providers::twilio::signature(TOKEN, &format!("http://{}{path}", self.addr), &params);
+        let sig = textback::providers::twilio::signature(
+            TOKEN,
+            &format!("http://{}{path}", self.addr),
+            &params,
+        );
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
             .finish();
@@ -164,7 +174,11 @@ impl Client {
             line.clear();
             self.stream.read_line(&mut line).unwrap();
             if status == 0 {
-                status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                status = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
             } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap_or(0);
             } else if line == "\r\n" {
@@ -188,7 +202,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
@@ -239,7 +257,8 @@ fn paced(addr: &str, to: &'static str, rate: u64, secs: u64, conns: u64) -> Vec<
                 let mut c = Client::connect(&addr);
                 let mut lat = Vec::new();
                 // Stagger the connections across one interval.
-                let start = Instant::now() + interval.mul_f64(f64::from(u32::try_from(i).unwrap()) / 16.0);
+                let start =
+                    Instant::now() + interval.mul_f64(f64::from(u32::try_from(i).unwrap()) / 16.0);
                 for k in 0..per_conn * secs {
                     let due = start + interval * u32::try_from(k).unwrap();
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -255,7 +274,10 @@ fn paced(addr: &str, to: &'static str, rate: u64, secs: u64, conns: u64) -> Vec<
             })
         })
         .collect();
-    let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort();
     all
 }
@@ -296,11 +318,29 @@ fn main() {
     let loaded_rss = server.rss_kib("VmRSS:");
     let peak_rss = server.rss_kib("VmHWM:");
 
-    // Top the queue up to 100,000 pending texts, due in one to two hours.
+    // Bring the queue to exactly 100,000 pending texts, due in one to two hours.
     let db = server.db();
-    let pending: i64 = db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'pending'", [], |r| r.get(0)).unwrap();
+    let pending: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE jobs SET state = 'cancelled' WHERE id IN
+           (SELECT id FROM jobs WHERE state = 'pending' ORDER BY id DESC LIMIT ?1)",
+        [(pending - 100_000).max(0)],
+    )
+    .unwrap();
     let missing = (100_000 - pending).max(0);
-    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
     db.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
          INSERT INTO jobs (kind, payload, dedupe_key, run_at, max_attempts, created_at, updated_at)
@@ -308,16 +348,30 @@ fn main() {
         rusqlite::params![missing, now],
     )
     .unwrap();
-    let pending: i64 = db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'pending'", [], |r| r.get(0)).unwrap();
+    let pending: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
 
     println!("lateness: {pending} texts pending; 1,500 more come due over 30 s...");
-    let first_timed: i64 = db.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0)).unwrap();
+    let first_timed: i64 = db
+        .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     let _ = paced(&server.addr, TIMED_NUMBER, 50, 30, 2);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut late: Vec<Duration> = Vec::new();
     while Instant::now() < deadline {
         let sent: i64 = db
-            .query_row("SELECT COUNT(*) FROM messages WHERE id > ?1 AND sent_at IS NOT NULL", [first_timed], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM messages WHERE id > ?1 AND sent_at IS NOT NULL",
+                [first_timed],
+                |r| r.get(0),
+            )
             .unwrap();
         if sent >= 1500 {
             let mut st = db
@@ -336,18 +390,30 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
     late.sort();
-    let pending_after: i64 = db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'pending'", [], |r| r.get(0)).unwrap();
+    let pending_after: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     drop(server);
 
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     println!();
-    println!("textback load benchmark ({} cores, synchronous=FULL)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "textback load benchmark ({} cores, synchronous=FULL)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("| figure | measured | target |");
     println!("|---|---|---|");
     #[allow(clippy::cast_precision_loss)]
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0);
     println!("| binary size | {} | <= 10 MB |", mib(size));
-    println!("| ready (spawn to healthy /healthz, median of 5) | {} | <= 100 ms |", ms(ready));
+    println!(
+        "| ready (spawn to healthy /healthz, median of 5) | {} | <= 100 ms |",
+        ms(ready)
+    );
     println!("| idle RSS | {} | <= 16 MB |", mib(idle_rss * 1024));
     println!("| sustained ingest, 32 connections | {rate:.0} webhooks/s ({count} ok, {errors} errors) | >= 2,000/s |");
     println!(
@@ -357,7 +423,11 @@ fn main() {
         ms(percentile(&lat, 0.99)),
         ms(*lat.last().unwrap_or(&Duration::ZERO))
     );
-    println!("| loaded RSS (after ingest; peak) | {} ; {} | |", mib(loaded_rss * 1024), mib(peak_rss * 1024));
+    println!(
+        "| loaded RSS (after ingest; peak) | {} ; {} | |",
+        mib(loaded_rss * 1024),
+        mib(peak_rss * 1024)
+    );
     println!(
         "| dispatch lateness with {pending} pending (p50 / p99 / max, {} texts) | {} / {} / {} | p99 <= 50 ms |",
         late.len(),

@@ -354,11 +354,17 @@ mod tests {
                 return Err(e);
             }
             self.sent.lock().unwrap().push(sms.clone());
-            Ok(Accepted { sid: format!("SM{}", self.sent.lock().unwrap().len()), status: "queued".into() })
+            Ok(Accepted {
+                sid: format!("SM{}", self.sent.lock().unwrap().len()),
+                status: "queued".into(),
+            })
         }
         fn find_sent(&self, sms: &OutgoingSms, _since: Millis) -> Lookup {
             if self.sent.lock().unwrap().contains(sms) {
-                Lookup::Sent(Accepted { sid: "SMfound".into(), status: "sent".into() })
+                Lookup::Sent(Accepted {
+                    sid: "SMfound".into(),
+                    status: "sent".into(),
+                })
             } else {
                 Lookup::NotSent
             }
@@ -375,7 +381,10 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let recorder = Arc::new(Recorder::default());
         let mut map: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        map.insert("simulator".into(), Arc::clone(&recorder) as Arc<dyn Provider>);
+        map.insert(
+            "simulator".into(),
+            Arc::clone(&recorder) as Arc<dyn Provider>,
+        );
         let clock = Arc::new(ManualClock::new(T0));
         let deps = Deps {
             store,
@@ -393,7 +402,10 @@ mod tests {
             from: from.into(),
             to: "+16025550100".into(),
             direction: Some("inbound".into()),
-            kind: CallReportKind::Status { call_status: "no-answer".into(), duration_secs: None },
+            kind: CallReportKind::Status {
+                call_status: "no-answer".into(),
+                duration_secs: None,
+            },
         };
         deps.store
             .write(move |c| events::call_report(c, &config.businesses[0], "simulator", &report, at))
@@ -419,8 +431,14 @@ mod tests {
     fn transient_failures_back_off_then_send_once() {
         let (_dir, deps, recorder, clock) = setup();
         recorder.failures.lock().unwrap().extend([
-            SendError::Retryable { message: "HTTP 503".into(), retry_after: None },
-            SendError::Retryable { message: "HTTP 429".into(), retry_after: Some(Duration::from_secs(60)) },
+            SendError::Retryable {
+                message: "HTTP 503".into(),
+                retry_after: None,
+            },
+            SendError::Retryable {
+                message: "HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(60)),
+            },
         ]);
         missed_call(&deps, "CA2", "+14805550112", T0);
         let due = T0 + 20_000;
@@ -435,7 +453,10 @@ mod tests {
         assert_eq!(run_due(&deps, due + 6_000 + 59_000).unwrap(), 0);
         assert_eq!(run_due(&deps, due + 6_000 + 60_000).unwrap(), 1);
         assert_eq!(recorder.sent.lock().unwrap().len(), 1);
-        let attempts: i64 = deps.store.read(|c| Ok(jobs::get(c, 1)?.attempts.into())).unwrap();
+        let attempts: i64 = deps
+            .store
+            .read(|c| Ok(jobs::get(c, 1)?.attempts.into()))
+            .unwrap();
         assert_eq!(attempts, 3);
     }
 

@@ -19,7 +19,10 @@ fn init_writes_the_example_and_refuses_to_overwrite() {
     assert!(err.contains("already exists"), "{err}");
     let (code, out, _) = cli(dir.path(), &["check-config"]);
     assert_eq!(code, 0);
-    assert!(out.contains("textback.toml: OK") && out.contains("business demo (Demo Plumbing)"), "{out}");
+    assert!(
+        out.contains("textback.toml: OK") && out.contains("business demo (Demo Plumbing)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -59,11 +62,17 @@ timezone = "America/Phonix"
     std::fs::write(&path, "[[business]]\nid = \"a\"\nnmae = \"x\"\n").unwrap();
     let (code, _, err) = cli(dir.path(), &["check-config", "--config", "bad.toml"]);
     assert_eq!(code, 78);
-    assert!(err.contains("bad.toml:3:") && err.contains("unknown field `nmae`"), "{err}");
+    assert!(
+        err.contains("bad.toml:3:") && err.contains("unknown field `nmae`"),
+        "{err}"
+    );
 
     let (code, _, err) = cli(dir.path(), &["check-config", "--config", "missing.toml"]);
     assert_eq!(code, 78);
-    assert!(err.contains("missing.toml: cannot read the config file"), "{err}");
+    assert!(
+        err.contains("missing.toml: cannot read the config file"),
+        "{err}"
+    );
 
     // serve refuses a broken config the same way, with the exit code systemd is told not to restart on.
     std::fs::write(&path, "[server]\nlisten = \"nope\"\n").unwrap();
@@ -90,13 +99,33 @@ text_delay = "0s"
     let cfg = s.config.to_str().unwrap().to_string();
     let (code, out, err) = cli(
         s.dir.path(),
-        &["simulate", "missed-call", "--from", CALLER, "--url", &s.url, "--config", &cfg],
+        &[
+            "simulate",
+            "missed-call",
+            "--from",
+            CALLER,
+            "--url",
+            &s.url,
+            "--config",
+            &cfg,
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("<Dial"), "{out}");
     let (code, _, err) = cli(
         s.dir.path(),
-        &["simulate", "missed-call", "--from", "anonymous", "--status", "busy", "--url", &s.url, "--config", &cfg],
+        &[
+            "simulate",
+            "missed-call",
+            "--from",
+            "anonymous",
+            "--status",
+            "busy",
+            "--url",
+            &s.url,
+            "--config",
+            &cfg,
+        ],
     );
     assert_eq!(code, 0, "{err}");
     wait_for("the simulated text", 10, || {
@@ -106,12 +135,18 @@ text_delay = "0s"
     assert_eq!(code, 0);
     assert!(out.contains("Sent texts: 1"), "{out}");
     assert!(out.contains(&format!("+16025550100 -> {CALLER}")), "{out}");
-    assert!(out.contains("call from anonymous  suppressed (no-caller-id)"), "{out}");
+    assert!(
+        out.contains("call from anonymous  suppressed (no-caller-id)"),
+        "{out}"
+    );
     assert!(out.contains("Calls: missed 2"), "{out}");
 
     let (code, _, err) = cli(
         s.dir.path(),
-        &["simulate", "sms", "--from", CALLER, "--body", "STOP", "--url", &s.url, "--config", &cfg],
+        &[
+            "simulate", "sms", "--from", CALLER, "--body", "STOP", "--url", &s.url, "--config",
+            &cfg,
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = cli(s.dir.path(), &["status", "--config", &cfg]);
@@ -119,10 +154,26 @@ text_delay = "0s"
 
     // A wrong signing token is refused by the server, and simulate says so.
     let bad = s.dir.path().join("bad.toml");
-    std::fs::write(&bad, config.replace("kind = \"simulator\"", "kind = \"simulator\"\nauth_token = \"wrong\"")).unwrap();
+    std::fs::write(
+        &bad,
+        config.replace(
+            "kind = \"simulator\"",
+            "kind = \"simulator\"\nauth_token = \"wrong\"",
+        ),
+    )
+    .unwrap();
     let (code, _, err) = cli(
         s.dir.path(),
-        &["simulate", "missed-call", "--from", CALLER, "--url", &s.url, "--config", bad.to_str().unwrap()],
+        &[
+            "simulate",
+            "missed-call",
+            "--from",
+            CALLER,
+            "--url",
+            &s.url,
+            "--config",
+            bad.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 1);
     assert!(err.contains("HTTP 403"), "{err}");
@@ -155,12 +206,19 @@ fn serve_with_no_config_file_runs_the_demo_on_the_defaults() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner: Vec<String> = (0..3).filter_map(|_| lines.next().and_then(Result::ok)).collect();
-    let health = ureq::get("http://127.0.0.1:8080/healthz").call().map(|r| r.status());
+    let banner: Vec<String> = (0..3)
+        .filter_map(|_| lines.next().and_then(Result::ok))
+        .collect();
+    let health = ureq::get("http://127.0.0.1:8080/healthz")
+        .call()
+        .map(|r| r.status());
     let (code, out, _) = cli(dir.path(), &["simulate", "missed-call", "--from", CALLER]);
     let _ = child.kill();
     let _ = child.wait();
-    assert!(banner[0].contains("listening on http://127.0.0.1:8080"), "{banner:?}");
+    assert!(
+        banner[0].contains("listening on http://127.0.0.1:8080"),
+        "{banner:?}"
+    );
     assert!(banner[1].contains("built-in defaults"), "{banner:?}");
     assert!(dir.path().join("textback.db").exists());
     assert_eq!(health.unwrap(), 200);

@@ -16,10 +16,15 @@ fn a_text_scheduled_before_a_crash_is_sent_once_after_restart() {
     assert!(fake.sends().is_empty());
     std::thread::sleep(Duration::from_millis(2500));
     s.restart();
-    wait_for("the text after restart", 10, || fake.sends().into_iter().next());
+    wait_for("the text after restart", 10, || {
+        fake.sends().into_iter().next()
+    });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.sends().len(), 1);
-    assert_eq!(s.text("SELECT textback FROM calls").as_deref(), Some("sent"));
+    assert_eq!(
+        s.text("SELECT textback FROM calls").as_deref(),
+        Some("sent")
+    );
 }
 
 #[test]
@@ -29,8 +34,13 @@ fn a_send_under_way_at_a_crash_is_reconciled_not_resent() {
     // Twilio accepts the message, but the answer never reaches us: we die mid-request.
     fake.hold(true);
     s.missed_call("CA2", CALLER);
-    wait_for("the send to be under way", 10, || (fake.held() == 1).then_some(()));
-    assert_eq!(s.text("SELECT status FROM messages").as_deref(), Some("sending"));
+    wait_for("the send to be under way", 10, || {
+        (fake.held() == 1).then_some(())
+    });
+    assert_eq!(
+        s.text("SELECT status FROM messages").as_deref(),
+        Some("sending")
+    );
     s.kill9();
     fake.hold(false);
     s.restart();
@@ -42,7 +52,10 @@ fn a_send_under_way_at_a_crash_is_reconciled_not_resent() {
     assert_eq!(fake.created(), 1);
     assert!(sid.starts_with("SM"));
     assert_eq!(s.text("SELECT state FROM jobs").as_deref(), Some("done"));
-    assert!(fake.received().iter().any(|r| r.method == "GET"), "the provider was not asked");
+    assert!(
+        fake.received().iter().any(|r| r.method == "GET"),
+        "the provider was not asked"
+    );
 }
 
 #[test]
@@ -52,7 +65,9 @@ fn a_send_lost_on_the_way_at_a_crash_is_sent_after_checking() {
     // The request never made it into Twilio.
     fake.lose(true);
     s.missed_call("CA3", CALLER);
-    wait_for("the send to be under way", 10, || (fake.held() == 1).then_some(()));
+    wait_for("the send to be under way", 10, || {
+        (fake.held() == 1).then_some(())
+    });
     s.kill9();
     fake.lose(false);
     s.restart();
@@ -62,7 +77,10 @@ fn a_send_lost_on_the_way_at_a_crash_is_sent_after_checking() {
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(fake.created(), 1);
-    assert_eq!(s.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'"), 1);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'"),
+        1
+    );
 }
 
 #[test]
@@ -78,10 +96,16 @@ fn a_crash_right_after_the_webhook_loses_nothing_and_duplicates_nothing() {
     for i in 0..20 {
         s.missed_call(&format!("CA1{i:02}"), &format!("+1480555{:04}", 1000 + i));
     }
-    wait_for("twenty texts", 15, || (fake.sends().len() == 20).then_some(()));
+    wait_for("twenty texts", 15, || {
+        (fake.sends().len() == 20).then_some(())
+    });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.sends().len(), 20);
-    let mut to: Vec<String> = fake.sends().iter().map(|r| r.get("To").unwrap().to_string()).collect();
+    let mut to: Vec<String> = fake
+        .sends()
+        .iter()
+        .map(|r| r.get("To").unwrap().to_string())
+        .collect();
     to.sort();
     to.dedup();
     assert_eq!(to.len(), 20);

@@ -15,7 +15,13 @@ fn server_with(delay: &str, extra: &str) -> (FakeTwilio, TestServer) {
 /// Waits past the point where a text would have gone, then asserts none did.
 fn assert_no_text_after(fake: &FakeTwilio, s: &TestServer, delay: Duration) {
     std::thread::sleep(delay);
-    assert_eq!(fake.sends().len(), 0, "unexpected text: {:?}\n{}", fake.sends(), s.log());
+    assert_eq!(
+        fake.sends().len(),
+        0,
+        "unexpected text: {:?}\n{}",
+        fake.sends(),
+        s.log()
+    );
 }
 
 #[test]
@@ -23,14 +29,23 @@ fn a_missed_call_gets_exactly_one_text_after_the_delay() {
     let (fake, s) = server_with("2s", "");
     let start = Instant::now();
     s.missed_call("CA1", CALLER);
-    assert_eq!(s.count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'"), 1);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'"),
+        1
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(fake.sends().is_empty(), "sent before the delay");
     let send = wait_for("the text-back", 10, || fake.sends().into_iter().next());
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(1900), "sent after {took:?}, before the 2 s delay");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "sent after {took:?}, before the 2 s delay"
+    );
 
-    assert_eq!(send.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        send.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
     assert_eq!(send.get("To"), Some(CALLER));
     assert_eq!(send.get("From"), Some(BUSINESS_NUMBER));
     assert_eq!(
@@ -38,13 +53,20 @@ fn a_missed_call_gets_exactly_one_text_after_the_delay() {
         Some(format!("{PUBLIC_URL}/hooks/twilio/message-status").as_str())
     );
     let body = send.get("Body").unwrap();
-    assert!(body.starts_with("Hi, this is Acme HVAC. Sorry we missed your call!"), "{body}");
+    assert!(
+        body.starts_with("Hi, this is Acme HVAC. Sorry we missed your call!"),
+        "{body}"
+    );
     assert!(body.ends_with("Reply STOP to opt out."), "{body}");
 
     wait_for("the message row", 5, || {
-        s.text("SELECT status FROM messages WHERE direction = 'out'").filter(|st| st == "queued")
+        s.text("SELECT status FROM messages WHERE direction = 'out'")
+            .filter(|st| st == "queued")
     });
-    assert_eq!(s.text("SELECT textback FROM calls").as_deref(), Some("sent"));
+    assert_eq!(
+        s.text("SELECT textback FROM calls").as_deref(),
+        Some("sent")
+    );
     assert_eq!(s.text("SELECT state FROM jobs").as_deref(), Some("done"));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.sends().len(), 1);
@@ -71,12 +93,29 @@ fn missed_answered_and_short_calls_are_told_apart() {
 
     wait_for("four texts", 10, || (fake.sends().len() == 4).then_some(()));
     std::thread::sleep(Duration::from_millis(300));
-    let mut to: Vec<String> = fake.sends().iter().map(|r| r.get("To").unwrap().to_string()).collect();
+    let mut to: Vec<String> = fake
+        .sends()
+        .iter()
+        .map(|r| r.get("To").unwrap().to_string())
+        .collect();
     to.sort();
-    assert_eq!(to, ["+14805550111", "+14805550112", "+14805550113", "+14805550114"]);
-    assert_eq!(s.text("SELECT state FROM calls WHERE call_sid = 'CA10'").as_deref(), Some("answered"));
     assert_eq!(
-        s.text("SELECT miss_reason FROM calls WHERE call_sid = 'CA13'").as_deref(),
+        to,
+        [
+            "+14805550111",
+            "+14805550112",
+            "+14805550113",
+            "+14805550114"
+        ]
+    );
+    assert_eq!(
+        s.text("SELECT state FROM calls WHERE call_sid = 'CA10'")
+            .as_deref(),
+        Some("answered")
+    );
+    assert_eq!(
+        s.text("SELECT miss_reason FROM calls WHERE call_sid = 'CA13'")
+            .as_deref(),
         Some("hung-up-while-ringing")
     );
 }
@@ -87,10 +126,16 @@ fn an_answer_reported_during_the_delay_cancels_the_text() {
     s.ring("CA20", CALLER);
     // The status callback arrives first and looks like a hang-up...
     s.call_status("CA20", CALLER, "canceled", 0);
-    assert_eq!(s.text("SELECT textback FROM calls").as_deref(), Some("scheduled"));
+    assert_eq!(
+        s.text("SELECT textback FROM calls").as_deref(),
+        Some("scheduled")
+    );
     // ...then the dial action says staff talked to them.
     s.dial_ended("CA20", CALLER, "completed", Some(60));
-    assert_eq!(s.text("SELECT textback FROM calls").as_deref(), Some("cancelled"));
+    assert_eq!(
+        s.text("SELECT textback FROM calls").as_deref(),
+        Some("cancelled")
+    );
     assert_no_text_after(&fake, &s, Duration::from_millis(2800));
 }
 
@@ -110,8 +155,14 @@ fn nobody_who_cannot_or_must_not_be_texted_is_texted() {
         s.missed_call(sid, from);
     }
     for (sid, from, reason) in callers {
-        let got = s.text(&format!("SELECT textback || ':' || textback_reason FROM calls WHERE call_sid = '{sid}'"));
-        assert_eq!(got.as_deref(), Some(format!("suppressed:{reason}").as_str()), "{from}");
+        let got = s.text(&format!(
+            "SELECT textback || ':' || textback_reason FROM calls WHERE call_sid = '{sid}'"
+        ));
+        assert_eq!(
+            got.as_deref(),
+            Some(format!("suppressed:{reason}").as_str()),
+            "{from}"
+        );
     }
     assert_no_text_after(&fake, &s, Duration::from_millis(500));
 }
@@ -120,7 +171,9 @@ fn nobody_who_cannot_or_must_not_be_texted_is_texted() {
 fn one_text_per_caller_per_repeat_window() {
     let (fake, s) = server_with("0s", "");
     s.missed_call("CA40", CALLER);
-    wait_for("the first text", 10, || (fake.sends().len() == 1).then_some(()));
+    wait_for("the first text", 10, || {
+        (fake.sends().len() == 1).then_some(())
+    });
     s.missed_call("CA41", CALLER);
     s.missed_call("CA42", CALLER);
     std::thread::sleep(Duration::from_millis(600));
@@ -136,24 +189,38 @@ fn an_opt_out_during_the_delay_cancels_the_text_and_blocks_later_ones() {
     let (fake, s) = server_with("2s", "");
     s.missed_call("CA50", CALLER);
     assert_eq!(s.text_in("SM50", CALLER, "  Stop! ").status, 200);
-    assert_eq!(s.text("SELECT textback FROM calls").as_deref(), Some("cancelled"));
-    assert_eq!(s.count("SELECT COUNT(*) FROM contacts WHERE opted_out_at IS NOT NULL"), 1);
     assert_eq!(
-        s.text("SELECT change || ' ' || source FROM consent_events").as_deref(),
+        s.text("SELECT textback FROM calls").as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM contacts WHERE opted_out_at IS NOT NULL"),
+        1
+    );
+    assert_eq!(
+        s.text("SELECT change || ' ' || source FROM consent_events")
+            .as_deref(),
         Some("opt_out keyword:Stop!")
     );
     s.missed_call("CA51", CALLER);
     assert_eq!(
-        s.text("SELECT textback_reason FROM calls WHERE call_sid = 'CA51'").as_deref(),
+        s.text("SELECT textback_reason FROM calls WHERE call_sid = 'CA51'")
+            .as_deref(),
         Some("opted-out")
     );
     assert_no_text_after(&fake, &s, Duration::from_millis(2600));
 
     // START opts back in; the audit trail keeps both changes.
     s.text_in("SM52", CALLER, "start");
-    assert_eq!(s.count("SELECT COUNT(*) FROM contacts WHERE opted_out_at IS NOT NULL"), 0);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM contacts WHERE opted_out_at IS NOT NULL"),
+        0
+    );
     assert_eq!(s.count("SELECT COUNT(*) FROM consent_events"), 2);
-    assert_eq!(s.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"), 2);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        2
+    );
 }
 
 #[test]
@@ -162,7 +229,10 @@ fn help_gets_the_business_name_and_how_to_opt_out() {
     s.text_in("SM60", CALLER, "HELP");
     let reply = wait_for("the HELP answer", 10, || fake.sends().into_iter().next());
     let body = reply.get("Body").unwrap();
-    assert!(body.contains("Acme HVAC") && body.contains("Reply STOP to opt out"), "{body}");
+    assert!(
+        body.contains("Acme HVAC") && body.contains("Reply STOP to opt out"),
+        "{body}"
+    );
     assert!(!body.to_lowercase().contains("call you back"), "{body}");
 }
 
@@ -179,16 +249,23 @@ fn final_provider_errors_fail_at_once_and_21610_opts_the_contact_out() {
     assert_eq!(fake.sends().len(), 3, "final errors must not be retried");
     let codes = s.count("SELECT SUM(error_code) FROM messages");
     assert_eq!(codes, 21610 + 21211 + 21614);
-    assert_eq!(s.count("SELECT COUNT(*) FROM jobs WHERE state = 'failed'"), 3);
     assert_eq!(
-        s.text("SELECT phone FROM contacts WHERE opted_out_at IS NOT NULL").as_deref(),
+        s.count("SELECT COUNT(*) FROM jobs WHERE state = 'failed'"),
+        3
+    );
+    assert_eq!(
+        s.text("SELECT phone FROM contacts WHERE opted_out_at IS NOT NULL")
+            .as_deref(),
         Some("+15005550004")
     );
     assert_eq!(
         s.text("SELECT source FROM consent_events").as_deref(),
         Some("provider:21610")
     );
-    assert_eq!(s.count("SELECT COUNT(*) FROM calls WHERE textback = 'failed'"), 3);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM calls WHERE textback = 'failed'"),
+        3
+    );
 }
 
 #[test]
@@ -204,15 +281,20 @@ fn outages_and_rate_limits_are_retried_and_sent_once() {
     ]);
     s.missed_call("CA80", CALLER);
     wait_for("the retry state", 10, || {
-        s.text("SELECT status FROM messages").filter(|st| st == "retrying")
+        s.text("SELECT status FROM messages")
+            .filter(|st| st == "retrying")
     });
     let sent = wait_for("the text after retries", 40, || {
-        s.text("SELECT status FROM messages").filter(|st| st == "queued")
+        s.text("SELECT status FROM messages")
+            .filter(|st| st == "queued")
     });
     assert_eq!(sent, "queued");
     assert_eq!(fake.sends().len(), 3);
     assert_eq!(s.count("SELECT attempts FROM jobs"), 3);
-    assert_eq!(s.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'"), 1);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'"),
+        1
+    );
 }
 
 #[test]
@@ -226,11 +308,26 @@ fn delivery_receipts_only_move_forward_and_apply_once() {
     assert_eq!(s.receipt(&sid, CALLER, "sent", None).status, 200);
     assert_eq!(s.receipt(&sid, CALLER, "delivered", None).status, 200);
     assert_eq!(s.receipt(&sid, CALLER, "sent", None).status, 200);
-    assert_eq!(s.text("SELECT status FROM messages").as_deref(), Some("delivered"));
+    assert_eq!(
+        s.text("SELECT status FROM messages").as_deref(),
+        Some("delivered")
+    );
     assert_eq!(s.count("SELECT COUNT(*) FROM delivery_receipts"), 2);
     // An unknown message id is acknowledged (Twilio would retry otherwise) and changes nothing.
-    assert_eq!(s.receipt("SMffffffffffffffffffffffffffffffff", CALLER, "failed", Some("30006")).status, 200);
-    assert_eq!(s.text("SELECT status FROM messages").as_deref(), Some("delivered"));
+    assert_eq!(
+        s.receipt(
+            "SMffffffffffffffffffffffffffffffff",
+            CALLER,
+            "failed",
+            Some("30006")
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        s.text("SELECT status FROM messages").as_deref(),
+        Some("delivered")
+    );
 }
 
 #[test]
@@ -243,7 +340,8 @@ fn an_undelivered_receipt_records_the_carrier_error() {
     });
     s.receipt(&sid, CALLER, "undelivered", Some("30006"));
     assert_eq!(
-        s.text("SELECT status || ' ' || error_code FROM messages").as_deref(),
+        s.text("SELECT status || ' ' || error_code FROM messages")
+            .as_deref(),
         Some("undelivered 30006")
     );
 }
@@ -251,18 +349,37 @@ fn an_undelivered_receipt_records_the_carrier_error() {
 #[test]
 fn no_forward_to_means_every_call_is_missed_and_voicemail_is_recorded() {
     let fake = FakeTwilio::start();
-    let config = twilio_config(&fake.url, "0s", "voicemail = true")
-        .replace(&format!("forward_to = [\"{STAFF_NUMBER}\"]"), "forward_to = []");
+    let config = twilio_config(&fake.url, "0s", "voicemail = true").replace(
+        &format!("forward_to = [\"{STAFF_NUMBER}\"]"),
+        "forward_to = []",
+    );
     let s = TestServer::start(&config);
     let twiml = s.ring("CA95", CALLER);
-    assert!(twiml.body.contains("<Record") && twiml.body.contains("/hooks/twilio/recording"), "{}", twiml.body);
+    assert!(
+        twiml.body.contains("<Record") && twiml.body.contains("/hooks/twilio/recording"),
+        "{}",
+        twiml.body
+    );
     let mut rec = voice("CA95", CALLER);
-    rec.push(("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1".into()));
+    rec.push((
+        "RecordingUrl",
+        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1".into(),
+    ));
     rec.push(("RecordingSid", "RE1".into()));
-    assert_eq!(s.post_signed("/hooks/twilio/recording", &borrow(&rec)).status, 200);
-    assert!(s.text("SELECT recording_url FROM calls").unwrap().ends_with("RE1"));
+    assert_eq!(
+        s.post_signed("/hooks/twilio/recording", &borrow(&rec))
+            .status,
+        200
+    );
+    assert!(s
+        .text("SELECT recording_url FROM calls")
+        .unwrap()
+        .ends_with("RE1"));
     wait_for("the text", 10, || fake.sends().into_iter().next());
-    assert_eq!(s.text("SELECT miss_reason FROM calls").as_deref(), Some("no-forward-to"));
+    assert_eq!(
+        s.text("SELECT miss_reason FROM calls").as_deref(),
+        Some("no-forward-to")
+    );
 }
 
 #[test]
