@@ -68,18 +68,7 @@ pub fn incoming_call(
     now: Millis,
 ) -> Result<(Answer, Applied)> {
     let dial = !biz.forward_to.is_empty();
-    let (call, new) = calls::insert_or_get(
-        c,
-        &calls::NewCall {
-            business_id: &biz.id,
-            provider,
-            call_sid: &report.call_sid,
-            from_raw: &report.from,
-            to_number: &report.to,
-            dialed: dial,
-        },
-        now,
-    )?;
+    let (call, new) = record_call(c, biz, provider, report, dial, now)?;
     if dial {
         return Ok((Answer::Dial, Applied::due(None)));
     }
@@ -113,18 +102,7 @@ pub fn call_report(
         // Outbound legs are the business calling out, never a missed inbound call.
         return Ok((CallOutcome::Undecided, Applied::due(None)));
     }
-    let (call, _) = calls::insert_or_get(
-        c,
-        &calls::NewCall {
-            business_id: &biz.id,
-            provider,
-            call_sid: &report.call_sid,
-            from_raw: &report.from,
-            to_number: &report.to,
-            dialed: false,
-        },
-        now,
-    )?;
+    let (call, _) = record_call(c, biz, provider, report, false, now)?;
     let key = match &report.kind {
         CallReportKind::Incoming => return Ok((CallOutcome::Undecided, Applied::due(None))),
         CallReportKind::DialEnded { dial_call_sid, .. } => {
@@ -169,6 +147,29 @@ pub fn call_report(
     };
     let due = apply_outcome(c, biz, &call, outcome, duration, now)?;
     Ok((outcome, Applied::due(due)))
+}
+
+/// Records the call a report is about unless it is known; returns it and whether it is new.
+fn record_call(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    provider: &str,
+    report: &CallReport,
+    dialed: bool,
+    now: Millis,
+) -> Result<(calls::Call, bool)> {
+    calls::insert_or_get(
+        c,
+        &calls::NewCall {
+            business_id: &biz.id,
+            provider,
+            call_sid: &report.call_sid,
+            from_raw: &report.from,
+            to_number: &report.to,
+            dialed,
+        },
+        now,
+    )
 }
 
 fn text_back_key(biz: &BusinessConfig, call_sid: &str) -> String {

@@ -3,12 +3,14 @@
 //! signature is valid, and nothing is acknowledged until it is committed.
 
 use super::{AppState, HttpError};
+use crate::clock::Millis;
 use crate::config::BusinessConfig;
 use crate::events::{self, Answer, Applied};
 use crate::model::CallOutcome;
 use crate::policy;
 use crate::providers::twilio::{self, CallHook, ParseError};
 use crate::providers::SignedRequest;
+use crate::store::{self, Conn};
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -161,30 +163,38 @@ pub async fn voice(
     }))
 }
 
-async fn call_report(
-    state: &AppState,
-    v: Verified,
-    hook: CallHook,
-) -> Result<CallOutcome, HttpError> {
-    let report = twilio::parse_call(&v.params, hook).map_err(bad_request)?;
+/// Applies an event in one transaction, once: a redelivery carrying an idempotency token already seen
+/// changes nothing. Wakes the scheduler when a job was added.
+async fn apply_once<F>(state: &AppState, token: Option<String>, f: F) -> Result<(), HttpError>
+where
+    F: FnOnce(&Conn<'_>, Millis) -> store::Result<Applied> + Send + 'static,
+{
     let now = state.clock.now();
+    let applied = state
+        .store
+        .write_async(move |c| {
+            if events::seen_token(c, token.as_deref(), now)? {
+                return Ok(Applied::default());
+            }
+            f(c, now)
+        })
+        .await?;
+    after(state, applied);
+    Ok(())
+}
+
+async fn call_report(state: &AppState, v: Verified, hook: CallHook) -> Result<(), HttpError> {
+    let report = twilio::parse_call(&v.params, hook).map_err(bad_request)?;
     let Verified {
         business,
         provider,
         token,
         ..
     } = v;
-    let (outcome, applied) = state
-        .store
-        .write_async(move |c| {
-            if events::seen_token(c, token.as_deref(), now)? {
-                return Ok((CallOutcome::Undecided, Applied::default()));
-            }
-            events::call_report(c, &business, &provider, &report, now)
-        })
-        .await?;
-    after(state, applied);
-    Ok(outcome)
+    apply_once(state, token, move |c, now| {
+        events::call_report(c, &business, &provider, &report, now).map(|(_, a)| a)
+    })
+    .await
 }
 
 /// `POST /hooks/twilio/dial`: the forwarded leg ended. A missed call hears the greeting (and voicemail).
@@ -246,23 +256,16 @@ pub async fn inbound_sms(
 ) -> Result<HttpResponse, HttpError> {
     let v = verify(&state, &req, &body, Addressed::To)?;
     let text = twilio::parse_inbound_text(&v.params).map_err(bad_request)?;
-    let now = state.clock.now();
     let Verified {
         business,
         provider,
         token,
         ..
     } = v;
-    let applied = state
-        .store
-        .write_async(move |c| {
-            if events::seen_token(c, token.as_deref(), now)? {
-                return Ok(Applied::default());
-            }
-            events::inbound_text(c, &business, &provider, &text, now).map(|(_, a)| a)
-        })
-        .await?;
-    after(&state, applied);
+    apply_once(&state, token, move |c, now| {
+        events::inbound_text(c, &business, &provider, &text, now).map(|(_, a)| a)
+    })
+    .await?;
     Ok(twiml(twilio::twiml_empty()))
 }
 
@@ -274,19 +277,12 @@ pub async fn message_status(
 ) -> Result<HttpResponse, HttpError> {
     let v = verify(&state, &req, &body, Addressed::From)?;
     let receipt = twilio::parse_receipt(&v.params).map_err(bad_request)?;
-    let now = state.clock.now();
     let Verified {
         provider, token, ..
     } = v;
-    let applied = state
-        .store
-        .write_async(move |c| {
-            if events::seen_token(c, token.as_deref(), now)? {
-                return Ok(Applied::default());
-            }
-            events::delivery_receipt(c, &provider, &receipt, now)
-        })
-        .await?;
-    after(&state, applied);
+    apply_once(&state, token, move |c, now| {
+        events::delivery_receipt(c, &provider, &receipt, now)
+    })
+    .await?;
     Ok(twiml(twilio::twiml_empty()))
 }
