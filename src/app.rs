@@ -39,12 +39,13 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let providers = Providers::from_config(&config);
     let scheduler = Arc::new(
         scheduler::spawn(
-            scheduler::Deps {
-                store: store.clone(),
-                providers: providers.clone(),
-                config: Arc::clone(&config),
-                clock: Arc::clone(&clock),
-            },
+            scheduler::Deps::new(
+                store.clone(),
+                providers.clone(),
+                Arc::clone(&config),
+                public_url.clone(),
+                Arc::clone(&clock),
+            ),
             SEND_WORKERS,
         )
         .context("while starting the scheduler")?,

@@ -46,6 +46,52 @@ pub enum Command {
     /// Send signed, Twilio-shaped webhooks to a running textback, as Twilio would
     #[command(subcommand)]
     Simulate(Simulate),
+    /// Record that a contact booked (the reports count it as recovered); stops their follow-ups
+    MarkBooked {
+        /// The contact's number, e.g. +14805550111
+        number: String,
+        /// What the job is worth, e.g. 385 or 385.50
+        #[arg(long)]
+        value: Option<String>,
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+    },
+    /// Record that a conversation is lost; stops its follow-ups
+    MarkLost {
+        /// The contact's number
+        number: String,
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+    },
+    /// Never text this number (and call off what is pending for it)
+    Block {
+        /// The number
+        number: String,
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+    },
+    /// Undo `block`
+    Unblock {
+        /// The number
+        number: String,
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+    },
+    /// Text a contact as staff (automatic texts then stay quiet for human_hold)
+    Reply {
+        /// The contact's number
+        number: String,
+        /// The text
+        #[arg(long)]
+        body: String,
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+    },
 }
 
 /// What to simulate.

@@ -5,6 +5,7 @@
 //! (found with `toml_edit`, which keeps spans) and the key path (`business[0].numbers[1]`).
 //! Depends on model and script.
 
+use crate::hours;
 use crate::model::PhoneNumber;
 use crate::script;
 use serde::{Deserialize, Deserializer};
@@ -124,6 +125,13 @@ pub struct ProviderConfig {
     pub auth_token: Option<Secret>,
     /// REST API base URL.
     pub api_base: Option<String>,
+    /// Look up each new caller's line type (Twilio Lookup v2 `line_type_intelligence`, a paid feature) and
+    /// never text landlines or pagers; results are cached for 180 days.
+    #[serde(default)]
+    pub line_type_lookup: bool,
+    /// Lookup API base URL.
+    #[serde(default)]
+    pub lookup_base: Option<String>,
 }
 
 impl ProviderConfig {
@@ -134,6 +142,14 @@ impl ProviderConfig {
             (None, ProviderKind::Simulator) => SIMULATOR_TOKEN,
             (None, ProviderKind::Twilio) => "",
         }
+    }
+    /// The Lookup API base URL without a trailing slash.
+    pub fn lookup_base(&self) -> String {
+        self.lookup_base
+            .as_deref()
+            .unwrap_or("https://lookups.twilio.com")
+            .trim_end_matches('/')
+            .to_string()
     }
     /// The REST API base URL without a trailing slash.
     pub fn api_base(&self) -> String {
@@ -195,6 +211,193 @@ pub struct BusinessConfig {
     /// Extra fields that custom scripts can use, e.g. `fields = { area = "Phoenix" }`.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// Weekly opening hours; outside them missed calls get `after_hours_script`.
+    #[serde(default)]
+    pub hours: WeeklyHours,
+    /// Whole days closed, `YYYY-MM-DD` (holidays).
+    #[serde(default)]
+    pub closed: Vec<String>,
+    /// The script for calls missed outside opening hours.
+    #[serde(default = "default_after_hours_script")]
+    pub after_hours_script: String,
+    /// The script for returning contacts (who texted or booked before); `script` when unset.
+    #[serde(default)]
+    pub returning_script: Option<String>,
+    /// When automatic texts wait (`HH:MM-HH:MM`, business time; `""` for never).
+    #[serde(default = "default_quiet_hours")]
+    pub quiet_hours: String,
+    /// What the first text-back does in quiet hours: `send`, `defer` or `skip`.
+    #[serde(default)]
+    pub quiet_hours_policy: QuietPolicy,
+    /// A deferred or follow-up text that would leave later than this after what caused it is dropped.
+    #[serde(default = "default_max_deferral")]
+    pub max_deferral: Dur,
+    /// Staff numbers besides `forward_to`: never texted.
+    #[serde(default)]
+    pub staff: Vec<String>,
+    /// Numbers and prefixes never texted, e.g. `["+1900", "+14805550123"]`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Countries (ISO codes) whose numbers may be texted; empty means the business number's country.
+    #[serde(default)]
+    pub allowed_countries: Vec<String>,
+    /// Do not text callers whose caller ID failed carrier verification (`StirVerstat`).
+    #[serde(default)]
+    pub skip_unverified_callers: bool,
+    /// Treat hang-ups shorter than 2 s from numbers never seen before as spam.
+    #[serde(default)]
+    pub skip_instant_hangups: bool,
+    /// Automatic texts stay quiet this long after staff replied by hand.
+    #[serde(default = "default_human_hold")]
+    pub human_hold: Dur,
+    /// Forwarded calls ask "press 1 to take this call", so a voicemail that picks up counts as missed.
+    #[serde(default)]
+    pub call_screening: bool,
+    /// Ask Twilio to detect answering machines on forwarded calls; a machine answer counts as missed.
+    #[serde(default)]
+    pub machine_detection: bool,
+    /// At most this many automatic texts per contact in 24 hours.
+    #[serde(default = "default_daily_cap")]
+    pub daily_cap: u32,
+    /// Texts per second from each sending number (10DLC tiers allow more); extra texts queue.
+    #[serde(default = "default_send_rate")]
+    pub send_rate: f64,
+    /// Up to 5 follow-ups, each `after` the previous text, while the contact has not answered.
+    #[serde(default = "default_follow_ups")]
+    pub follow_ups: Vec<FollowUp>,
+    /// Keyword rules for inbound texts; replaces the default emergency rule when set.
+    #[serde(default = "default_keywords")]
+    pub keywords: Vec<KeywordRule>,
+    /// People alerted about replies, emergencies and callbacks.
+    #[serde(default)]
+    pub notify: Vec<Person>,
+    /// An HTTP endpoint alerted too (chat tools).
+    #[serde(default)]
+    pub alert_webhook: Option<AlertWebhook>,
+    /// Also phone on-call people for an emergency and read them the message.
+    #[serde(default)]
+    pub call_on_emergency: bool,
+}
+
+/// `[business.hours]`: periods per weekday, `HH:MM-HH:MM`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeeklyHours {
+    /// Monday.
+    pub mon: Vec<String>,
+    /// Tuesday.
+    pub tue: Vec<String>,
+    /// Wednesday.
+    pub wed: Vec<String>,
+    /// Thursday.
+    pub thu: Vec<String>,
+    /// Friday.
+    pub fri: Vec<String>,
+    /// Saturday.
+    pub sat: Vec<String>,
+    /// Sunday.
+    pub sun: Vec<String>,
+}
+
+impl Default for WeeklyHours {
+    fn default() -> Self {
+        let day = || vec!["08:00-17:00".to_string()];
+        Self {
+            mon: day(),
+            tue: day(),
+            wed: day(),
+            thu: day(),
+            fri: day(),
+            sat: vec![],
+            sun: vec![],
+        }
+    }
+}
+
+impl WeeklyHours {
+    /// The days Monday first, with their key names.
+    pub fn days(&self) -> [(&'static str, &Vec<String>); 7] {
+        [
+            ("mon", &self.mon),
+            ("tue", &self.tue),
+            ("wed", &self.wed),
+            ("thu", &self.thu),
+            ("fri", &self.fri),
+            ("sat", &self.sat),
+            ("sun", &self.sun),
+        ]
+    }
+}
+
+pub use crate::model::QuietPolicy;
+
+/// `[[business.follow_ups]]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    /// Wait this long after the previous text.
+    pub after: Dur,
+    /// What it says (a built-in script name or a template).
+    pub script: String,
+}
+
+/// `[[business.keywords]]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeywordRule {
+    /// Words or phrases that trigger the rule (any case, punctuation ignored).
+    pub words: Vec<String>,
+    /// An automatic reply (a template over the business's fields).
+    #[serde(default)]
+    pub reply: Option<String>,
+    /// Mark the conversation urgent (alerts then ignore quiet hours and reach on-call people).
+    #[serde(default)]
+    pub urgent: bool,
+    /// Alert the notify list at once.
+    #[serde(default)]
+    pub alert: bool,
+}
+
+/// `[[business.notify]]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// Who.
+    pub name: String,
+    /// Their cell, for SMS alerts.
+    #[serde(default)]
+    pub sms: Option<String>,
+    /// Their own quiet hours (`HH:MM-HH:MM`, business time); urgent alerts ignore them.
+    #[serde(default)]
+    pub quiet_hours: Option<String>,
+    /// Alerted (and phoned, with `call_on_emergency`) about emergencies.
+    #[serde(default)]
+    pub on_call: bool,
+}
+
+/// `[business.alert_webhook]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertWebhook {
+    /// Where to POST.
+    pub url: String,
+    /// `json`, `slack` (`{"text": …}`, also Mattermost and Discord-compatible) or `ntfy` (plain text with
+    /// Title and Priority headers).
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+/// The body shape of alert webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// Our own JSON document.
+    #[default]
+    Json,
+    /// `{"text": "…"}`.
+    Slack,
+    /// ntfy: the message as the body.
+    Ntfy,
 }
 
 fn default_timezone() -> String {
@@ -218,6 +421,41 @@ fn default_script() -> String {
 fn default_missed_greeting() -> String {
     "Sorry we missed your call. We will text you in a moment.".into()
 }
+fn default_after_hours_script() -> String {
+    "emergency_triage".into()
+}
+fn default_quiet_hours() -> String {
+    "21:00-08:00".into()
+}
+fn default_max_deferral() -> Dur {
+    Dur(Duration::from_secs(12 * 3600))
+}
+fn default_human_hold() -> Dur {
+    Dur(Duration::from_secs(30 * 60))
+}
+fn default_daily_cap() -> u32 {
+    3
+}
+fn default_send_rate() -> f64 {
+    1.0
+}
+fn default_follow_ups() -> Vec<FollowUp> {
+    vec![FollowUp {
+        after: Dur(Duration::from_secs(2 * 3600)),
+        script: "Hi again from {{ name }} - still need a hand? Reply here with what's going on and we'll get you sorted.".into(),
+    }]
+}
+/// The emergency rule every business gets unless it writes its own `keywords`.
+pub fn default_keywords() -> Vec<KeywordRule> {
+    vec![KeywordRule {
+        words: vec!["EMERGENCY".into(), "URGENT".into(), "911".into()],
+        reply: Some(
+            "Thanks - we're getting someone to the phone for you right now. If anyone is in danger, call 911.".into(),
+        ),
+        urgent: true,
+        alert: true,
+    }]
+}
 
 impl BusinessConfig {
     /// The business's parsed numbers (validation guarantees they parse).
@@ -238,6 +476,61 @@ impl BusinessConfig {
     pub fn sender(&self) -> &str {
         self.numbers.first().map(|s| s.trim()).unwrap_or_default()
     }
+    /// The business's time zone (validation guarantees it parses).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// Opening hours and closure dates.
+    pub fn schedule(&self) -> hours::Schedule {
+        let days = self.hours.days().map(|(_, spans)| {
+            spans
+                .iter()
+                .filter_map(|s| hours::parse_span(s).ok())
+                .collect()
+        });
+        hours::Schedule {
+            tz: self.tz(),
+            days,
+            closed: self
+                .closed
+                .iter()
+                .filter_map(|d| hours::parse_date(d).ok())
+                .collect(),
+        }
+    }
+
+    /// The business's quiet hours.
+    pub fn quiet(&self) -> hours::Window {
+        window(self.tz(), &self.quiet_hours)
+    }
+
+    /// A person's own quiet hours (never, when unset).
+    pub fn person_quiet(&self, person: &Person) -> hours::Window {
+        window(self.tz(), person.quiet_hours.as_deref().unwrap_or(""))
+    }
+
+    /// Staff numbers: `forward_to`, `staff` and the notify list. Never texted as callers.
+    pub fn staff_numbers(&self) -> Vec<PhoneNumber> {
+        self.forward_to
+            .iter()
+            .chain(&self.staff)
+            .chain(self.notify.iter().filter_map(|p| p.sms.as_ref()))
+            .filter_map(|n| PhoneNumber::parse(n).ok())
+            .collect()
+    }
+
+    /// Countries whose numbers may be texted: as configured, else the business number's own.
+    pub fn allowed_countries(&self) -> Vec<String> {
+        if self.allowed_countries.is_empty() {
+            crate::country::of(self.sender())
+                .map(|c| vec![c.to_string()])
+                .unwrap_or_default()
+        } else {
+            self.allowed_countries.clone()
+        }
+    }
+
     /// The fields a script template sees.
     pub fn script_fields(&self) -> BTreeMap<String, String> {
         let mut f = self.fields.clone();
@@ -248,6 +541,17 @@ impl BusinessConfig {
             self.booking_link.clone().unwrap_or_default(),
         );
         f
+    }
+}
+
+fn window(tz: chrono_tz::Tz, spec: &str) -> hours::Window {
+    hours::Window {
+        tz,
+        span: if spec.trim().is_empty() {
+            None
+        } else {
+            hours::parse_span(spec).ok()
+        },
     }
 }
 
@@ -334,6 +638,20 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// The demo business of the built-in defaults: every other key at its default.
+fn demo_business() -> BusinessConfig {
+    let demo = r#"
+        id = "demo"
+        name = "Demo Plumbing"
+        numbers = ["+16025550100"]
+        forward_to = ["+16025550199"]
+        timezone = "America/Phoenix"
+    "#;
+    // A unit test parses this; it cannot fail at run time.
+    #[allow(clippy::expect_used)]
+    toml::from_str(demo).expect("the demo business parses")
+}
+
 impl Default for Config {
     /// The built-in defaults: the simulator provider and one demo business, so `textback serve` works with no
     /// file at all. `config.example.toml` spells out exactly this.
@@ -346,6 +664,8 @@ impl Default for Config {
                 account_sid: None,
                 auth_token: None,
                 api_base: None,
+                line_type_lookup: false,
+                lookup_base: None,
             },
         );
         Self {
@@ -353,23 +673,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             log: LogConfig::default(),
             providers,
-            businesses: vec![BusinessConfig {
-                id: "demo".into(),
-                name: "Demo Plumbing".into(),
-                numbers: vec!["+16025550100".into()],
-                forward_to: vec!["+16025550199".into()],
-                provider: None,
-                timezone: "America/Phoenix".into(),
-                text_delay: default_text_delay(),
-                ring_timeout: default_ring_timeout(),
-                short_call: default_short_call(),
-                repeat_window: default_repeat_window(),
-                script: default_script(),
-                booking_link: None,
-                missed_greeting: default_missed_greeting(),
-                voicemail: false,
-                fields: BTreeMap::new(),
-            }],
+            businesses: vec![demo_business()],
         }
     }
 }
@@ -710,14 +1014,149 @@ impl Config {
         if let Err(e) = script::render(&b.script, &b.script_fields()) {
             p.add(key("script"), e.to_string());
         }
+        validate_engine(p, i, b);
+    }
+}
+
+/// The keys of the conversation engine: hours, quiet hours, exclusions, follow-ups, keywords, alerts.
+fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
+    let key = |k: &str| format!("business[{i}].{k}");
+    for (day, spans) in b.hours.days() {
+        for (j, span) in spans.iter().enumerate() {
+            match hours::parse_span(span) {
+                Err(why) => p.add(format!("business[{i}].hours.{day}[{j}]"), why),
+                Ok(s) if s.start >= s.end => p.add(
+                    format!("business[{i}].hours.{day}[{j}]"),
+                    format!("{span:?} ends before it starts; split a period that crosses midnight in two"),
+                ),
+                Ok(_) => {}
+            }
+        }
+    }
+    for (j, d) in b.closed.iter().enumerate() {
+        if let Err(why) = hours::parse_date(d) {
+            p.add(format!("business[{i}].closed[{j}]"), why);
+        }
+    }
+    if !b.quiet_hours.trim().is_empty() {
+        if let Err(why) = hours::parse_span(&b.quiet_hours) {
+            p.add(key("quiet_hours"), format!("{why} (or \"\" for none)"));
+        }
+    }
+    let fields = b.script_fields();
+    let mut scripts = vec![(
+        "after_hours_script".to_string(),
+        b.after_hours_script.clone(),
+    )];
+    if let Some(r) = &b.returning_script {
+        scripts.push(("returning_script".into(), r.clone()));
+    }
+    for (j, f) in b.follow_ups.iter().enumerate() {
+        scripts.push((format!("follow_ups[{j}].script"), f.script.clone()));
+        if f.after.0 < Duration::from_secs(60) {
+            p.add(
+                format!("business[{i}].follow_ups[{j}].after"),
+                "must be at least 1m",
+            );
+        }
+    }
+    for (j, k) in b.keywords.iter().enumerate() {
+        if let Some(r) = &k.reply {
+            scripts.push((format!("keywords[{j}].reply"), r.clone()));
+        }
+        if k.words.is_empty()
+            || k.words
+                .iter()
+                .any(|w| !w.chars().any(char::is_alphanumeric))
+        {
+            p.add(
+                format!("business[{i}].keywords[{j}].words"),
+                "list one or more words or phrases, each with a letter or digit",
+            );
+        }
+    }
+    for (k, text) in scripts {
+        if let Err(e) = script::render(&text, &fields) {
+            p.add(key(&k), e.to_string());
+        }
+    }
+    if b.follow_ups.len() > 5 {
+        p.add(
+            key("follow_ups"),
+            "at most 5 follow-ups: more reads as spam",
+        );
+    }
+    for (j, n) in b.staff.iter().enumerate() {
+        if let Err(e) = PhoneNumber::parse(n) {
+            p.add(format!("business[{i}].staff[{j}]"), e.to_string());
+        }
+    }
+    for (j, d) in b.deny.iter().enumerate() {
+        let ok = d.strip_prefix('+').is_some_and(|r| {
+            !r.is_empty() && r.len() <= 15 && r.bytes().all(|c| c.is_ascii_digit())
+        });
+        if !ok {
+            p.add(
+                format!("business[{i}].deny[{j}]"),
+                format!("{d:?} is not a number or prefix like \"+1900\" or \"+14805550123\""),
+            );
+        }
+    }
+    for (j, c) in b.allowed_countries.iter().enumerate() {
+        if !(c == "*" || (c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))) {
+            p.add(
+                format!("business[{i}].allowed_countries[{j}]"),
+                format!("{c:?} is not a two-letter country code such as \"US\" (or \"*\" for any)"),
+            );
+        }
+    }
+    if !(b.send_rate > 0.0 && b.send_rate <= 100.0) {
+        p.add(
+            key("send_rate"),
+            "must be more than 0 and at most 100 texts per second",
+        );
+    }
+    if b.daily_cap == 0 {
+        p.add(
+            key("daily_cap"),
+            "must be at least 1 (the text-back itself counts)",
+        );
+    }
+    for (j, person) in b.notify.iter().enumerate() {
+        let pk = |k: &str| format!("business[{i}].notify[{j}].{k}");
+        if person.name.trim().is_empty() {
+            p.add(pk("name"), "must not be empty");
+        }
+        if let Some(n) = &person.sms {
+            if let Err(e) = PhoneNumber::parse(n) {
+                p.add(pk("sms"), e.to_string());
+            }
+        }
+        if let Some(q) = &person.quiet_hours {
+            if !q.trim().is_empty() {
+                if let Err(why) = hours::parse_span(q) {
+                    p.add(pk("quiet_hours"), why);
+                }
+            }
+        }
+    }
+    if let Some(w) = &b.alert_webhook {
+        if let Err(why) = check_url(&w.url) {
+            p.add(key("alert_webhook.url"), why);
+        }
     }
 }
 
 fn validate_provider(p: &mut Problems<'_>, name: &str, prov: &ProviderConfig) {
     let key = |k: &str| format!("providers.{name}.{k}");
-    if let Some(base) = &prov.api_base {
-        if let Err(why) = check_url(base) {
-            p.add(key("api_base"), why);
+    for (k, base) in [
+        ("api_base", &prov.api_base),
+        ("lookup_base", &prov.lookup_base),
+    ] {
+        if let Some(base) = base {
+            if let Err(why) = check_url(base) {
+                p.add(key(k), why);
+            }
         }
     }
     if prov.kind == ProviderKind::Twilio {

@@ -1,22 +1,33 @@
-//! Use cases: apply one event (a call report, an inbound text, a delivery receipt, a send's outcome) as one
-//! store transaction that records it, decides with `policy`, and enqueues the jobs it causes. Every function
-//! here runs inside [`Store::write`](crate::store::Store::write); none does network I/O.
-//! Depends on store, policy, script, model and config.
+//! Use cases: apply one event (a call report, an inbound text, a delivery receipt, a staff action) as one
+//! store transaction that records it, decides with `policy`, and enqueues the jobs it causes (texts, follow-ups,
+//! alerts). Every function here runs inside [`Store::write`](crate::store::Store::write); none does network I/O.
+//! The scheduler's side of the outbox is in `outbox`. Depends on store, policy, script, model and config.
 
 use crate::clock::Millis;
-use crate::config::{BusinessConfig, Config};
+use crate::config::BusinessConfig;
 use crate::model::{
-    status, CallOutcome, CallReport, CallReportKind, DeliveryReceipt, InboundText, Job,
+    status, CallOutcome, CallReport, CallReportKind, DeliveryReceipt, InboundText, Job, MissReason,
     PhoneNumber, Purpose, SuppressReason,
 };
 use crate::policy::{self, Keyword, StatusFacts};
-use crate::providers::{Accepted, OutgoingSms};
 use crate::script;
-use crate::store::jobs::{JobRow, NewJob};
+use crate::store::contacts::Contact;
+use crate::store::jobs::NewJob;
 use crate::store::{calls, contacts, jobs, messages, Conn, Error, Result};
 
 /// Attempts a send gets before it is marked failed.
 pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The business an event is for, and how to reach it.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// The business.
+    pub biz: &'a BusinessConfig,
+    /// Its provider account's name.
+    pub provider: &'a str,
+    /// The public base URL, for links in alerts.
+    pub public_url: &'a str,
+}
 
 /// What applying an event changed that the caller must act on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +53,14 @@ impl Applied {
     }
 }
 
+fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// Records an idempotency token inside the event's transaction; true when the event was seen before.
 pub fn seen_token(c: &Conn<'_>, token: Option<&str>, now: Millis) -> Result<bool> {
     match token {
@@ -49,6 +68,9 @@ pub fn seen_token(c: &Conn<'_>, token: Option<&str>, now: Millis) -> Result<bool
         _ => Ok(false),
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Calls
 
 /// How the voice webhook should answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +84,12 @@ pub enum Answer {
 /// A call is ringing at a business number: record it, and decide how to answer.
 pub fn incoming_call(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
-    provider: &str,
+    env: &Env<'_>,
     report: &CallReport,
     now: Millis,
 ) -> Result<(Answer, Applied)> {
-    let dial = !biz.forward_to.is_empty();
-    let (call, new) = record_call(c, biz, provider, report, dial, now)?;
+    let dial = !env.biz.forward_to.is_empty();
+    let (call, new) = record_call(c, env, report, dial, now)?;
     if dial {
         return Ok((Answer::Dial, Applied::due(None)));
     }
@@ -77,9 +98,9 @@ pub fn incoming_call(
     }
     let due = apply_outcome(
         c,
-        biz,
+        env,
         &call,
-        CallOutcome::Missed(crate::model::MissReason::NoForwardTo),
+        CallOutcome::Missed(MissReason::NoForwardTo),
         None,
         now,
     )?;
@@ -89,22 +110,20 @@ pub fn incoming_call(
 /// Applies a dial action, status callback or recording report.
 pub fn call_report(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
-    provider: &str,
+    env: &Env<'_>,
     report: &CallReport,
     now: Millis,
-) -> Result<(CallOutcome, Applied)> {
+) -> Result<Applied> {
     if report
         .direction
         .as_deref()
         .is_some_and(|d| d.starts_with("outbound"))
     {
-        // Outbound legs are the business calling out, never a missed inbound call.
-        return Ok((CallOutcome::Undecided, Applied::due(None)));
+        return outbound_call(c, env, report, now);
     }
-    let (call, _) = record_call(c, biz, provider, report, false, now)?;
+    let (call, _) = record_call(c, env, report, false, now)?;
     let key = match &report.kind {
-        CallReportKind::Incoming => return Ok((CallOutcome::Undecided, Applied::due(None))),
+        CallReportKind::Incoming => return Ok(Applied::due(None)),
         CallReportKind::DialEnded { dial_call_sid, .. } => {
             format!("dial:{}", dial_call_sid.as_deref().unwrap_or("-"))
         }
@@ -112,16 +131,26 @@ pub fn call_report(
         CallReportKind::Recording { url } => format!("recording:{url}"),
     };
     if !calls::add_report(c, call.id, &key, now)? {
-        return Ok((CallOutcome::Undecided, Applied::duplicate()));
+        return Ok(Applied::duplicate());
     }
-    let (outcome, duration) = match &report.kind {
+    if let Some(by) = &report.answered_by {
+        calls::set_answered_by(c, call.id, by, now)?;
+    }
+    let machine = report.answered_by.as_deref().is_some_and(is_machine);
+    let biz = env.biz;
+    let (mut outcome, duration) = match &report.kind {
         CallReportKind::DialEnded {
             dial_status,
             duration_secs,
             ..
         } => {
             calls::set_dial_reported(c, call.id, dial_status, now)?;
-            let outcome = policy::dial_outcome(dial_status, *duration_secs, biz.short_call.secs());
+            let mut outcome =
+                policy::dial_outcome(dial_status, *duration_secs, biz.short_call.secs());
+            if outcome == CallOutcome::Answered && biz.call_screening && !call.screened_in {
+                // Answered, but nobody pressed 1: a voicemail box or an IVR took the call.
+                outcome = CallOutcome::Missed(MissReason::NotAccepted);
+            }
             (outcome, *duration_secs)
         }
         CallReportKind::Status {
@@ -145,15 +174,55 @@ pub fn call_report(
         }
         CallReportKind::Incoming => (CallOutcome::Undecided, None),
     };
-    let due = apply_outcome(c, biz, &call, outcome, duration, now)?;
-    Ok((outcome, Applied::due(due)))
+    if machine && outcome == CallOutcome::Answered {
+        outcome = CallOutcome::Missed(MissReason::Voicemail);
+    }
+    let due = apply_outcome(c, env, &call, outcome, duration, now)?;
+    Ok(Applied::due(due))
+}
+
+/// Whether an `AnsweredBy` value means a machine (or fax) took the call.
+fn is_machine(answered_by: &str) -> bool {
+    answered_by.starts_with("machine") || answered_by == "fax"
+}
+
+/// Staff pressed 1 on a screened call: it counts as answered by a person.
+pub fn screened_in(c: &Conn<'_>, env: &Env<'_>, call_sid: &str, now: Millis) -> Result<()> {
+    if let Some(call) = calls::by_sid(c, env.provider, call_sid)? {
+        calls::set_screened_in(c, call.id, now)?;
+    }
+    Ok(())
+}
+
+/// The business called a contact back (seen on the status callback of an outbound call): the pending
+/// text-back is called off, and once they talked, so are follow-ups.
+fn outbound_call(c: &Conn<'_>, env: &Env<'_>, report: &CallReport, now: Millis) -> Result<Applied> {
+    let Some(contact) = contacts::find(c, &env.biz.id, report.to.trim())? else {
+        return Ok(Applied::due(None));
+    };
+    let (status, duration) = match &report.kind {
+        CallReportKind::Status {
+            call_status,
+            duration_secs,
+        } => (call_status.as_str(), *duration_secs),
+        _ => ("", None),
+    };
+    if matches!(
+        status,
+        "initiated" | "queued" | "ringing" | "in-progress" | "completed"
+    ) {
+        cancel_text_backs(c, contact.id, SuppressReason::CalledBack, now)?;
+    }
+    if status == "completed" && duration.is_some_and(|d| d >= env.biz.short_call.secs()) {
+        reached(c, contact.id, now)?;
+    }
+    Ok(Applied::due(None))
 }
 
 /// Records the call a report is about unless it is known; returns it and whether it is new.
 fn record_call(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
-    provider: &str,
+    env: &Env<'_>,
     report: &CallReport,
     dialed: bool,
     now: Millis,
@@ -161,12 +230,14 @@ fn record_call(
     calls::insert_or_get(
         c,
         &calls::NewCall {
-            business_id: &biz.id,
-            provider,
+            business_id: &env.biz.id,
+            provider: env.provider,
             call_sid: &report.call_sid,
             from_raw: &report.from,
             to_number: &report.to,
             dialed,
+            direction: report.direction.as_deref(),
+            stir_verstat: report.stir_verstat.as_deref(),
         },
         now,
     )
@@ -176,9 +247,49 @@ fn text_back_key(biz: &BusinessConfig, call_sid: &str) -> String {
     format!("textback:{}:{call_sid}", biz.id)
 }
 
+/// Calls off a contact's pending text-backs.
+fn cancel_text_backs(
+    c: &Conn<'_>,
+    contact_id: i64,
+    reason: SuppressReason,
+    now: Millis,
+) -> Result<()> {
+    for job in jobs::cancel_for_contact(c, contact_id, "text_back", reason.as_str(), now)? {
+        if let Job::TextBack { call_id } = job.job {
+            calls::set_textback(c, call_id, "cancelled", Some(reason.as_str()), now)?;
+        }
+        if let Some(m) = job.message_id {
+            messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls off a contact's pending follow-ups.
+fn cancel_follow_ups(
+    c: &Conn<'_>,
+    contact_id: i64,
+    reason: SuppressReason,
+    now: Millis,
+) -> Result<()> {
+    for job in jobs::cancel_for_contact(c, contact_id, "follow_up", reason.as_str(), now)? {
+        if let Some(m) = job.message_id {
+            messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
+        }
+    }
+    Ok(())
+}
+
+/// The business reached the contact by phone: no more automatic texts in this sequence.
+fn reached(c: &Conn<'_>, contact_id: i64, now: Millis) -> Result<()> {
+    contacts::note_reached(c, contact_id, now)?;
+    cancel_text_backs(c, contact_id, SuppressReason::Answered, now)?;
+    cancel_follow_ups(c, contact_id, SuppressReason::Answered, now)
+}
+
 fn apply_outcome(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
+    env: &Env<'_>,
     call: &calls::Call,
     outcome: CallOutcome,
     duration: Option<u64>,
@@ -189,7 +300,7 @@ fn apply_outcome(
         CallOutcome::Answered => {
             if call.state != "answered" {
                 calls::set_outcome(c, call.id, "answered", None, duration, now)?;
-                let key = text_back_key(biz, &call.call_sid);
+                let key = text_back_key(env.biz, &call.call_sid);
                 if jobs::cancel_by_key(
                     c,
                     "text_back",
@@ -205,6 +316,12 @@ fn apply_outcome(
                         now,
                     )?;
                 }
+                // The caller called again and got through: earlier calls need no text either.
+                if let Ok(n) = PhoneNumber::parse(&call.from_raw) {
+                    if let Some(contact) = contacts::find(c, &env.biz.id, n.as_str())? {
+                        reached(c, contact.id, now)?;
+                    }
+                }
             }
             Ok(None)
         }
@@ -213,35 +330,67 @@ fn apply_outcome(
                 return Ok(None);
             }
             calls::set_outcome(c, call.id, "missed", Some(reason.as_str()), duration, now)?;
-            schedule_text_back(c, biz, call, now)
+            let duration_ms = match duration {
+                Some(d) => i64::try_from(d).ok().map(|d| d * 1000),
+                None => Some(now - call.started_at),
+            };
+            schedule_text_back(c, env, call, duration_ms, now)
         }
+    }
+}
+
+/// The rules of a business as the text-back decision reads them.
+pub fn text_back_rules<'a>(
+    biz: &'a BusinessConfig,
+    allowed: &'a [String],
+) -> policy::TextBackRules<'a> {
+    policy::TextBackRules {
+        deny: &biz.deny,
+        allowed_countries: allowed,
+        skip_unverified_callers: biz.skip_unverified_callers,
+        skip_instant_hangups: biz.skip_instant_hangups,
+        delay_ms: biz.text_delay.millis(),
+        repeat_window_ms: biz.repeat_window.millis(),
+        quiet: biz.quiet(),
+        quiet_policy: biz.quiet_hours_policy,
+        max_deferral_ms: biz.max_deferral.millis(),
+        daily_cap: biz.daily_cap,
     }
 }
 
 fn schedule_text_back(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
+    env: &Env<'_>,
     call: &calls::Call,
+    duration_ms: Option<Millis>,
     now: Millis,
 ) -> Result<Option<Millis>> {
-    let caller = match policy::textable_caller(&call.from_raw, &biz.numbers(), &biz.forward_to()) {
+    let biz = env.biz;
+    let caller = match policy::textable_caller(&call.from_raw, &biz.numbers(), &biz.staff_numbers())
+    {
         Ok(n) => n,
         Err(reason) => {
             calls::set_textback(c, call.id, "suppressed", Some(reason.as_str()), now)?;
             return Ok(None);
         }
     };
-    let contact_id = contacts::upsert(c, &biz.id, caller.as_str(), now)?;
+    let (contact_id, new_number) = contacts::upsert(c, &biz.id, caller.as_str(), now)?;
     calls::set_contact(c, call.id, contact_id)?;
-    let facts = contacts::facts(c, contact_id, None)?;
-    match policy::schedule_text_back(
-        facts,
-        now,
-        biz.text_delay.millis(),
-        biz.repeat_window.millis(),
-    ) {
+    let mut facts = contacts::facts(c, contact_id, None, now)?;
+    facts.new_number = new_number;
+    let allowed = biz.allowed_countries();
+    let rules = text_back_rules(biz, &allowed);
+    let call_facts = policy::CallFacts {
+        stir_verstat: call.stir_verstat.as_deref(),
+        duration_ms,
+    };
+    match policy::schedule_text_back(&caller, facts, call_facts, &rules, now) {
         Err(reason) => {
             calls::set_textback(c, call.id, "suppressed", Some(reason.as_str()), now)?;
+            if reason == SuppressReason::Landline {
+                let contact = contacts::get(c, contact_id)?;
+                return alert(c, env, &contact, &Alert::Callback, now);
+            }
             Ok(None)
         }
         Ok(due) => {
@@ -263,6 +412,9 @@ fn schedule_text_back(
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Texts
+
 /// The answer to HELP: who is texting, and how to stop it.
 pub fn help_text(biz: &BusinessConfig) -> String {
     format!(
@@ -272,20 +424,29 @@ pub fn help_text(biz: &BusinessConfig) -> String {
     )
 }
 
-/// Records an inbound text, and acts on opt-out, opt-in and help keywords.
+/// The one confirmation of a plain-language opt-out (carriers confirm their own keywords).
+pub fn opt_out_confirmation(biz: &BusinessConfig) -> String {
+    format!(
+        "{}: you're unsubscribed and won't get more texts from us. Reply START if you change your mind.",
+        biz.name
+    )
+}
+
+/// Records an inbound text; acts on opt-out, opt-in and help keywords and on the business's keyword rules;
+/// alerts staff.
 pub fn inbound_text(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
-    provider: &str,
+    env: &Env<'_>,
     text: &InboundText,
     now: Millis,
 ) -> Result<(Keyword, Applied)> {
+    let biz = env.biz;
     let sender = PhoneNumber::parse(&text.from).ok();
     let contact_id = match &sender {
-        Some(n) => Some(contacts::upsert(c, &biz.id, n.as_str(), now)?),
+        Some(n) => Some(contacts::upsert(c, &biz.id, n.as_str(), now)?.0),
         None => None,
     };
-    let inserted = messages::insert(
+    let Some(message_id) = messages::insert(
         c,
         &messages::NewMessage {
             business_id: &biz.id,
@@ -293,7 +454,7 @@ pub fn inbound_text(
             call_id: None,
             direction: "in",
             purpose: "inbound",
-            provider,
+            provider: env.provider,
             provider_sid: Some(&text.message_sid),
             from_number: &text.from,
             to_number: &text.to,
@@ -302,10 +463,10 @@ pub fn inbound_text(
             status: status::RECEIVED,
         },
         now,
-    )?;
-    if inserted.is_none() {
+    )?
+    else {
         return Ok((Keyword::None, Applied::duplicate()));
-    }
+    };
     let keyword = policy::keyword(&text.body);
     let Some(contact_id) = contact_id else {
         return Ok((keyword, Applied::due(None)));
@@ -316,88 +477,164 @@ pub fn inbound_text(
             opt_out(c, contact_id, &source, Some(&text.message_sid), now)?;
             None
         }
+        Keyword::PlainOptOut => {
+            let source = format!("message:{}", text.body.trim());
+            if opt_out(c, contact_id, &source, Some(&text.message_sid), now)? {
+                Some(queue_message(
+                    c,
+                    env,
+                    Some(contact_id),
+                    &text.from,
+                    &opt_out_confirmation(biz),
+                    Purpose::Confirmation,
+                    now,
+                    now,
+                )?)
+            } else {
+                None
+            }
+        }
         Keyword::OptIn => {
             contacts::set_consent(c, contact_id, false, &source, Some(&text.message_sid), now)?;
             None
         }
         Keyword::Help => Some(queue_message(
             c,
-            biz,
-            provider,
-            contact_id,
+            env,
+            Some(contact_id),
             &text.from,
             &help_text(biz),
             Purpose::Help,
             now,
+            now,
         )?),
-        Keyword::None => None,
+        Keyword::None => reply(c, env, contact_id, message_id, &text.body, now)?,
     };
     Ok((keyword, Applied::due(due)))
 }
 
+/// An ordinary reply: the conversation moves to replied, follow-ups stop, keyword rules act, staff hear of it.
+fn reply(
+    c: &Conn<'_>,
+    env: &Env<'_>,
+    contact_id: i64,
+    message_id: i64,
+    body: &str,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let biz = env.biz;
+    contacts::note_inbound(c, contact_id, now)?;
+    cancel_follow_ups(c, contact_id, SuppressReason::Replied, now)?;
+    let rule = policy::match_rule(body, biz.keywords.iter().map(|k| k.words.as_slice()))
+        .map(|i| &biz.keywords[i]);
+    let mut due = None;
+    let mut urgent = false;
+    if let Some(rule) = rule {
+        messages::set_keyword(c, message_id, &rule.words[0], now)?;
+        urgent = rule.urgent;
+        if urgent {
+            contacts::set_urgent(c, contact_id, true, now)?;
+        }
+    }
+    let contact = contacts::get(c, contact_id)?;
+    // Staff hear first: an emergency alert must not queue behind the auto-reply on the same number.
+    let kind = if urgent {
+        Alert::Urgent(body)
+    } else {
+        Alert::Reply(body)
+    };
+    due = earliest(due, alert(c, env, &contact, &kind, now)?);
+    if let Some(reply) = rule.and_then(|r| r.reply.as_deref()) {
+        let facts = contacts::conversation(c, contact_id, now, now)?;
+        let automation = automation_rules(biz);
+        if policy::auto_reply(facts, &automation, now).is_ok() {
+            let text = script::render(reply, &biz.script_fields())
+                .map_err(|e| Error::Refused(e.to_string()))?;
+            due = earliest(
+                due,
+                Some(queue_message(
+                    c,
+                    env,
+                    Some(contact_id),
+                    &contact.phone,
+                    &text,
+                    Purpose::Keyword,
+                    now,
+                    now,
+                )?),
+            );
+        }
+    }
+    Ok(due)
+}
+
+/// The rules for automatic texts after the first.
+pub fn automation_rules(biz: &BusinessConfig) -> policy::AutomationRules {
+    policy::AutomationRules {
+        human_hold_ms: biz.human_hold.millis(),
+        quiet: biz.quiet(),
+        max_deferral_ms: biz.max_deferral.millis(),
+        daily_cap: biz.daily_cap,
+    }
+}
+
 /// Opts a contact out and calls off everything pending for them that may not go to an opted-out contact.
-fn opt_out(
+/// Returns false when they already were opted out.
+pub(crate) fn opt_out(
     c: &Conn<'_>,
     contact_id: i64,
     source: &str,
     detail: Option<&str>,
     now: Millis,
-) -> Result<()> {
+) -> Result<bool> {
     if !contacts::set_consent(c, contact_id, true, source, detail, now)? {
-        return Ok(());
+        return Ok(false);
     }
-    let reason = SuppressReason::OptedOut.as_str();
+    let reason = SuppressReason::OptedOut;
+    cancel_text_backs(c, contact_id, reason, now)?;
+    cancel_follow_ups(c, contact_id, reason, now)?;
     for job in jobs::pending_for_contact(c, contact_id)? {
-        match job.job {
-            Job::TextBack { call_id } => {
-                jobs::finish(c, job.id, "cancelled", Some(reason), now)?;
-                calls::set_textback(c, call_id, "cancelled", Some(reason), now)?;
-                if let Some(m) = job.message_id {
-                    messages::set_status(c, m, status::CANCELLED, None, Some(reason), now)?;
-                }
-            }
-            Job::SendMessage { message_id } => {
-                let m = messages::get(c, message_id)?;
-                if !Purpose::parse(&m.purpose).is_some_and(Purpose::allowed_after_opt_out) {
-                    jobs::finish(c, job.id, "cancelled", Some(reason), now)?;
-                    messages::set_status(
-                        c,
-                        message_id,
-                        status::CANCELLED,
-                        None,
-                        Some(reason),
-                        now,
-                    )?;
-                }
+        if let Job::SendMessage { message_id } = job.job {
+            let m = messages::get(c, message_id)?;
+            if !Purpose::parse(&m.purpose).is_some_and(Purpose::allowed_after_opt_out) {
+                jobs::finish(c, job.id, "cancelled", Some(reason.as_str()), now)?;
+                messages::set_status(
+                    c,
+                    message_id,
+                    status::CANCELLED,
+                    None,
+                    Some(reason.as_str()),
+                    now,
+                )?;
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Creates an outgoing message and the job that sends it now; returns when it is due.
+/// Creates an outgoing message and the job that sends it at `due`; returns `due`.
 #[allow(clippy::too_many_arguments)]
-fn queue_message(
+pub(crate) fn queue_message(
     c: &Conn<'_>,
-    biz: &BusinessConfig,
-    provider: &str,
-    contact_id: i64,
+    env: &Env<'_>,
+    contact_id: Option<i64>,
     to: &str,
     body: &str,
     purpose: Purpose,
+    due: Millis,
     now: Millis,
 ) -> Result<Millis> {
     let id = messages::insert(
         c,
         &messages::NewMessage {
-            business_id: &biz.id,
-            contact_id: Some(contact_id),
+            business_id: &env.biz.id,
+            contact_id,
             call_id: None,
             direction: "out",
             purpose: purpose.as_str(),
-            provider,
+            provider: env.provider,
             provider_sid: None,
-            from_number: biz.sender(),
+            from_number: env.biz.sender(),
             to_number: to,
             body,
             segments: script::segments(body).count,
@@ -411,17 +648,18 @@ fn queue_message(
         &NewJob {
             job: Job::SendMessage { message_id: id },
             dedupe_key: None,
-            contact_id: Some(contact_id),
+            contact_id,
             message_id: Some(id),
-            run_at: now,
+            run_at: due,
             max_attempts: MAX_ATTEMPTS,
         },
         now,
     )?;
-    Ok(now)
+    Ok(due)
 }
 
-/// Applies a delivery receipt; a provider-side opt-out (Twilio 21610) opts the contact out here too.
+/// Applies a delivery receipt: a provider-side opt-out (Twilio 21610) opts the contact out here too, and a
+/// landline error marks the number so it is never texted again.
 pub fn delivery_receipt(
     c: &Conn<'_>,
     provider: &str,
@@ -439,278 +677,267 @@ pub fn delivery_receipt(
     else {
         return Ok(Applied::duplicate());
     };
-    if let (Some(code), Some(contact)) = (receipt.error_code, m.contact_id) {
-        if is_unsubscribed(code) {
-            opt_out(
-                c,
-                contact,
-                &format!("provider:{code}"),
-                Some(&receipt.message_sid),
-                now,
-            )?;
-        }
+    if let Some(code) = receipt.error_code {
+        provider_error(c, &m, code, now)?;
     }
     Ok(Applied::due(None))
 }
 
-/// Twilio's "attempt to send to unsubscribed recipient".
-fn is_unsubscribed(code: i64) -> bool {
-    code == 21610
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The scheduler's side
-
-/// A claimed job ready for the provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Send {
-    /// The job.
-    pub job_id: i64,
-    /// Its attempt number.
-    pub attempt: u32,
-    /// Attempts allowed.
-    pub max_attempts: u32,
-    /// The message row, in state `sending`.
-    pub message_id: i64,
-    /// The provider account name.
-    pub provider: String,
-    /// What to send.
-    pub sms: OutgoingSms,
-    /// When the message was readied for this attempt; a reconciliation looks for sends from then on.
-    pub prepared_at: Millis,
-}
-
-/// Takes the send-time decision for a claimed job and readies its message. `None` when the job was called
-/// off (opt-out during the delay, answered call, repeat window) or cannot be sent (recorded as failed).
-pub fn prepare_send(
+/// What a provider error code teaches about the recipient.
+pub(crate) fn provider_error(
     c: &Conn<'_>,
-    config: &Config,
-    job: &JobRow,
+    m: &messages::Message,
+    code: i64,
     now: Millis,
-) -> Result<Option<Send>> {
-    match job.job {
-        Job::TextBack { call_id } => prepare_text_back(c, config, job, call_id, now),
-        Job::SendMessage { message_id } => prepare_message(c, job, message_id, now),
+) -> Result<()> {
+    if m.direction != "out" {
+        return Ok(());
     }
-}
-
-fn prepare_text_back(
-    c: &Conn<'_>,
-    config: &Config,
-    job: &JobRow,
-    call_id: i64,
-    now: Millis,
-) -> Result<Option<Send>> {
-    let call = calls::get(c, call_id)?;
-    let Some(biz) = config.business(&call.business_id) else {
-        let why = format!("business {:?} is no longer configured", call.business_id);
-        jobs::finish(c, job.id, "failed", Some(&why), now)?;
-        calls::set_textback(c, call.id, "failed", Some(&why), now)?;
-        return Ok(None);
-    };
-    let Some(contact_id) = call.contact_id else {
-        jobs::finish(c, job.id, "failed", Some("the call has no contact"), now)?;
-        return Ok(None);
-    };
-    let verdict = if call.state == "answered" {
-        Err(SuppressReason::Answered)
-    } else {
-        let facts = contacts::facts(c, contact_id, job.message_id)?;
-        policy::confirm_text_back(facts, now, biz.repeat_window.millis())
-    };
-    if let Err(reason) = verdict {
-        jobs::finish(c, job.id, "cancelled", Some(reason.as_str()), now)?;
-        calls::set_textback(c, call.id, "suppressed", Some(reason.as_str()), now)?;
-        if let Some(m) = job.message_id {
-            messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
-        }
-        return Ok(None);
-    }
-    let contact = contacts::get(c, contact_id)?;
-    let message_id = match job.message_id {
-        Some(id) => {
-            messages::set_status(c, id, status::SENDING, None, None, now)?;
-            id
-        }
-        None => {
-            let body = match script::render(&biz.script, &biz.script_fields()) {
-                Ok(b) => script::with_opt_out(&b),
-                Err(e) => {
-                    let why = e.to_string();
-                    jobs::finish(c, job.id, "failed", Some(&why), now)?;
-                    calls::set_textback(c, call.id, "failed", Some(&why), now)?;
-                    return Ok(None);
-                }
-            };
-            let id = messages::insert(
+    if code == 21610 {
+        if let Some(contact) = m.contact_id {
+            opt_out(
                 c,
-                &messages::NewMessage {
-                    business_id: &biz.id,
-                    contact_id: Some(contact_id),
-                    call_id: Some(call.id),
-                    direction: "out",
-                    purpose: Purpose::TextBack.as_str(),
-                    provider: &call.provider,
-                    provider_sid: None,
-                    from_number: &call.to_number,
-                    to_number: &contact.phone,
-                    body: &body,
-                    segments: script::segments(&body).count,
-                    status: status::SENDING,
-                },
+                contact,
+                &format!("provider:{code}"),
+                Some(m.provider_sid.as_deref().unwrap_or("")),
                 now,
-            )?
-            .ok_or_else(|| Error::Refused("could not record the text-back".into()))?;
-            jobs::set_message(c, job.id, id)?;
-            id
+            )?;
         }
-    };
-    let m = messages::get(c, message_id)?;
-    Ok(Some(send_of(job, &m)))
-}
-
-fn prepare_message(
-    c: &Conn<'_>,
-    job: &JobRow,
-    message_id: i64,
-    now: Millis,
-) -> Result<Option<Send>> {
-    let m = messages::get(c, message_id)?;
-    let purpose = Purpose::parse(&m.purpose);
-    let opted_out = match m.contact_id {
-        Some(id) => contacts::get(c, id)?.opted_out_at.is_some(),
-        None => false,
-    };
-    if opted_out && !purpose.is_some_and(Purpose::allowed_after_opt_out) {
-        let reason = SuppressReason::OptedOut.as_str();
-        jobs::finish(c, job.id, "cancelled", Some(reason), now)?;
-        messages::set_status(c, message_id, status::CANCELLED, None, Some(reason), now)?;
-        return Ok(None);
     }
-    messages::set_status(c, message_id, status::SENDING, None, None, now)?;
-    Ok(Some(send_of(job, &m)))
-}
-
-fn send_of(job: &JobRow, m: &messages::Message) -> Send {
-    Send {
-        job_id: job.id,
-        attempt: job.attempts,
-        max_attempts: job.max_attempts,
-        message_id: m.id,
-        provider: m.provider.clone(),
-        sms: OutgoingSms {
-            from: m.from_number.clone(),
-            to: m.to_number.clone(),
-            body: m.body.clone(),
-        },
-        prepared_at: m.updated_at,
-    }
-}
-
-/// How a send ended, as the scheduler classified it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The provider took it (at `sent_at`).
-    Accepted {
-        /// Its id and initial state.
-        accepted: Accepted,
-        /// When it was handed over.
-        sent_at: Millis,
-    },
-    /// Refused for good.
-    Rejected {
-        /// Provider error code.
-        code: Option<i64>,
-        /// Provider message.
-        message: String,
-    },
-    /// Try again at `at`.
-    Retry {
-        /// What failed.
-        message: String,
-        /// When to try again.
-        at: Millis,
-    },
-    /// Transient failures used up every attempt.
-    GaveUp {
-        /// The last failure.
-        message: String,
-    },
-    /// Nobody can tell whether it went out; an operator must look.
-    Unknown {
-        /// Why.
-        message: String,
-    },
-}
-
-/// Records how a send ended, on the message, the job and the call.
-pub fn record_outcome(c: &Conn<'_>, send: &Send, outcome: &Outcome, now: Millis) -> Result<()> {
-    let m = messages::get(c, send.message_id)?;
-    let call_id = m
-        .call_id
-        .filter(|_| m.purpose == Purpose::TextBack.as_str());
-    let set_call = |state: &str, why: Option<&str>| -> Result<()> {
-        match call_id {
-            Some(id) => calls::set_textback(c, id, state, why, now),
-            None => Ok(()),
-        }
-    };
-    match outcome {
-        Outcome::Accepted { accepted, sent_at } => {
-            messages::set_accepted(c, m.id, &accepted.sid, &accepted.status, *sent_at, now)?;
-            jobs::finish(c, send.job_id, "done", None, now)?;
-            set_call("sent", None)?;
-        }
-        Outcome::Rejected { code, message } => {
-            messages::set_status(c, m.id, status::FAILED, *code, Some(message), now)?;
-            jobs::finish(c, send.job_id, "failed", Some(message), now)?;
-            set_call("failed", Some(message))?;
-            if let (Some(code), Some(contact)) = (code, m.contact_id) {
-                if is_unsubscribed(*code) {
-                    opt_out(c, contact, &format!("provider:{code}"), None, now)?;
-                }
-            }
-        }
-        Outcome::Retry { message, at } => {
-            messages::set_status(c, m.id, status::RETRYING, None, Some(message), now)?;
-            jobs::retry_at(c, send.job_id, *at, message, now)?;
-        }
-        Outcome::GaveUp { message } => {
-            messages::set_status(c, m.id, status::FAILED, None, Some(message), now)?;
-            jobs::finish(c, send.job_id, "failed", Some(message), now)?;
-            set_call("failed", Some(message))?;
-        }
-        Outcome::Unknown { message } => {
-            messages::set_status(c, m.id, status::UNKNOWN, None, Some(message), now)?;
-            jobs::finish(c, send.job_id, "unknown", Some(message), now)?;
-        }
+    // 30006: landline or unreachable carrier; 21614: not a mobile number.
+    if matches!(code, 30006 | 21614) {
+        contacts::set_line_type(c, &m.to_number, "landline", &format!("error:{code}"), now)?;
     }
     Ok(())
 }
 
-/// An interrupted send to reconcile: the job and, if it got that far, its message.
-pub fn interrupted_sends(
-    c: &Conn<'_>,
-    now: Millis,
-    all: bool,
-    lease_ms: Millis,
-) -> Result<Vec<(JobRow, Option<Send>)>> {
-    let mut out = Vec::new();
-    for job in jobs::interrupted(c, now, all)? {
-        jobs::relock(c, job.id, now + lease_ms, now)?;
-        let send = match job.message_id {
-            Some(id) => {
-                let m = messages::get(c, id)?;
-                (m.status == status::SENDING).then(|| send_of(&job, &m))
-            }
-            None => None,
-        };
-        out.push((job, send));
-    }
-    Ok(out)
+// ---------------------------------------------------------------------------------------------------------
+// Alerts
+
+/// What staff are alerted about.
+#[derive(Debug, Clone, Copy)]
+pub enum Alert<'a> {
+    /// A reply came in.
+    Reply(&'a str),
+    /// An urgent reply (a keyword rule marked it): on-call people, now, quiet hours or not.
+    Urgent(&'a str),
+    /// A missed caller cannot be texted (landline): call them back.
+    Callback,
 }
 
-/// Puts an interrupted job whose message certainly did not go out back in the queue, due now.
-pub fn requeue(c: &Conn<'_>, job_id: i64, why: &str, now: Millis) -> Result<()> {
-    jobs::retry_at(c, job_id, now, why, now)
+/// The conversation's page in the admin UI.
+pub fn conversation_link(public_url: &str, contact_id: i64) -> String {
+    format!("{public_url}/conversations/{contact_id}")
+}
+
+/// Enqueues alerts to the notify list (SMS, after each person's quiet hours unless urgent), to the alert
+/// webhook, and for emergencies phone calls to on-call people. Without a notify list, the `forward_to`
+/// phones are alerted. Returns the earliest due time.
+pub(crate) fn alert(
+    c: &Conn<'_>,
+    env: &Env<'_>,
+    contact: &Contact,
+    kind: &Alert<'_>,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let biz = env.biz;
+    let link = conversation_link(env.public_url, contact.id);
+    let phone = &contact.phone;
+    let (text, body, urgent) = match kind {
+        Alert::Reply(body) => (format!("{}: reply from {phone}: \"{}\" {link}", biz.name, excerpt(body)), Some(*body), false),
+        Alert::Urgent(body) => (
+            format!("URGENT {}: {phone} texted \"{}\" - call them now: {link}", biz.name, excerpt(body)),
+            Some(*body),
+            true,
+        ),
+        Alert::Callback => (
+            format!("{}: missed call from {phone}, a landline we can't text. Please call them back. {link}", biz.name),
+            None,
+            false,
+        ),
+    };
+    let mut due = None;
+    let people: Vec<(String, Millis, bool)> = if biz.notify.is_empty() {
+        biz.forward_to
+            .iter()
+            .map(|n| (n.clone(), now, true))
+            .collect()
+    } else {
+        biz.notify
+            .iter()
+            .filter_map(|p| {
+                let sms = p.sms.clone()?;
+                let at = policy::alert_due(urgent && p.on_call, &biz.person_quiet(p), now);
+                Some((sms, at, p.on_call))
+            })
+            .collect()
+    };
+    for (sms, at, on_call) in &people {
+        due = earliest(
+            due,
+            Some(queue_message(
+                c,
+                env,
+                None,
+                sms,
+                &text,
+                Purpose::Alert,
+                *at,
+                now,
+            )?),
+        );
+        if urgent && *on_call && biz.call_on_emergency {
+            let say = format!(
+                "Urgent message for {}. The customer at {} texted: {}. Check your texts for the details.",
+                biz.name,
+                spoken_number(phone),
+                excerpt(body.unwrap_or_default())
+            );
+            enqueue_job(
+                c,
+                Job::AlertCall {
+                    business_id: biz.id.clone(),
+                    to: sms.clone(),
+                    say,
+                },
+                now,
+                now,
+            )?;
+            due = earliest(due, Some(now));
+        }
+    }
+    if biz.alert_webhook.is_some() {
+        let job = Job::AlertWebhook {
+            business_id: biz.id.clone(),
+            text,
+            phone: phone.clone(),
+            body: body.map(str::to_string),
+            link,
+            urgent,
+        };
+        enqueue_job(c, job, now, now)?;
+        due = earliest(due, Some(now));
+    }
+    Ok(due)
+}
+
+fn enqueue_job(c: &Conn<'_>, job: Job, due: Millis, now: Millis) -> Result<()> {
+    jobs::enqueue(
+        c,
+        &NewJob {
+            job,
+            dedupe_key: None,
+            contact_id: None,
+            message_id: None,
+            run_at: due,
+            max_attempts: MAX_ATTEMPTS,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+fn excerpt(body: &str) -> String {
+    let short: String = body.trim().chars().take(120).collect();
+    if short.len() < body.trim().len() {
+        format!("{short}...")
+    } else {
+        short
+    }
+}
+
+/// A number read digit by digit, so text-to-speech does not say "sixteen billion".
+fn spoken_number(phone: &str) -> String {
+    phone
+        .trim_start_matches('+')
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Staff actions
+
+/// Why a staff action was refused.
+fn refused(what: impl Into<String>) -> Error {
+    Error::Refused(what.into())
+}
+
+fn contact_by_phone(c: &Conn<'_>, biz: &BusinessConfig, phone: &str) -> Result<Contact> {
+    let number = PhoneNumber::parse(phone).map_err(|e| refused(e.to_string()))?;
+    contacts::find(c, &biz.id, number.as_str())?
+        .ok_or_else(|| refused(format!("{number} is not a contact of {}", biz.id)))
+}
+
+/// Records a booking (and its value in cents): the conversation counts as recovered, follow-ups stop.
+pub fn mark_booked(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    phone: &str,
+    value_cents: Option<i64>,
+    now: Millis,
+) -> Result<i64> {
+    let contact = contact_by_phone(c, biz, phone)?;
+    contacts::mark_booked(c, contact.id, value_cents, now)?;
+    cancel_follow_ups(c, contact.id, SuppressReason::Booked, now)?;
+    Ok(contact.id)
+}
+
+/// Marks a conversation lost: follow-ups stop.
+pub fn mark_lost(c: &Conn<'_>, biz: &BusinessConfig, phone: &str, now: Millis) -> Result<i64> {
+    let contact = contact_by_phone(c, biz, phone)?;
+    contacts::set_state(c, contact.id, "lost", now)?;
+    cancel_follow_ups(c, contact.id, SuppressReason::Lost, now)?;
+    Ok(contact.id)
+}
+
+/// Blocks or unblocks a number: a blocked contact is never texted.
+pub fn set_blocked(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    phone: &str,
+    blocked: bool,
+    now: Millis,
+) -> Result<i64> {
+    let number = PhoneNumber::parse(phone).map_err(|e| refused(e.to_string()))?;
+    let (id, _) = contacts::upsert(c, &biz.id, number.as_str(), now)?;
+    contacts::set_blocked(c, id, blocked, now)?;
+    if blocked {
+        cancel_text_backs(c, id, SuppressReason::Blocked, now)?;
+        cancel_follow_ups(c, id, SuppressReason::Blocked, now)?;
+    }
+    Ok(id)
+}
+
+/// Sends a reply written by staff. Refused for opted-out contacts. Automation goes quiet for `human_hold`.
+pub fn staff_reply(
+    c: &Conn<'_>,
+    env: &Env<'_>,
+    phone: &str,
+    body: &str,
+    now: Millis,
+) -> Result<Millis> {
+    let number = PhoneNumber::parse(phone).map_err(|e| refused(e.to_string()))?;
+    if body.trim().is_empty() {
+        return Err(refused("the reply is empty"));
+    }
+    let (id, _) = contacts::upsert(c, &env.biz.id, number.as_str(), now)?;
+    let contact = contacts::get(c, id)?;
+    if contact.opted_out_at.is_some() {
+        return Err(refused(format!(
+            "{number} opted out; they must text START before you can text them"
+        )));
+    }
+    contacts::note_staff_reply(c, id, now)?;
+    queue_message(
+        c,
+        env,
+        Some(id),
+        number.as_str(),
+        body.trim(),
+        Purpose::Reply,
+        now,
+        now,
+    )
 }

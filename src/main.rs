@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use textback::cli::{Cli, Command, Simulate};
 use textback::clock::{Clock, SystemClock};
 use textback::config::{self, ConfigErrors};
-use textback::{app, logging, report, simulate, store};
+use textback::{app, logging, report, simulate, staff, store};
 
 /// `EX_CONFIG`: the unit file's `RestartPreventExitStatus=78` stops systemd looping on a broken config.
 const EXIT_CONFIG: u8 = 78;
@@ -150,6 +150,70 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 )?,
             };
             println!("{out}");
+        }
+        Command::MarkBooked {
+            number,
+            value,
+            business,
+        } => {
+            let loaded = load(explicit)?;
+            let value = value.as_deref().map(staff::parse_money).transpose()?;
+            let done = staff::act(
+                &loaded,
+                business.as_deref(),
+                staff::Action::Booked { number, value },
+            )?;
+            println!("{done}");
+        }
+        Command::MarkLost { number, business } => {
+            let loaded = load(explicit)?;
+            println!(
+                "{}",
+                staff::act(&loaded, business.as_deref(), staff::Action::Lost { number })?
+            );
+        }
+        Command::Block { number, business } => {
+            let loaded = load(explicit)?;
+            println!(
+                "{}",
+                staff::act(
+                    &loaded,
+                    business.as_deref(),
+                    staff::Action::Block {
+                        number,
+                        blocked: true
+                    }
+                )?
+            );
+        }
+        Command::Unblock { number, business } => {
+            let loaded = load(explicit)?;
+            println!(
+                "{}",
+                staff::act(
+                    &loaded,
+                    business.as_deref(),
+                    staff::Action::Block {
+                        number,
+                        blocked: false
+                    }
+                )?
+            );
+        }
+        Command::Reply {
+            number,
+            body,
+            business,
+        } => {
+            let loaded = load(explicit)?;
+            println!(
+                "{}",
+                staff::act(
+                    &loaded,
+                    business.as_deref(),
+                    staff::Action::Reply { number, body }
+                )?
+            );
         }
     }
     Ok(())

@@ -105,6 +105,10 @@ pub enum MissReason {
     HungUpWhileRinging,
     /// The business has no `forward_to` number, so every call is missed.
     NoForwardTo,
+    /// An answering machine or voicemail picked up the forwarded call.
+    Voicemail,
+    /// The forwarded call was answered but nobody pressed 1 to take it (call screening).
+    NotAccepted,
 }
 
 impl MissReason {
@@ -118,6 +122,8 @@ impl MissReason {
             Self::ShortCall => "short-call",
             Self::HungUpWhileRinging => "hung-up-while-ringing",
             Self::NoForwardTo => "no-forward-to",
+            Self::Voicemail => "voicemail",
+            Self::NotAccepted => "not-accepted",
         }
     }
 }
@@ -150,6 +156,34 @@ pub enum SuppressReason {
     AlreadyScheduled,
     /// The call turned out to be answered before the text left.
     Answered,
+    /// The number matches the business's deny list.
+    Denied,
+    /// The number's country is not in `allowed_countries`.
+    Country,
+    /// The contact is blocked.
+    Blocked,
+    /// The number is a landline or pager.
+    Landline,
+    /// The carrier marked the caller ID as failing verification.
+    Unverified,
+    /// A hang-up within 2 s from a number never seen before.
+    InstantHangup,
+    /// Quiet hours, and the policy is to skip.
+    QuietHours,
+    /// It would leave later than `max_deferral` after what caused it.
+    TooLate,
+    /// The contact already got `daily_cap` automatic texts in 24 hours.
+    DailyCap,
+    /// The business called the contact back.
+    CalledBack,
+    /// The contact replied.
+    Replied,
+    /// The contact booked.
+    Booked,
+    /// The contact was marked lost.
+    Lost,
+    /// Staff are in the conversation (`human_hold`).
+    HumanActive,
 }
 
 impl SuppressReason {
@@ -163,6 +197,20 @@ impl SuppressReason {
             Self::RepeatWindow => "repeat-window",
             Self::AlreadyScheduled => "already-scheduled",
             Self::Answered => "answered",
+            Self::Denied => "denied",
+            Self::Country => "country-not-allowed",
+            Self::Blocked => "blocked",
+            Self::Landline => "landline",
+            Self::Unverified => "unverified-caller-id",
+            Self::InstantHangup => "instant-hang-up",
+            Self::QuietHours => "quiet-hours",
+            Self::TooLate => "too-late",
+            Self::DailyCap => "daily-cap",
+            Self::CalledBack => "called-back",
+            Self::Replied => "replied",
+            Self::Booked => "booked",
+            Self::Lost => "lost",
+            Self::HumanActive => "staff-in-conversation",
         }
     }
 }
@@ -204,6 +252,14 @@ pub enum Purpose {
     Help,
     /// A reply written by staff.
     Reply,
+    /// A follow-up to a text-back nobody answered.
+    FollowUp,
+    /// A keyword rule's automatic reply.
+    Keyword,
+    /// The one confirmation of an opt-out the provider did not confirm itself.
+    Confirmation,
+    /// An alert to staff.
+    Alert,
 }
 
 impl Purpose {
@@ -213,6 +269,10 @@ impl Purpose {
             Self::TextBack => "textback",
             Self::Help => "help",
             Self::Reply => "reply",
+            Self::FollowUp => "followup",
+            Self::Keyword => "keyword",
+            Self::Confirmation => "confirmation",
+            Self::Alert => "alert",
         }
     }
     /// Parses the stored name.
@@ -221,12 +281,22 @@ impl Purpose {
             "textback" => Some(Self::TextBack),
             "help" => Some(Self::Help),
             "reply" => Some(Self::Reply),
+            "followup" => Some(Self::FollowUp),
+            "keyword" => Some(Self::Keyword),
+            "confirmation" => Some(Self::Confirmation),
+            "alert" => Some(Self::Alert),
             _ => None,
         }
     }
-    /// Whether the message may go to a contact who opted out (CTIA: the HELP answer may).
+    /// Whether the message may go to a contact who opted out (CTIA: the HELP answer and the one opt-out
+    /// confirmation may; alerts go to staff, not to the contact).
     pub fn allowed_after_opt_out(self) -> bool {
-        matches!(self, Self::Help)
+        matches!(self, Self::Help | Self::Confirmation | Self::Alert)
+    }
+
+    /// Whether it is an automatic text to a contact: counted by the daily cap.
+    pub fn automatic(self) -> bool {
+        matches!(self, Self::TextBack | Self::FollowUp | Self::Keyword)
     }
 }
 
@@ -270,7 +340,7 @@ mod tests {
 }
 
 /// Work the scheduler does at a time; stored as JSON in the jobs table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Decide again and send the text-back for a missed call.
@@ -278,10 +348,43 @@ pub enum Job {
         /// The call's row id.
         call_id: i64,
     },
-    /// Send an outgoing message whose row and body already exist (HELP answers, staff replies).
+    /// Send an outgoing message whose row and body already exist (HELP answers, staff replies, alerts).
     SendMessage {
         /// The message's row id.
         message_id: i64,
+    },
+    /// Send follow-up number `step` (0-based) to a contact who has not answered.
+    FollowUp {
+        /// The contact.
+        contact_id: i64,
+        /// Index into the business's `follow_ups`.
+        step: usize,
+        /// When it was first due; it is dropped if it would leave more than `max_deferral` after this.
+        due_at: i64,
+    },
+    /// POST an alert to the business's alert webhook.
+    AlertWebhook {
+        /// The business.
+        business_id: String,
+        /// The alert, as one line of text.
+        text: String,
+        /// The contact's number.
+        phone: String,
+        /// What they wrote, if the alert is about a text.
+        body: Option<String>,
+        /// A link to the conversation.
+        link: String,
+        /// Whether it is urgent.
+        urgent: bool,
+    },
+    /// Phone someone and read them an alert.
+    AlertCall {
+        /// The business whose number calls.
+        business_id: String,
+        /// Who to call.
+        to: String,
+        /// What to say.
+        say: String,
     },
 }
 
@@ -291,6 +394,9 @@ impl Job {
         match self {
             Self::TextBack { .. } => "text_back",
             Self::SendMessage { .. } => "send_message",
+            Self::FollowUp { .. } => "follow_up",
+            Self::AlertWebhook { .. } => "alert_webhook",
+            Self::AlertCall { .. } => "alert_call",
         }
     }
 }
@@ -334,6 +440,10 @@ pub struct CallReport {
     pub to: String,
     /// `inbound`, `outbound-api`, `outbound-dial`.
     pub direction: Option<String>,
+    /// The carrier's SHAKEN/STIR verdict on the caller ID, when sent.
+    pub stir_verstat: Option<String>,
+    /// Answering machine detection's verdict (`human`, `machine_start`, …), when sent.
+    pub answered_by: Option<String>,
     /// What the report says.
     pub kind: CallReportKind,
 }
@@ -360,4 +470,17 @@ pub struct DeliveryReceipt {
     pub status: String,
     /// The provider's error code for a failure.
     pub error_code: Option<i64>,
+}
+
+/// What the first text-back does during quiet hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuietPolicy {
+    /// Send anyway: the caller called a minute ago.
+    #[default]
+    Send,
+    /// Wait for the end of quiet hours.
+    Defer,
+    /// Do not send.
+    Skip,
 }

@@ -2,7 +2,8 @@
 //! how long to wait before retrying a send. No I/O; the current time is an argument. Depends on model.
 
 use crate::clock::Millis;
-use crate::model::{CallOutcome, MissReason, PhoneNumber, SuppressReason};
+use crate::hours::Window;
+use crate::model::{CallOutcome, MissReason, PhoneNumber, QuietPolicy, SuppressReason};
 
 /// The placeholder Twilio puts in `From` for a withheld caller ID ("ANONYMOUS" on a keypad).
 const ANONYMOUS_PLACEHOLDER: &str = "+266696687";
@@ -102,36 +103,147 @@ pub struct ContactFacts {
     pub last_text_back_at: Option<Millis>,
     /// Another text-back to this contact is already scheduled.
     pub text_back_pending: bool,
+    /// Staff blocked the contact.
+    pub blocked: bool,
+    /// The number was never seen before this call.
+    pub new_number: bool,
+    /// The number is known to be a landline or pager.
+    pub landline: bool,
+    /// Automatic texts the contact got in the last 24 hours.
+    pub automatic_today: u32,
 }
 
-/// Whether to schedule a text-back for a missed call, and for when.
+/// What the text-back decision needs to know about the call itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallFacts<'a> {
+    /// The carrier's caller-ID verdict (`StirVerstat`), when sent.
+    pub stir_verstat: Option<&'a str>,
+    /// How long the call lasted, when known.
+    pub duration_ms: Option<Millis>,
+}
+
+/// A business's rules for text-backs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextBackRules<'a> {
+    /// Numbers and prefixes never texted.
+    pub deny: &'a [String],
+    /// Countries that may be texted (`*` for any).
+    pub allowed_countries: &'a [String],
+    /// Skip callers whose caller ID failed verification.
+    pub skip_unverified_callers: bool,
+    /// Skip hang-ups under 2 s from new numbers.
+    pub skip_instant_hangups: bool,
+    /// Wait before texting.
+    pub delay_ms: Millis,
+    /// One text-back per caller per this.
+    pub repeat_window_ms: Millis,
+    /// Quiet hours.
+    pub quiet: Window,
+    /// What the first text-back does in quiet hours.
+    pub quiet_policy: QuietPolicy,
+    /// The latest a deferred text may leave, after the call.
+    pub max_deferral_ms: Millis,
+    /// Automatic texts per contact per 24 hours.
+    pub daily_cap: u32,
+}
+
+/// Shorter hang-ups from unknown numbers look like robocalls.
+const INSTANT_HANGUP_MS: Millis = 2_000;
+
+/// Whether a `StirVerstat` value says the caller ID failed verification.
+pub fn caller_id_failed(stir_verstat: Option<&str>) -> bool {
+    stir_verstat.is_some_and(|v| v.contains("Failed") || v.contains("No-TN-Validation"))
+}
+
+/// Whether the number may be texted at all under the business's deny list and countries.
+pub fn screen_number(
+    number: &PhoneNumber,
+    rules: &TextBackRules<'_>,
+) -> Result<(), SuppressReason> {
+    if rules
+        .deny
+        .iter()
+        .any(|d| number.as_str().starts_with(d.trim()))
+    {
+        return Err(SuppressReason::Denied);
+    }
+    let any = rules.allowed_countries.iter().any(|c| c == "*");
+    let country = crate::country::of(number.as_str());
+    if !any && !country.is_some_and(|c| rules.allowed_countries.iter().any(|a| a == c)) {
+        return Err(SuppressReason::Country);
+    }
+    Ok(())
+}
+
+/// Whether to schedule a text-back for a missed call at `now`, and for when.
 pub fn schedule_text_back(
+    number: &PhoneNumber,
     facts: ContactFacts,
+    call: CallFacts<'_>,
+    rules: &TextBackRules<'_>,
     now: Millis,
-    delay_ms: Millis,
-    repeat_window_ms: Millis,
 ) -> Result<Millis, SuppressReason> {
+    screen_number(number, rules)?;
+    if facts.blocked {
+        return Err(SuppressReason::Blocked);
+    }
     if facts.opted_out {
         return Err(SuppressReason::OptedOut);
+    }
+    if rules.skip_unverified_callers && caller_id_failed(call.stir_verstat) {
+        return Err(SuppressReason::Unverified);
+    }
+    if rules.skip_instant_hangups
+        && facts.new_number
+        && call.duration_ms.is_some_and(|d| d < INSTANT_HANGUP_MS)
+    {
+        return Err(SuppressReason::InstantHangup);
+    }
+    if facts.landline {
+        return Err(SuppressReason::Landline);
     }
     if facts.text_back_pending {
         return Err(SuppressReason::AlreadyScheduled);
     }
-    if within(facts.last_text_back_at, now, repeat_window_ms) {
+    if within(facts.last_text_back_at, now, rules.repeat_window_ms) {
         return Err(SuppressReason::RepeatWindow);
     }
-    Ok(now + delay_ms)
+    if facts.automatic_today >= rules.daily_cap {
+        return Err(SuppressReason::DailyCap);
+    }
+    let due = now + rules.delay_ms;
+    if !rules.quiet.contains(due) {
+        return Ok(due);
+    }
+    match rules.quiet_policy {
+        QuietPolicy::Send => Ok(due),
+        QuietPolicy::Skip => Err(SuppressReason::QuietHours),
+        QuietPolicy::Defer => {
+            let later = rules.quiet.next_outside(due);
+            if later - now > rules.max_deferral_ms {
+                Err(SuppressReason::TooLate)
+            } else {
+                Ok(later)
+            }
+        }
+    }
 }
 
-/// The decision taken again when a scheduled text-back is about to leave: an opt-out or another text-back
-/// that arrived during the delay calls it off.
+/// The decision taken again when a scheduled text-back is about to leave: an opt-out, a block or another
+/// text-back that arrived during the delay calls it off.
 pub fn confirm_text_back(
     facts: ContactFacts,
     now: Millis,
     repeat_window_ms: Millis,
 ) -> Result<(), SuppressReason> {
+    if facts.blocked {
+        return Err(SuppressReason::Blocked);
+    }
     if facts.opted_out {
         return Err(SuppressReason::OptedOut);
+    }
+    if facts.landline {
+        return Err(SuppressReason::Landline);
     }
     if within(facts.last_text_back_at, now, repeat_window_ms) {
         return Err(SuppressReason::RepeatWindow);
@@ -143,11 +255,155 @@ fn within(at: Option<Millis>, now: Millis, window_ms: Millis) -> bool {
     at.is_some_and(|t| now - t < window_ms)
 }
 
+/// Which script a text-back uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptChoice {
+    /// `script`.
+    Normal,
+    /// `after_hours_script`.
+    AfterHours,
+    /// `returning_script`.
+    Returning,
+}
+
+/// Picks the script: returning contacts get their own (when configured), calls outside opening hours (or sent
+/// in quiet hours) get the after-hours script.
+pub fn choose_script(
+    open_at_call: bool,
+    quiet_at_send: bool,
+    returning: bool,
+    has_returning_script: bool,
+) -> ScriptChoice {
+    if returning && has_returning_script {
+        ScriptChoice::Returning
+    } else if !open_at_call || quiet_at_send {
+        ScriptChoice::AfterHours
+    } else {
+        ScriptChoice::Normal
+    }
+}
+
+/// Where a conversation stands, as far as automatic texts care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConversationFacts {
+    /// opted out.
+    pub opted_out: bool,
+    /// blocked by staff.
+    pub blocked: bool,
+    /// The contact texted since the sequence began.
+    pub replied: bool,
+    /// Booked.
+    pub booked: bool,
+    /// Marked lost.
+    pub lost: bool,
+    /// Reached by phone since the sequence began.
+    pub reached: bool,
+    /// When staff last replied by hand.
+    pub last_staff_reply_at: Option<Millis>,
+    /// Automatic texts in the last 24 hours.
+    pub automatic_today: u32,
+}
+
+/// A business's rules for automatic texts after the first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutomationRules {
+    /// Quiet after a staff reply.
+    pub human_hold_ms: Millis,
+    /// Quiet hours.
+    pub quiet: Window,
+    /// Latest a deferred text may leave after it was due.
+    pub max_deferral_ms: Millis,
+    /// Automatic texts per contact per 24 hours.
+    pub daily_cap: u32,
+}
+
+/// What to do with a follow-up that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it now.
+    Send,
+    /// Not yet: try again at this time.
+    Wait(Millis),
+    /// Never: this is why.
+    Drop(SuppressReason),
+}
+
+/// Decides a due follow-up: stopped for good by a reply, a booking, an opt-out or a call; held while staff
+/// are in the conversation and during quiet hours; dropped when that would make it too late.
+pub fn follow_up(
+    facts: ConversationFacts,
+    rules: &AutomationRules,
+    due_at: Millis,
+    now: Millis,
+) -> Verdict {
+    let stopped = [
+        (facts.opted_out, SuppressReason::OptedOut),
+        (facts.blocked, SuppressReason::Blocked),
+        (facts.booked, SuppressReason::Booked),
+        (facts.lost, SuppressReason::Lost),
+        (facts.replied, SuppressReason::Replied),
+        (facts.reached, SuppressReason::Answered),
+    ];
+    if let Some((_, reason)) = stopped.iter().find(|(hit, _)| *hit) {
+        return Verdict::Drop(*reason);
+    }
+    let mut at = now;
+    if let Some(staff) = facts.last_staff_reply_at {
+        at = at.max(staff + rules.human_hold_ms);
+    }
+    at = rules.quiet.next_outside(at);
+    if at - due_at > rules.max_deferral_ms {
+        return Verdict::Drop(SuppressReason::TooLate);
+    }
+    if at > now {
+        return Verdict::Wait(at);
+    }
+    if facts.automatic_today >= rules.daily_cap {
+        return Verdict::Drop(SuppressReason::DailyCap);
+    }
+    Verdict::Send
+}
+
+/// Whether a keyword rule may answer automatically now (an immediate answer, so quiet hours do not apply).
+pub fn auto_reply(
+    facts: ConversationFacts,
+    rules: &AutomationRules,
+    now: Millis,
+) -> Result<(), SuppressReason> {
+    if facts.opted_out {
+        return Err(SuppressReason::OptedOut);
+    }
+    if facts.blocked {
+        return Err(SuppressReason::Blocked);
+    }
+    if facts
+        .last_staff_reply_at
+        .is_some_and(|t| now - t < rules.human_hold_ms)
+    {
+        return Err(SuppressReason::HumanActive);
+    }
+    if facts.automatic_today >= rules.daily_cap {
+        return Err(SuppressReason::DailyCap);
+    }
+    Ok(())
+}
+
+/// When an alert to a person goes out: at once when urgent, else after their own quiet hours.
+pub fn alert_due(urgent: bool, person_quiet: &Window, now: Millis) -> Millis {
+    if urgent {
+        now
+    } else {
+        person_quiet.next_outside(now)
+    }
+}
+
 /// What an inbound text asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keyword {
-    /// Stop texting me.
+    /// Stop texting me, as a carrier keyword (the provider confirms it itself).
     OptOut,
+    /// Stop texting me, in plain language (FCC: any reasonable means); we confirm it.
+    PlainOptOut,
     /// Start texting me again.
     OptIn,
     /// Who are you and how do I stop this.
@@ -164,14 +420,73 @@ pub fn keyword(body: &str) -> Keyword {
         | "OPTOUT" | "OPT OUT" => Keyword::OptOut,
         "START" | "UNSTOP" | "YES" => Keyword::OptIn,
         "HELP" | "INFO" => Keyword::Help,
+        _ if plain_opt_out(&normal) => Keyword::PlainOptOut,
         _ => Keyword::None,
     }
 }
 
-/// Upper-cases, turns punctuation into spaces and collapses whitespace.
+/// Phrases a reasonable person uses to say "stop texting me". Matched as whole words.
+const REVOCATIONS: &[&str] = &[
+    "STOP TEXTING",
+    "STOP MESSAGING",
+    "STOP SENDING",
+    "STOP CONTACTING",
+    "STOP CALLING",
+    "DONT TEXT",
+    "DO NOT TEXT",
+    "DONT MESSAGE",
+    "DO NOT MESSAGE",
+    "DONT CONTACT",
+    "DO NOT CONTACT",
+    "REMOVE ME",
+    "TAKE ME OFF",
+    "UNSUBSCRIBE ME",
+    "OPT ME OUT",
+    "NO MORE TEXTS",
+    "NO MORE MESSAGES",
+    "LEAVE ME ALONE",
+    "WRONG NUMBER STOP",
+];
+
+/// Whole messages that are a bare "stop" said politely.
+const POLITE_STOPS: &[&str] = &[
+    "PLEASE STOP",
+    "STOP PLEASE",
+    "STOP IT",
+    "STOP NOW",
+    "STOP THANKS",
+    "STOP THANK YOU",
+];
+
+fn plain_opt_out(normal: &str) -> bool {
+    POLITE_STOPS.contains(&normal) || REVOCATIONS.iter().any(|p| contains_phrase(normal, p))
+}
+
+/// Whether `phrase` occurs in `text` as whole words (both already normalized).
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    let padded = format!(" {text} ");
+    padded.contains(&format!(" {phrase} "))
+}
+
+/// The first keyword rule whose words or phrases occur in the text, as whole words, ignoring case and
+/// punctuation.
+pub fn match_rule<'a, I>(body: &str, rules: I) -> Option<usize>
+where
+    I: IntoIterator<Item = &'a [String]>,
+{
+    let normal = normalize(body);
+    rules.into_iter().position(|words| {
+        words
+            .iter()
+            .any(|w| !normalize(w).is_empty() && contains_phrase(&normal, &normalize(w)))
+    })
+}
+
+/// Upper-cases, drops apostrophes, turns other punctuation into spaces and collapses whitespace.
 fn normalize(body: &str) -> String {
     let cleaned: String = body
         .chars()
+        .filter(|c| !matches!(c, '\'' | '’'))
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
     cleaned
@@ -292,13 +607,309 @@ mod tests {
         }
     }
 
+    const DAY: Millis = 24 * 3_600_000;
+
+    fn rules(quiet: Option<&str>, policy: QuietPolicy) -> TextBackRules<'static> {
+        static US: [String; 0] = [];
+        let _ = &US;
+        TextBackRules {
+            deny: Box::leak(Box::new(vec![
+                "+1900".to_string(),
+                "+14805550999".to_string(),
+            ])),
+            allowed_countries: Box::leak(Box::new(vec!["US".to_string()])),
+            skip_unverified_callers: true,
+            skip_instant_hangups: true,
+            delay_ms: 20_000,
+            repeat_window_ms: DAY,
+            quiet: Window {
+                tz: chrono_tz::America::Phoenix,
+                span: quiet.map(|q| crate::hours::parse_span(q).unwrap()),
+            },
+            quiet_policy: policy,
+            max_deferral_ms: 12 * 3_600_000,
+            daily_cap: 3,
+        }
+    }
+
+    /// 2026-12-01 10:00 in Phoenix (UTC-7, no DST).
+    const MORNING: Millis = 1_764_608_400_000;
+    /// 2026-12-01 22:00 in Phoenix.
+    const NIGHT: Millis = MORNING + 12 * 3_600_000;
+
     #[test]
-    fn scheduling_and_confirming_text_backs() {
-        let day = 24 * 3_600_000;
-        let now = 1_000 * day;
+    fn scheduling_text_backs() {
+        let caller = n("+14805550111");
         let fresh = ContactFacts::default();
-        let cases: &[(ContactFacts, Result<Millis, SuppressReason>)] = &[
-            (fresh, Ok(now + 20_000)),
+        let plain = CallFacts::default();
+        let day = rules(Some("21:00-08:00"), QuietPolicy::Send);
+        type Case<'a> = (
+            &'a str,
+            PhoneNumber,
+            ContactFacts,
+            CallFacts<'a>,
+            TextBackRules<'static>,
+            Millis,
+            Result<Millis, SuppressReason>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "fresh caller",
+                caller.clone(),
+                fresh,
+                plain,
+                day,
+                MORNING,
+                Ok(MORNING + 20_000),
+            ),
+            (
+                "premium prefix",
+                n("+19005550111"),
+                fresh,
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::Denied),
+            ),
+            (
+                "denied number",
+                n("+14805550999"),
+                fresh,
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::Denied),
+            ),
+            (
+                "UK caller",
+                n("+442071838750"),
+                fresh,
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::Country),
+            ),
+            (
+                "Canadian caller",
+                n("+14165550100"),
+                fresh,
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::Country),
+            ),
+            (
+                "blocked",
+                caller.clone(),
+                ContactFacts {
+                    blocked: true,
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::Blocked),
+            ),
+            (
+                "opted out",
+                caller.clone(),
+                ContactFacts {
+                    opted_out: true,
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::OptedOut),
+            ),
+            (
+                "failed caller ID",
+                caller.clone(),
+                fresh,
+                CallFacts {
+                    stir_verstat: Some("TN-Validation-Failed-A"),
+                    ..plain
+                },
+                day,
+                MORNING,
+                Err(SuppressReason::Unverified),
+            ),
+            (
+                "no TN validation",
+                caller.clone(),
+                fresh,
+                CallFacts {
+                    stir_verstat: Some("No-TN-Validation"),
+                    ..plain
+                },
+                day,
+                MORNING,
+                Err(SuppressReason::Unverified),
+            ),
+            (
+                "verified caller ID",
+                caller.clone(),
+                fresh,
+                CallFacts {
+                    stir_verstat: Some("TN-Validation-Passed-A"),
+                    ..plain
+                },
+                day,
+                MORNING,
+                Ok(MORNING + 20_000),
+            ),
+            (
+                "instant hang-up, new number",
+                caller.clone(),
+                ContactFacts {
+                    new_number: true,
+                    ..fresh
+                },
+                CallFacts {
+                    duration_ms: Some(1_500),
+                    ..plain
+                },
+                day,
+                MORNING,
+                Err(SuppressReason::InstantHangup),
+            ),
+            (
+                "instant hang-up, known number",
+                caller.clone(),
+                fresh,
+                CallFacts {
+                    duration_ms: Some(1_500),
+                    ..plain
+                },
+                day,
+                MORNING,
+                Ok(MORNING + 20_000),
+            ),
+            (
+                "landline",
+                caller.clone(),
+                ContactFacts {
+                    landline: true,
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::Landline),
+            ),
+            (
+                "already scheduled",
+                caller.clone(),
+                ContactFacts {
+                    text_back_pending: true,
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::AlreadyScheduled),
+            ),
+            (
+                "texted an hour ago",
+                caller.clone(),
+                ContactFacts {
+                    last_text_back_at: Some(MORNING - 3_600_000),
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::RepeatWindow),
+            ),
+            (
+                "texted a day ago",
+                caller.clone(),
+                ContactFacts {
+                    last_text_back_at: Some(MORNING - DAY),
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Ok(MORNING + 20_000),
+            ),
+            (
+                "daily cap",
+                caller.clone(),
+                ContactFacts {
+                    automatic_today: 3,
+                    ..fresh
+                },
+                plain,
+                day,
+                MORNING,
+                Err(SuppressReason::DailyCap),
+            ),
+            (
+                "quiet hours, send",
+                caller.clone(),
+                fresh,
+                plain,
+                day,
+                NIGHT,
+                Ok(NIGHT + 20_000),
+            ),
+            (
+                "quiet hours, defer to 08:00",
+                caller.clone(),
+                fresh,
+                plain,
+                rules(Some("21:00-08:00"), QuietPolicy::Defer),
+                NIGHT,
+                Ok(NIGHT + 10 * 3_600_000),
+            ),
+            (
+                "quiet hours, defer too long",
+                caller.clone(),
+                fresh,
+                plain,
+                rules(Some("21:00-12:00"), QuietPolicy::Defer),
+                NIGHT,
+                Err(SuppressReason::TooLate),
+            ),
+            (
+                "quiet hours, skip",
+                caller.clone(),
+                fresh,
+                plain,
+                rules(Some("21:00-08:00"), QuietPolicy::Skip),
+                NIGHT,
+                Err(SuppressReason::QuietHours),
+            ),
+            (
+                "no quiet hours",
+                caller.clone(),
+                fresh,
+                plain,
+                rules(None, QuietPolicy::Skip),
+                NIGHT,
+                Ok(NIGHT + 20_000),
+            ),
+        ];
+        for (what, number, facts, call, rules, now, want) in cases {
+            assert_eq!(
+                schedule_text_back(&number, facts, call, &rules, now),
+                want,
+                "{what}"
+            );
+        }
+        let any = TextBackRules {
+            allowed_countries: Box::leak(Box::new(vec!["*".to_string()])),
+            ..day
+        };
+        assert_eq!(screen_number(&n("+442071838750"), &any), Ok(()));
+    }
+
+    #[test]
+    fn confirming_text_backs_at_send_time() {
+        let fresh = ContactFacts::default();
+        let cases: &[(ContactFacts, Result<(), SuppressReason>)] = &[
+            (fresh, Ok(())),
             (
                 ContactFacts {
                     opted_out: true,
@@ -308,56 +919,211 @@ mod tests {
             ),
             (
                 ContactFacts {
-                    text_back_pending: true,
+                    blocked: true,
                     ..fresh
                 },
-                Err(SuppressReason::AlreadyScheduled),
+                Err(SuppressReason::Blocked),
             ),
             (
                 ContactFacts {
-                    last_text_back_at: Some(now - day + 1),
+                    landline: true,
+                    ..fresh
+                },
+                Err(SuppressReason::Landline),
+            ),
+            (
+                ContactFacts {
+                    last_text_back_at: Some(MORNING - 5),
                     ..fresh
                 },
                 Err(SuppressReason::RepeatWindow),
             ),
+            // A text-back pending is this one: it does not stop itself.
             (
                 ContactFacts {
-                    last_text_back_at: Some(now - day),
+                    text_back_pending: true,
                     ..fresh
                 },
-                Ok(now + 20_000),
+                Ok(()),
             ),
         ];
         for (facts, want) in cases {
+            assert_eq!(confirm_text_back(*facts, MORNING, DAY), *want, "{facts:?}");
+        }
+    }
+
+    #[test]
+    fn choosing_scripts() {
+        use ScriptChoice::*;
+        let cases = [
+            ((true, false, false, false), Normal),
+            ((false, false, false, false), AfterHours),
+            ((true, true, false, false), AfterHours),
+            ((true, false, true, true), Returning),
+            ((false, false, true, true), Returning),
+            ((true, false, true, false), Normal),
+        ];
+        for ((open, quiet, returning, has), want) in cases {
             assert_eq!(
-                schedule_text_back(*facts, now, 20_000, day),
-                *want,
-                "{facts:?}"
+                choose_script(open, quiet, returning, has),
+                want,
+                "{open} {quiet} {returning} {has}"
             );
         }
-        assert_eq!(confirm_text_back(fresh, now, day), Ok(()));
-        assert_eq!(
-            confirm_text_back(
-                ContactFacts {
+    }
+
+    #[test]
+    fn follow_up_verdicts() {
+        let r = AutomationRules {
+            human_hold_ms: 30 * 60_000,
+            quiet: Window {
+                tz: chrono_tz::America::Phoenix,
+                span: Some(crate::hours::parse_span("21:00-08:00").unwrap()),
+            },
+            max_deferral_ms: 12 * 3_600_000,
+            daily_cap: 3,
+        };
+        let f = ConversationFacts::default();
+        let cases: &[(&str, ConversationFacts, Millis, Millis, Verdict)] = &[
+            ("due, quiet afternoon", f, MORNING, MORNING, Verdict::Send),
+            (
+                "replied",
+                ConversationFacts { replied: true, ..f },
+                MORNING,
+                MORNING,
+                Verdict::Drop(SuppressReason::Replied),
+            ),
+            (
+                "booked",
+                ConversationFacts { booked: true, ..f },
+                MORNING,
+                MORNING,
+                Verdict::Drop(SuppressReason::Booked),
+            ),
+            (
+                "opted out",
+                ConversationFacts {
                     opted_out: true,
-                    ..fresh
+                    ..f
                 },
-                now,
-                day
+                MORNING,
+                MORNING,
+                Verdict::Drop(SuppressReason::OptedOut),
             ),
-            Err(SuppressReason::OptedOut)
+            (
+                "reached by phone",
+                ConversationFacts { reached: true, ..f },
+                MORNING,
+                MORNING,
+                Verdict::Drop(SuppressReason::Answered),
+            ),
+            (
+                "lost",
+                ConversationFacts { lost: true, ..f },
+                MORNING,
+                MORNING,
+                Verdict::Drop(SuppressReason::Lost),
+            ),
+            (
+                "staff replied 10 min ago",
+                ConversationFacts {
+                    last_staff_reply_at: Some(MORNING - 600_000),
+                    ..f
+                },
+                MORNING,
+                MORNING,
+                Verdict::Wait(MORNING + 20 * 60_000),
+            ),
+            (
+                "staff replied an hour ago",
+                ConversationFacts {
+                    last_staff_reply_at: Some(MORNING - 3_600_000),
+                    ..f
+                },
+                MORNING,
+                MORNING,
+                Verdict::Send,
+            ),
+            (
+                "due at night",
+                f,
+                NIGHT,
+                NIGHT,
+                Verdict::Wait(NIGHT + 10 * 3_600_000),
+            ),
+            (
+                "deferred too long",
+                f,
+                NIGHT - 3 * 3_600_000,
+                NIGHT,
+                Verdict::Drop(SuppressReason::TooLate),
+            ),
+            (
+                "daily cap",
+                ConversationFacts {
+                    automatic_today: 3,
+                    ..f
+                },
+                MORNING,
+                MORNING,
+                Verdict::Drop(SuppressReason::DailyCap),
+            ),
+        ];
+        for (what, facts, due, now, want) in cases {
+            assert_eq!(follow_up(*facts, &r, *due, *now), *want, "{what}");
+        }
+        // Keyword auto-replies are immediate answers: quiet hours do not hold them, staff do.
+        assert_eq!(auto_reply(f, &r, NIGHT), Ok(()));
+        assert_eq!(
+            auto_reply(
+                ConversationFacts {
+                    last_staff_reply_at: Some(NIGHT - 60_000),
+                    ..f
+                },
+                &r,
+                NIGHT
+            ),
+            Err(SuppressReason::HumanActive)
         );
         assert_eq!(
-            confirm_text_back(
-                ContactFacts {
-                    last_text_back_at: Some(now - 5),
-                    ..fresh
+            auto_reply(
+                ConversationFacts {
+                    automatic_today: 3,
+                    ..f
                 },
-                now,
-                day
+                &r,
+                NIGHT
             ),
-            Err(SuppressReason::RepeatWindow)
+            Err(SuppressReason::DailyCap)
         );
+        assert_eq!(alert_due(true, &r.quiet, NIGHT), NIGHT);
+        assert_eq!(alert_due(false, &r.quiet, NIGHT), NIGHT + 10 * 3_600_000);
+    }
+
+    #[test]
+    fn keyword_rules_match_whole_words() {
+        let emergency = vec![
+            "EMERGENCY".to_string(),
+            "URGENT".to_string(),
+            "911".to_string(),
+        ];
+        let book = vec!["BOOK".to_string(), "book online".to_string()];
+        let rules = [emergency.as_slice(), book.as_slice()];
+        let cases: &[(&str, Option<usize>)] = &[
+            ("EMERGENCY", Some(0)),
+            ("emergency!!", Some(0)),
+            ("this is an emergency, water everywhere", Some(0)),
+            ("Urgent: no heat", Some(0)),
+            ("911", Some(0)),
+            ("call me at 9115550100", None),
+            ("book", Some(1)),
+            ("Can I BOOK online?", Some(1)),
+            ("bookkeeping question", None),
+            ("hello", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(match_rule(body, rules.iter().copied()), *want, "{body}");
+        }
     }
 
     #[test]
@@ -388,6 +1154,17 @@ mod tests {
             ("my furnace stopped", Keyword::None),
             ("yes please, 3pm works", Keyword::None),
             ("", Keyword::None),
+            ("please stop texting me", Keyword::PlainOptOut),
+            ("Remove me from your list", Keyword::PlainOptOut),
+            ("don't text me", Keyword::PlainOptOut),
+            ("Don’t text me again.", Keyword::PlainOptOut),
+            ("do not message this number", Keyword::PlainOptOut),
+            ("Please stop", Keyword::PlainOptOut),
+            ("no more texts thanks", Keyword::PlainOptOut),
+            ("take me off your list", Keyword::PlainOptOut),
+            ("can you stop by at 3?", Keyword::None),
+            ("the leak won't stop", Keyword::None),
+            ("please remove the old heater", Keyword::None),
         ];
         for (body, want) in cases {
             assert_eq!(keyword(body), *want, "{body:?}");

@@ -1,17 +1,22 @@
 //! The durable job runner. One thread sleeps until the earliest due job (woken early when a webhook enqueues
 //! one), claims due jobs in a transaction that also takes the send-time decision and readies each message in
-//! state `sending`, and hands them to a small pool of workers that call the provider and record the outcome.
+//! state `sending`, and hands the work to a small pool of workers that call the provider (or an alert
+//! webhook) and record the outcome. Each sending number is paced to its business's `send_rate`: texts over
+//! the rate wait in the queue, they are not dropped.
 //!
-//! Nothing is sent twice by a retry: a send interrupted by a crash, or whose outcome the provider left
+//! Nothing is sent twice by a retry: a text interrupted by a crash, or whose outcome the provider left
 //! unclear, is reconciled by asking the provider before anything is resent.
-//! Depends on store, providers, policy, events and clock.
+//! Depends on store, providers, policy, outbox and clock.
 
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
-use crate::events::{self, Outcome, Send};
+use crate::model::SuppressReason;
+use crate::outbox::{self, Outcome, Send, Work};
 use crate::policy;
 use crate::providers::{Lookup, Providers, SendError};
-use crate::store::{jobs, Store};
+use crate::store::{contacts, jobs, Store};
+use crate::webhook;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -22,8 +27,8 @@ use std::time::Duration;
 const BATCH: usize = 64;
 /// How long a claimed job may stay running before it counts as interrupted.
 const LEASE_MS: Millis = 5 * 60_000;
-/// The longest the scheduler sleeps with nothing due, so its heartbeat stays fresh.
-const MAX_IDLE_MS: Millis = 10_000;
+/// The longest the scheduler sleeps with nothing due: jobs the CLI adds are picked up within this.
+const MAX_IDLE_MS: Millis = 2_000;
 /// How often running jobs are checked for an expired lease.
 const LEASE_CHECK_MS: Millis = 60_000;
 
@@ -36,8 +41,38 @@ pub struct Deps {
     pub providers: Providers,
     /// The configuration (businesses and their scripts).
     pub config: Arc<Config>,
+    /// The public base URL, for links in alerts.
+    pub public_url: String,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Next free send slot per sending number.
+    pub pace: Arc<Mutex<HashMap<String, Millis>>>,
+    /// HTTP client for alert webhooks.
+    pub http: ureq::Agent,
+}
+
+impl Deps {
+    /// Dependencies with an empty pace table and a default HTTP client.
+    pub fn new(
+        store: Store,
+        providers: Providers,
+        config: Arc<Config>,
+        public_url: String,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            config,
+            public_url,
+            clock,
+            pace: Arc::default(),
+            http: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15))
+                .build(),
+        }
+    }
 }
 
 enum Signal {
@@ -67,7 +102,7 @@ impl Handle {
 
     /// Whether the loop ran recently enough (for `/healthz`).
     pub fn alive(&self, now: Millis) -> bool {
-        now - self.heartbeat() < 6 * MAX_IDLE_MS
+        now - self.heartbeat() < 30_000
     }
 
     /// Stops claiming, lets the workers finish what they hold, and waits for the threads.
@@ -104,7 +139,7 @@ pub fn spawn(deps: Deps, workers: usize) -> std::io::Result<Handle> {
 }
 
 fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, workers: usize) {
-    let (work_tx, work_rx) = mpsc::sync_channel::<Send>(BATCH);
+    let (work_tx, work_rx) = mpsc::sync_channel::<Work>(BATCH);
     let work_rx = Arc::new(Mutex::new(work_rx));
     let pool: Vec<JoinHandle<()>> = (0..workers)
         .filter_map(|i| {
@@ -126,20 +161,19 @@ fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, wor
             recover(deps, false);
             last_lease_check = now;
         }
-        let claimed = match claim(deps, now, BATCH) {
-            Ok(sends) => sends,
+        let (claimed, work) = match claim(deps, now, BATCH) {
+            Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "cannot claim due jobs");
-                Vec::new()
+                (0, Vec::new())
             }
         };
-        let full = claimed.len() == BATCH;
-        for send in claimed {
-            if work_tx.send(send).is_err() {
+        for w in work {
+            if work_tx.send(w).is_err() {
                 break;
             }
         }
-        let wait = if full {
+        let wait = if claimed == BATCH {
             0
         } else {
             match deps.store.read(jobs::next_due) {
@@ -162,109 +196,237 @@ fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, wor
     }
 }
 
-fn worker(deps: &Deps, rx: &Mutex<mpsc::Receiver<Send>>) {
+fn worker(deps: &Deps, rx: &Mutex<mpsc::Receiver<Work>>) {
     loop {
         let next = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
         match next {
-            Ok(send) => deliver(deps, &send),
+            Ok(work) => perform(deps, &work),
             Err(_) => return,
         }
     }
 }
 
-/// Claims up to `limit` due jobs and readies their messages, in one transaction.
-pub fn claim(deps: &Deps, now: Millis, limit: usize) -> crate::store::Result<Vec<Send>> {
-    let config = Arc::clone(&deps.config);
+/// Reserves a send slot for `from` at `rate` texts per second: `Ok` to send now, `Err(at)` to wait until `at`.
+fn reserve(
+    pace: &Mutex<HashMap<String, Millis>>,
+    from: &str,
+    rate: f64,
+    now: Millis,
+) -> Result<(), Millis> {
+    let Ok(mut slots) = pace.lock() else {
+        return Ok(());
+    };
+    let next = slots.get(from).copied().unwrap_or(now);
+    if next > now {
+        return Err(next);
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let gap = (1000.0 / rate.max(0.001)).ceil() as Millis;
+    slots.insert(from.to_string(), now + gap);
+    Ok(())
+}
+
+/// Claims up to `limit` due jobs and readies their work, in one transaction; texts over their number's send
+/// rate go back to wait for their slot. Returns how many jobs were claimed and the work to do.
+pub fn claim(deps: &Deps, now: Millis, limit: usize) -> crate::store::Result<(usize, Vec<Work>)> {
+    let (config, pace, public) = (
+        Arc::clone(&deps.config),
+        Arc::clone(&deps.pace),
+        deps.public_url.clone(),
+    );
     deps.store.write(move |c| {
-        let mut sends = Vec::new();
-        for job in jobs::claim_due(c, now, limit, LEASE_MS)? {
-            if let Some(send) = events::prepare_send(c, &config, &job, now)? {
-                sends.push(send);
+        let claimed = jobs::claim_due(c, now, limit, LEASE_MS)?;
+        let mut work = Vec::new();
+        for job in &claimed {
+            match outbox::prepare(c, &config, &public, job, now)? {
+                Some(Work::Sms(send)) => {
+                    let rate = config
+                        .business(&send.business_id)
+                        .map_or(1.0, |b| b.send_rate);
+                    match reserve(&pace, &send.sms.from, rate, now) {
+                        Ok(()) => work.push(Work::Sms(send)),
+                        Err(at) => outbox::hold_until(c, &send, at, now)?,
+                    }
+                }
+                Some(other) => work.push(other),
+                None => {}
             }
         }
-        Ok(sends)
+        Ok((claimed.len(), work))
     })
 }
 
-/// Calls the provider for one readied send and records the outcome.
+/// Does one piece of work and records how it ended.
+pub fn perform(deps: &Deps, work: &Work) {
+    match work {
+        Work::Sms(send) => deliver(deps, send),
+        Work::Post(post) => {
+            let outcome = match webhook::post(&deps.http, post) {
+                Ok(()) => accepted("posted"),
+                Err(e) => classify(e, post.attempt, post.max_attempts, deps.clock.now()),
+            };
+            log_outcome(&outcome, "alert webhook");
+            record_job(deps, post.job_id, &outcome);
+        }
+        Work::Call(call) => {
+            let outcome = match deps.providers.get(&call.provider) {
+                None => Outcome::GaveUp {
+                    message: format!("provider {:?} is no longer configured", call.provider),
+                },
+                Some(p) => match p.place_call(&call.from, &call.to, &call.say) {
+                    Ok(sid) => accepted(&sid),
+                    Err(e) => classify(e, call.attempt, call.max_attempts, deps.clock.now()),
+                },
+            };
+            log_outcome(&outcome, "alert call");
+            record_job(deps, call.job_id, &outcome);
+        }
+    }
+}
+
+fn accepted(sid: &str) -> Outcome {
+    Outcome::Accepted {
+        accepted: crate::providers::Accepted {
+            sid: sid.to_string(),
+            status: "done".into(),
+        },
+        sent_at: 0,
+    }
+}
+
+/// Maps a failure to what happens next: final, a retry with backoff, or giving up after the last attempt.
+fn classify(e: SendError, attempt: u32, max_attempts: u32, now: Millis) -> Outcome {
+    match e {
+        SendError::Rejected { code, message } => Outcome::Rejected { code, message },
+        SendError::Retryable {
+            message,
+            retry_after,
+        } => retry(attempt, max_attempts, message, retry_after, now),
+        SendError::Ambiguous { message } => retry(attempt, max_attempts, message, None, now),
+    }
+}
+
+fn log_outcome(outcome: &Outcome, what: &str) {
+    match outcome {
+        Outcome::Accepted { accepted, .. } => tracing::info!(id = %accepted.sid, "{what} accepted"),
+        Outcome::Retry { message, .. } => tracing::warn!(%message, "{what} failed; will retry"),
+        other => tracing::warn!(outcome = ?other, "{what} did not go through"),
+    }
+}
+
+/// Calls the provider for one readied text and records the outcome.
 pub fn deliver(deps: &Deps, send: &Send) {
     let span = tracing::info_span!(
         "send",
         job = send.job_id,
-        message = send.message_id,
+        message_id = send.message_id,
         attempt = send.attempt
     );
     let _enter = span.enter();
-    let sent_at = deps.clock.now();
     let outcome = match deps.providers.get(&send.provider) {
         None => Outcome::GaveUp {
             message: format!("provider {:?} is no longer configured", send.provider),
         },
         Some(provider) => {
-            match provider.send_sms(&send.sms) {
-                Ok(accepted) => Outcome::Accepted { accepted, sent_at },
-                Err(SendError::Rejected { code, message }) => Outcome::Rejected { code, message },
-                Err(SendError::Retryable {
-                    message,
-                    retry_after,
-                }) => retry(send, message, retry_after, deps.clock.now()),
-                Err(SendError::Ambiguous { message }) => {
-                    match provider.find_sent(&send.sms, send.prepared_at) {
-                    Lookup::Sent(accepted) => Outcome::Accepted { accepted, sent_at },
-                    Lookup::NotSent => retry(send, message, None, deps.clock.now()),
-                    Lookup::Unknown(why) => Outcome::Unknown {
-                        message: format!("{message}; and the provider could not say whether it was sent: {why}"),
+            if send.lookup && !textable_line(deps, provider.as_ref(), &send.sms.to) {
+                Outcome::Suppressed(SuppressReason::Landline)
+            } else {
+                let sent_at = deps.clock.now();
+                match provider.send_sms(&send.sms) {
+                    Ok(accepted) => Outcome::Accepted { accepted, sent_at },
+                    Err(SendError::Ambiguous { message }) => match provider.find_sent(&send.sms, send.prepared_at) {
+                        Lookup::Sent(accepted) => Outcome::Accepted { accepted, sent_at },
+                        Lookup::NotSent => retry(send.attempt, send.max_attempts, message, None, deps.clock.now()),
+                        Lookup::Unknown(why) => Outcome::Unknown {
+                            message: format!("{message}; and the provider could not say whether it was sent: {why}"),
+                        },
                     },
-                }
+                    Err(e) => classify(e, send.attempt, send.max_attempts, deps.clock.now()),
                 }
             }
         }
     };
-    match &outcome {
-        Outcome::Accepted { accepted, .. } => {
-            tracing::info!(sid = %accepted.sid, "text accepted by the provider")
-        }
-        Outcome::Retry { message, .. } => tracing::warn!(%message, "send failed; will retry"),
-        other => tracing::warn!(outcome = ?other, "send did not go through"),
-    }
+    log_outcome(&outcome, "text");
     record(deps, send, &outcome);
 }
 
-fn retry(send: &Send, message: String, retry_after: Option<Duration>, now: Millis) -> Outcome {
-    if send.attempt >= send.max_attempts {
+/// Looks the number's line type up and caches it; a failed lookup lets the text go (the send will tell).
+fn textable_line(deps: &Deps, provider: &dyn crate::providers::Provider, to: &str) -> bool {
+    match provider.line_type(to) {
+        Ok(kind) => {
+            let (phone, k, now) = (to.to_string(), kind.clone(), deps.clock.now());
+            if let Err(e) = deps
+                .store
+                .write(move |c| outbox::record_line_type(c, &phone, &k, now))
+            {
+                tracing::warn!(error = %e, "cannot cache a line type");
+            }
+            contacts::is_textable_line(&kind)
+        }
+        Err(why) => {
+            tracing::warn!(%why, "line type lookup failed; sending anyway");
+            true
+        }
+    }
+}
+
+fn retry(
+    attempt: u32,
+    max_attempts: u32,
+    message: String,
+    retry_after: Option<Duration>,
+    now: Millis,
+) -> Outcome {
+    if attempt >= max_attempts {
         return Outcome::GaveUp {
-            message: format!("{message} (gave up after {} attempts)", send.attempt),
+            message: format!("{message} (gave up after {attempt} attempts)"),
         };
     }
     let after = retry_after.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     Outcome::Retry {
         message,
-        at: now + policy::retry_delay_ms(send.attempt, after, fastrand::f64()),
+        at: now + policy::retry_delay_ms(attempt, after, fastrand::f64()),
     }
 }
 
 fn record(deps: &Deps, send: &Send, outcome: &Outcome) {
     let now = deps.clock.now();
-    let (s, o) = (send.clone(), outcome.clone());
+    let (s, o, config, public) = (
+        send.clone(),
+        outcome.clone(),
+        Arc::clone(&deps.config),
+        deps.public_url.clone(),
+    );
     if let Err(e) = deps
         .store
-        .write(move |c| events::record_outcome(c, &s, &o, now))
+        .write(move |c| outbox::record_send(c, &config, &public, &s, &o, now))
     {
         // The job stays running; lease recovery reconciles it with the provider.
         tracing::error!(error = %e, "cannot record a send's outcome");
     }
 }
 
-/// Reconciles sends that were under way when the process stopped (`all`, at start-up) or whose lease ran
-/// out: asks the provider whether each went out, and only resends what certainly did not.
+fn record_job(deps: &Deps, job_id: i64, outcome: &Outcome) {
+    let (o, now) = (outcome.clone(), deps.clock.now());
+    if let Err(e) = deps
+        .store
+        .write(move |c| outbox::record_job(c, job_id, &o, now))
+    {
+        tracing::error!(error = %e, "cannot record a job's outcome");
+    }
+}
+
+/// Reconciles work that was under way when the process stopped (`all`, at start-up) or whose lease ran
+/// out: asks the provider whether each text went out, and only resends what certainly did not. Alerts
+/// (webhooks, calls) cannot be asked about, so they are sent again: an alert twice beats none.
 pub fn recover(deps: &Deps, all: bool) {
     let now = deps.clock.now();
     let interrupted = match deps
         .store
-        .write(move |c| events::interrupted_sends(c, now, all, LEASE_MS))
+        .write(move |c| outbox::interrupted(c, now, all, LEASE_MS))
     {
         Ok(list) => list,
         Err(e) => {
@@ -273,11 +435,12 @@ pub fn recover(deps: &Deps, all: bool) {
         }
     };
     for (job, send) in interrupted {
-        let Some(send) = send else {
+        let requeue = |why: &'static str| {
             let id = job.id;
-            let _ = deps
-                .store
-                .write(move |c| events::requeue(c, id, "interrupted before sending", now));
+            let _ = deps.store.write(move |c| outbox::requeue(c, id, why, now));
+        };
+        let Some(send) = send else {
+            requeue("interrupted before sending");
             continue;
         };
         let lookup = match deps.providers.get(&send.provider) {
@@ -297,12 +460,7 @@ pub fn recover(deps: &Deps, all: bool) {
                     sent_at: send.prepared_at,
                 },
             ),
-            Lookup::NotSent => {
-                let id = job.id;
-                let _ = deps.store.write(move |c| {
-                    events::requeue(c, id, "interrupted; the provider has no record of it", now)
-                });
-            }
+            Lookup::NotSent => requeue("interrupted; the provider has no record of it"),
             Lookup::Unknown(why) => record(
                 deps,
                 &send,
@@ -316,18 +474,17 @@ pub fn recover(deps: &Deps, all: bool) {
     }
 }
 
-/// Claims and sends everything due at `now` on the calling thread; returns how many sends were attempted.
+/// Claims and does everything due at `now` on the calling thread; returns how many jobs were claimed.
 /// Tests drive the scheduler with this and a manual clock.
 pub fn run_due(deps: &Deps, now: Millis) -> crate::store::Result<usize> {
     let mut total = 0;
     loop {
-        let sends = claim(deps, now, BATCH)?;
-        let n = sends.len();
-        for s in &sends {
-            deliver(deps, s);
+        let (claimed, work) = claim(deps, now, BATCH)?;
+        for w in &work {
+            perform(deps, w);
         }
-        total += n;
-        if n < BATCH {
+        total += work.len();
+        if claimed < BATCH {
             return Ok(total);
         }
     }
@@ -372,6 +529,12 @@ mod tests {
         fn verify(&self, _: &SignedRequest<'_>) -> bool {
             true
         }
+        fn line_type(&self, _: &str) -> Result<String, String> {
+            Ok("mobile".into())
+        }
+        fn place_call(&self, _: &str, _: &str, _: &str) -> Result<String, SendError> {
+            Ok("CA1".into())
+        }
     }
 
     const T0: Millis = 1_790_000_000_000;
@@ -386,12 +549,18 @@ mod tests {
             Arc::clone(&recorder) as Arc<dyn Provider>,
         );
         let clock = Arc::new(ManualClock::new(T0));
-        let deps = Deps {
+        let mut config = Config::default();
+        // No quiet hours, no pacing: these tests are about timing and retries.
+        config.businesses[0].quiet_hours = String::new();
+        config.businesses[0].send_rate = 100.0;
+        config.businesses[0].follow_ups.clear();
+        let deps = Deps::new(
             store,
-            providers: Providers::from_map(map),
-            config: Arc::new(Config::default()),
-            clock: Arc::clone(&clock) as Arc<dyn Clock>,
-        };
+            Providers::from_map(map),
+            Arc::new(config),
+            "http://127.0.0.1:8080".into(),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+        );
         (dir, deps, recorder, clock)
     }
 
@@ -402,13 +571,22 @@ mod tests {
             from: from.into(),
             to: "+16025550100".into(),
             direction: Some("inbound".into()),
+            stir_verstat: None,
+            answered_by: None,
             kind: CallReportKind::Status {
                 call_status: "no-answer".into(),
                 duration_secs: None,
             },
         };
         deps.store
-            .write(move |c| events::call_report(c, &config.businesses[0], "simulator", &report, at))
+            .write(move |c| {
+                let env = events::Env {
+                    biz: &config.businesses[0],
+                    provider: "simulator",
+                    public_url: "http://127.0.0.1:8080",
+                };
+                events::call_report(c, &env, &report, at)
+            })
             .unwrap();
     }
 
@@ -466,9 +644,11 @@ mod tests {
         missed_call(&deps, "CA3", "+14805550113", T0);
         let due = T0 + 20_000;
         // Claimed (message in state `sending`), then the provider took it, then the process died.
-        let sends = claim(&deps, due, 10).unwrap();
-        assert_eq!(sends.len(), 1);
-        recorder.sent.lock().unwrap().push(sends[0].sms.clone());
+        let (_, work) = claim(&deps, due, 10).unwrap();
+        let Work::Sms(send) = &work[0] else {
+            panic!("{work:?}")
+        };
+        recorder.sent.lock().unwrap().push(send.sms.clone());
         clock.set(due + 1_000);
         recover(&deps, true);
         assert_eq!(recorder.sent.lock().unwrap().len(), 1);

@@ -5,10 +5,10 @@
 use super::{AppState, HttpError};
 use crate::clock::Millis;
 use crate::config::BusinessConfig;
-use crate::events::{self, Answer, Applied};
+use crate::events::{self, Answer, Applied, Env};
 use crate::model::CallOutcome;
 use crate::policy;
-use crate::providers::twilio::{self, CallHook, ParseError};
+use crate::providers::twilio::{self, CallHook, DialOptions, ParseError};
 use crate::providers::SignedRequest;
 use crate::store::{self, Conn};
 use actix_web::http::header::CONTENT_TYPE;
@@ -30,6 +30,10 @@ enum Addressed {
     To,
     /// Delivery receipts: the number the text was sent from.
     From,
+    /// Call status: `To` for inbound calls, `From` for the business's own outbound calls.
+    ToOrFrom,
+    /// Call screening legs: the `business` query parameter we put in the URL.
+    Query,
 }
 
 fn verify(
@@ -63,10 +67,18 @@ fn verify(
         return Err(HttpError::Forbidden("missing X-Twilio-Signature"));
     }
     let number = match addressed {
-        Addressed::To => twilio::addressed_to(&params),
+        Addressed::To | Addressed::ToOrFrom => twilio::addressed_to(&params),
         Addressed::From => twilio::receipt_sender(&params),
+        Addressed::Query => None,
     };
-    let business = number.and_then(|n| state.config.business_for_number(n));
+    let mut business = number.and_then(|n| state.config.business_for_number(n));
+    if business.is_none() && matches!(addressed, Addressed::ToOrFrom) {
+        business =
+            twilio::receipt_sender(&params).and_then(|n| state.config.business_for_number(n));
+    }
+    if matches!(addressed, Addressed::Query) {
+        business = query(req, "business").and_then(|id| state.config.business(&id));
+    }
     let signed = SignedRequest {
         url: &url,
         params: &params,
@@ -113,6 +125,12 @@ fn verify(
     })
 }
 
+fn query(req: &HttpRequest, key: &str) -> Option<String> {
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
 fn bad_request(e: ParseError) -> HttpError {
     HttpError::BadRequest(e.0)
 }
@@ -145,22 +163,111 @@ pub async fn voice(
     let v = verify(&state, &req, &body, Addressed::To)?;
     let report = twilio::parse_call(&v.params, CallHook::Voice).map_err(bad_request)?;
     let now = state.clock.now();
-    let (biz, provider) = (v.business.clone(), v.provider.clone());
+    let call_sid = report.call_sid.clone();
+    let (biz, provider, public) = (
+        v.business.clone(),
+        v.provider.clone(),
+        state.public_url.clone(),
+    );
     let (answer, applied) = state
         .store
-        .write_async(move |c| events::incoming_call(c, &biz, &provider, &report, now))
+        .write_async(move |c| {
+            let env = Env {
+                biz: &biz,
+                provider: &provider,
+                public_url: &public,
+            };
+            events::incoming_call(c, &env, &report, now)
+        })
         .await?;
     after(&state, applied);
     let biz = &v.business;
+    let screen = biz.call_screening.then(|| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("business", &biz.id)
+            .append_pair("parent", &call_sid)
+            .finish();
+        format!("{}/hooks/twilio/screen?{q}", state.public_url)
+    });
     Ok(twiml(match answer {
         Answer::Dial => twilio::twiml_dial(
             &biz.forward_to,
             biz.ring_timeout.secs(),
             &format!("{}/hooks/twilio/dial", state.public_url),
-            None,
+            DialOptions {
+                screen_url: screen.as_deref(),
+                machine_detection: biz.machine_detection,
+            },
         ),
         Answer::Missed => missed_twiml(&state, biz),
     }))
+}
+
+/// `POST /hooks/twilio/screen`: the person who answered a forwarded call hears who is calling and must press
+/// 1; a machine that answered is hung up on, so the call counts as missed.
+pub async fn screen(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::Query)?;
+    if twilio::answered_by(&v.params).is_some_and(|a| a.starts_with("machine") || a == "fax") {
+        return Ok(twiml(twilio::twiml_hangup()));
+    }
+    let parent =
+        query(&req, "parent").ok_or_else(|| HttpError::BadRequest("missing parent".into()))?;
+    let caller = state
+        .store
+        .read({
+            let (provider, parent) = (v.provider.clone(), parent.clone());
+            move |c| crate::store::calls::by_sid(c, &provider, &parent)
+        })
+        .ok()
+        .flatten()
+        .map(|call| call.from_raw)
+        .unwrap_or_default();
+    let accept: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("business", &v.business.id)
+        .append_pair("parent", &parent)
+        .finish();
+    Ok(twiml(twilio::twiml_screen(
+        &v.business.name,
+        &caller,
+        &format!("{}/hooks/twilio/screen-accept?{accept}", state.public_url),
+    )))
+}
+
+/// `POST /hooks/twilio/screen-accept`: the key pressed on a screened call. 1 connects it; anything else hangs
+/// up the forwarded leg, and the caller's call counts as missed.
+pub async fn screen_accept(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let v = verify(&state, &req, &body, Addressed::Query)?;
+    let parent =
+        query(&req, "parent").ok_or_else(|| HttpError::BadRequest("missing parent".into()))?;
+    if twilio::digits(&v.params) != Some("1") {
+        return Ok(twiml(twilio::twiml_hangup()));
+    }
+    let Verified {
+        business,
+        provider,
+        token,
+        ..
+    } = v;
+    let public = state.public_url.clone();
+    apply_once(&state, token, move |c, now| {
+        let env = Env {
+            biz: &business,
+            provider: &provider,
+            public_url: &public,
+        };
+        events::screened_in(c, &env, &parent, now)?;
+        Ok(Applied::default())
+    })
+    .await?;
+    Ok(twiml(twilio::twiml_empty()))
 }
 
 /// Applies an event in one transaction, once: a redelivery carrying an idempotency token already seen
@@ -191,8 +298,14 @@ async fn call_report(state: &AppState, v: Verified, hook: CallHook) -> Result<()
         token,
         ..
     } = v;
+    let public = state.public_url.clone();
     apply_once(state, token, move |c, now| {
-        events::call_report(c, &business, &provider, &report, now).map(|(_, a)| a)
+        let env = Env {
+            biz: &business,
+            provider: &provider,
+            public_url: &public,
+        };
+        events::call_report(c, &env, &report, now)
     })
     .await
 }
@@ -226,13 +339,14 @@ pub async fn dial(
     }))
 }
 
-/// `POST /hooks/twilio/call-status`: the call's final status; the backstop when no dial action came.
+/// `POST /hooks/twilio/call-status`: the call's final status; the backstop when no dial action came. Also
+/// the status of the business's own outbound calls, which show it called a contact back.
 pub async fn call_status(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::To)?;
+    let v = verify(&state, &req, &body, Addressed::ToOrFrom)?;
     call_report(&state, v, CallHook::Status).await?;
     Ok(twiml(twilio::twiml_empty()))
 }
@@ -262,8 +376,14 @@ pub async fn inbound_sms(
         token,
         ..
     } = v;
+    let public = state.public_url.clone();
     apply_once(&state, token, move |c, now| {
-        events::inbound_text(c, &business, &provider, &text, now).map(|(_, a)| a)
+        let env = Env {
+            biz: &business,
+            provider: &provider,
+            public_url: &public,
+        };
+        events::inbound_text(c, &env, &text, now).map(|(_, a)| a)
     })
     .await?;
     Ok(twiml(twilio::twiml_empty()))

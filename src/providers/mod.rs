@@ -90,6 +90,10 @@ pub trait Provider: Send + Sync {
     fn find_sent(&self, sms: &OutgoingSms, since: Millis) -> Lookup;
     /// Checks a webhook's signature.
     fn verify(&self, req: &SignedRequest<'_>) -> bool;
+    /// The line type of a number (`mobile`, `landline`, `fixedVoip`, …), when the account can look it up.
+    fn line_type(&self, number: &str) -> Result<String, String>;
+    /// Phones `to` from `from` and reads `say` aloud; returns the call's id.
+    fn place_call(&self, from: &str, to: &str, say: &str) -> Result<String, SendError>;
 }
 
 /// The provider accounts by name.

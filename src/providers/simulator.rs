@@ -62,6 +62,16 @@ impl Provider for Simulator {
         }
     }
 
+    fn line_type(&self, _number: &str) -> Result<String, String> {
+        Ok("mobile".into())
+    }
+
+    fn place_call(&self, from: &str, to: &str, say: &str) -> Result<String, SendError> {
+        let sid = new_sid().replacen("SM", "CA", 1);
+        tracing::info!(to = %mask(to), %from, %sid, %say, "simulator: alert call placed");
+        Ok(sid)
+    }
+
     fn verify(&self, req: &SignedRequest<'_>) -> bool {
         req.signature
             .is_some_and(|sig| twilio::validate(&self.token, req.url, req.params, req.body, sig))

@@ -214,8 +214,20 @@ pub fn parse_call(params: &[(String, String)], hook: CallHook) -> Result<CallRep
         from,
         to,
         direction,
+        stir_verstat: get(params, "StirVerstat").map(str::to_string),
+        answered_by: get(params, "AnsweredBy").map(str::to_string),
         kind,
     })
+}
+
+/// The digits a `<Gather>` collected.
+pub fn digits(params: &[(String, String)]) -> Option<&str> {
+    get(params, "Digits")
+}
+
+/// `AnsweredBy`, when machine detection ran.
+pub fn answered_by(params: &[(String, String)]) -> Option<&str> {
+    get(params, "AnsweredBy")
 }
 
 /// Parses an inbound SMS webhook.
@@ -283,26 +295,53 @@ pub fn twiml_empty() -> String {
     format!("{XML_HEAD}<Response></Response>")
 }
 
+/// How forwarded legs are answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DialOptions<'a> {
+    /// TwiML the person who answers hears first (call screening: "press 1 to take this call").
+    pub screen_url: Option<&'a str>,
+    /// Ask Twilio to detect answering machines (`AnsweredBy`).
+    pub machine_detection: bool,
+}
+
 /// Rings the staff numbers for `timeout_secs`, then asks our dial action what to do.
 pub fn twiml_dial(
     numbers: &[String],
     timeout_secs: u64,
     action_url: &str,
-    caller_id: Option<&str>,
+    options: DialOptions<'_>,
 ) -> String {
     let mut out = format!(
-        "{XML_HEAD}<Response><Dial timeout=\"{timeout_secs}\" action=\"{}\" method=\"POST\" answerOnBridge=\"true\"",
+        "{XML_HEAD}<Response><Dial timeout=\"{timeout_secs}\" action=\"{}\" method=\"POST\" answerOnBridge=\"true\">",
         xml_escape(action_url)
     );
-    if let Some(id) = caller_id {
-        out.push_str(&format!(" callerId=\"{}\"", xml_escape(id)));
-    }
-    out.push('>');
     for n in numbers {
-        out.push_str(&format!("<Number>{}</Number>", xml_escape(n)));
+        out.push_str("<Number");
+        if let Some(url) = options.screen_url {
+            out.push_str(&format!(" url=\"{}\" method=\"POST\"", xml_escape(url)));
+        }
+        if options.machine_detection {
+            out.push_str(" machineDetection=\"Enable\"");
+        }
+        out.push_str(&format!(">{}</Number>", xml_escape(n)));
     }
     out.push_str("</Dial></Response>");
     out
+}
+
+/// Call screening: the person who answers a forwarded call must press 1 to take it; a voicemail never does.
+pub fn twiml_screen(business: &str, caller: &str, accept_url: &str) -> String {
+    let spoken: Vec<String> = caller
+        .trim_start_matches('+')
+        .chars()
+        .map(String::from)
+        .collect();
+    format!(
+        "{XML_HEAD}<Response><Gather numDigits=\"1\" timeout=\"6\" action=\"{}\" method=\"POST\"><Say>Call for {} from {}. Press 1 to take it.</Say></Gather><Hangup/></Response>",
+        xml_escape(accept_url),
+        xml_escape(business),
+        xml_escape(&spoken.join(" "))
+    )
 }
 
 /// What a caller hears after a missed call: an optional message, then a voicemail recording or a hang-up.
@@ -335,6 +374,7 @@ pub struct Twilio {
     account_sid: String,
     auth_token: String,
     api_base: String,
+    lookup_base: String,
     status_callback: String,
     agent: ureq::Agent,
 }
@@ -346,6 +386,7 @@ impl Twilio {
             account_sid: config.account_sid.clone().unwrap_or_default(),
             auth_token: config.signing_token().to_string(),
             api_base: config.api_base(),
+            lookup_base: config.lookup_base(),
             status_callback: format!("{public_url}/hooks/twilio/message-status"),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
@@ -383,6 +424,23 @@ struct MessageJson {
     body: Option<String>,
     #[serde(default)]
     date_created: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct LookupJson {
+    line_type_intelligence: Option<LineTypeJson>,
+}
+
+#[derive(serde::Deserialize)]
+struct LineTypeJson {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    error_code: Option<i64>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallJson {
+    sid: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -519,6 +577,69 @@ impl Provider for Twilio {
     fn verify(&self, req: &SignedRequest<'_>) -> bool {
         req.signature
             .is_some_and(|sig| validate(&self.auth_token, req.url, req.params, req.body, sig))
+    }
+
+    fn line_type(&self, number: &str) -> Result<String, String> {
+        let encoded: String = form_urlencoded::byte_serialize(number.as_bytes()).collect();
+        let url = format!("{}/v2/PhoneNumbers/{encoded}", self.lookup_base);
+        let resp = self
+            .agent
+            .get(&url)
+            .set("Authorization", &self.authorization())
+            .query("Fields", "line_type_intelligence")
+            .call()
+            .map_err(|e| match e {
+                ureq::Error::Status(code, _) => format!("Twilio Lookup answered HTTP {code}"),
+                ureq::Error::Transport(t) => t.kind().to_string(),
+            })?;
+        let text = resp.into_string().map_err(|e| e.to_string())?;
+        let json: LookupJson =
+            serde_json::from_str(&text).map_err(|e| format!("unexpected Lookup answer: {e}"))?;
+        match json.line_type_intelligence {
+            Some(LineTypeJson {
+                kind: Some(kind), ..
+            }) => Ok(kind),
+            Some(LineTypeJson {
+                error_code: Some(code),
+                ..
+            }) => Err(format!("Lookup error {code}")),
+            _ => Err("Lookup returned no line type".into()),
+        }
+    }
+
+    fn place_call(&self, from: &str, to: &str, say: &str) -> Result<String, SendError> {
+        let twiml = format!(
+            "<Response><Say>{}</Say><Pause length=\"1\"/><Say>{}</Say></Response>",
+            xml_escape(say),
+            xml_escape(say)
+        );
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls.json",
+            self.api_base, self.account_sid
+        );
+        let result = self
+            .agent
+            .post(&url)
+            .set("Authorization", &self.authorization())
+            .send_form(&[("To", to), ("From", from), ("Twiml", twiml.as_str())]);
+        match result {
+            Ok(resp) => {
+                let text = resp.into_string().map_err(|e| SendError::Ambiguous {
+                    message: e.to_string(),
+                })?;
+                let call: CallJson =
+                    serde_json::from_str(&text).map_err(|e| SendError::Ambiguous {
+                        message: format!("unexpected answer from Twilio: {e}"),
+                    })?;
+                Ok(call.sid)
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                let retry_after = resp.header("Retry-After").map(str::to_string);
+                let body = resp.into_string().unwrap_or_default();
+                Err(classify_status(code, &body, retry_after.as_deref()))
+            }
+            Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
+        }
     }
 }
 
@@ -864,7 +985,7 @@ mod tests {
             &["+16025550199".into()],
             20,
             "https://h/hooks/twilio/dial?a=1&b=2",
-            None,
+            DialOptions::default(),
         );
         assert!(
             x.contains("action=\"https://h/hooks/twilio/dial?a=1&amp;b=2\""),
@@ -872,6 +993,24 @@ mod tests {
         );
         assert!(x.contains("<Number>+16025550199</Number>"));
         assert!(x.contains("timeout=\"20\""));
+        let screened = twiml_dial(
+            &["+16025550199".into()],
+            20,
+            "https://h/d",
+            DialOptions {
+                screen_url: Some("https://h/s?business=a&parent=CA1"),
+                machine_detection: true,
+            },
+        );
+        assert!(
+            screened.contains("<Number url=\"https://h/s?business=a&amp;parent=CA1\" method=\"POST\" machineDetection=\"Enable\">"),
+            "{screened}"
+        );
+        let gather = twiml_screen("Acme", "+1480", "https://h/a");
+        assert!(
+            gather.contains("<Gather numDigits=\"1\"") && gather.contains("from 1 4 8 0. Press 1"),
+            "{gather}"
+        );
         let m = twiml_missed("Tom & Jerry's <HVAC>", None);
         assert!(
             m.contains("<Say>Tom &amp; Jerry&apos;s &lt;HVAC&gt;</Say><Hangup/>"),

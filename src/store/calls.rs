@@ -38,10 +38,17 @@ pub struct Call {
     pub textback_reason: Option<String>,
     /// When the call came in.
     pub started_at: i64,
+    /// The carrier's caller-ID verdict.
+    pub stir_verstat: Option<String>,
+    /// Answering machine detection's verdict.
+    pub answered_by: Option<String>,
+    /// Staff pressed 1 to take it (call screening).
+    pub screened_in: bool,
 }
 
 const COLUMNS: &str = "id, business_id, provider, call_sid, contact_id, from_raw, to_number, dialed, \
-    dial_reported, state, miss_reason, duration_secs, recording_url, textback, textback_reason, started_at";
+    dial_reported, state, miss_reason, duration_secs, recording_url, textback, textback_reason, started_at, \
+    stir_verstat, answered_by, screened_in";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Call> {
     Ok(Call {
@@ -61,6 +68,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Call> {
         textback: r.get(13)?,
         textback_reason: r.get(14)?,
         started_at: r.get(15)?,
+        stir_verstat: r.get(16)?,
+        answered_by: r.get(17)?,
+        screened_in: r.get(18)?,
     })
 }
 
@@ -78,16 +88,31 @@ pub struct NewCall<'a> {
     pub to_number: &'a str,
     /// Answered with a `<Dial>` by our voice webhook.
     pub dialed: bool,
+    /// `Direction`.
+    pub direction: Option<&'a str>,
+    /// `StirVerstat`.
+    pub stir_verstat: Option<&'a str>,
 }
 
 /// Records a call unless its call id is already known; returns the row and whether it is new.
 pub fn insert_or_get(c: &Conn<'_>, call: &NewCall<'_>, now: i64) -> Result<(Call, bool)> {
     let inserted = c.0.prepare_cached(
-        "INSERT INTO calls (business_id, provider, call_sid, from_raw, to_number, dialed, state, started_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ringing', ?7, ?7)
+        "INSERT INTO calls (business_id, provider, call_sid, from_raw, to_number, dialed, direction, stir_verstat,
+                            state, started_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'ringing', ?9, ?9)
          ON CONFLICT (provider, call_sid) DO NOTHING",
     )?
-    .execute(params![call.business_id, call.provider, call.call_sid, call.from_raw, call.to_number, call.dialed, now])?;
+    .execute(params![
+        call.business_id,
+        call.provider,
+        call.call_sid,
+        call.from_raw,
+        call.to_number,
+        call.dialed,
+        call.direction,
+        call.stir_verstat,
+        now
+    ])?;
     let row = by_sid(c, call.provider, call.call_sid)?.ok_or(super::Error::NotFound)?;
     Ok((row, inserted == 1))
 }
@@ -166,6 +191,20 @@ pub fn set_textback(
         "UPDATE calls SET textback = ?2, textback_reason = ?3, updated_at = ?4 WHERE id = ?1",
     )?
     .execute(params![id, textback, reason, now])?;
+    Ok(())
+}
+
+/// Records answering machine detection's verdict.
+pub fn set_answered_by(c: &Conn<'_>, id: i64, answered_by: &str, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE calls SET answered_by = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, answered_by, now])?;
+    Ok(())
+}
+
+/// Records that staff pressed 1 to take the call.
+pub fn set_screened_in(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE calls SET screened_in = 1, updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
     Ok(())
 }
 

@@ -1,10 +1,10 @@
 //! SQL for contacts, their consent (opt-out) and the audit trail of consent changes.
 
 use super::{optional, Conn, Result};
-use crate::policy::ContactFacts;
+use crate::policy::{ContactFacts, ConversationFacts};
 use rusqlite::params;
 
-/// A stored contact.
+/// A stored contact and the state of their conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     /// Row id.
@@ -15,45 +15,148 @@ pub struct Contact {
     pub phone: String,
     /// When they opted out, if they did and have not opted back in.
     pub opted_out_at: Option<i64>,
+    /// new, texted, replied, booked, lost or opted_out.
+    pub state: String,
+    /// Marked urgent by a keyword rule.
+    pub urgent: bool,
+    /// They wrote last and nobody has answered.
+    pub needs_reply: bool,
+    /// Blocked by staff: never texted.
+    pub blocked_at: Option<i64>,
+    /// When they booked.
+    pub booked_at: Option<i64>,
+    /// What the booking is worth, in cents.
+    pub booked_value_cents: Option<i64>,
+    /// Their last inbound text.
+    pub last_inbound_at: Option<i64>,
+    /// Staff's last reply by hand.
+    pub last_staff_reply_at: Option<i64>,
+    /// When the business last reached them by phone.
+    pub reached_at: Option<i64>,
+    /// First seen.
+    pub created_at: i64,
 }
 
-/// Finds or creates the contact for a number at a business; returns its id.
-pub fn upsert(c: &Conn<'_>, business_id: &str, phone: &str, now: i64) -> Result<i64> {
-    c.0.prepare_cached(
+const COLUMNS: &str =
+    "id, business_id, phone, opted_out_at, state, urgent, needs_reply, blocked_at, booked_at, \
+    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        id: r.get(0)?,
+        business_id: r.get(1)?,
+        phone: r.get(2)?,
+        opted_out_at: r.get(3)?,
+        state: r.get(4)?,
+        urgent: r.get(5)?,
+        needs_reply: r.get(6)?,
+        blocked_at: r.get(7)?,
+        booked_at: r.get(8)?,
+        booked_value_cents: r.get(9)?,
+        last_inbound_at: r.get(10)?,
+        last_staff_reply_at: r.get(11)?,
+        reached_at: r.get(12)?,
+        created_at: r.get(13)?,
+    })
+}
+
+/// Finds or creates the contact for a number at a business; returns its id and whether it is new.
+pub fn upsert(c: &Conn<'_>, business_id: &str, phone: &str, now: i64) -> Result<(i64, bool)> {
+    let created = c.0.prepare_cached(
         "INSERT INTO contacts (business_id, phone, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT (business_id, phone) DO NOTHING",
     )?
     .execute(params![business_id, phone, now])?;
-    Ok(c.0
-        .prepare_cached("SELECT id FROM contacts WHERE business_id = ?1 AND phone = ?2")?
-        .query_row(params![business_id, phone], |r| r.get(0))?)
+    let id =
+        c.0.prepare_cached("SELECT id FROM contacts WHERE business_id = ?1 AND phone = ?2")?
+            .query_row(params![business_id, phone], |r| r.get(0))?;
+    Ok((id, created == 1))
 }
 
 /// The contact with this id.
 pub fn get(c: &Conn<'_>, id: i64) -> Result<Contact> {
     optional(
-        c.0.prepare_cached(
-            "SELECT id, business_id, phone, opted_out_at FROM contacts WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(Contact {
-                id: r.get(0)?,
-                business_id: r.get(1)?,
-                phone: r.get(2)?,
-                opted_out_at: r.get(3)?,
-            })
-        }),
+        c.0.prepare_cached(&format!("SELECT {COLUMNS} FROM contacts WHERE id = ?1"))?
+            .query_row([id], from_row),
     )?
     .ok_or(super::Error::NotFound)
 }
 
 /// The contact for a number at a business, if known.
 pub fn find(c: &Conn<'_>, business_id: &str, phone: &str) -> Result<Option<Contact>> {
-    let id: Option<i64> = optional(
-        c.0.prepare_cached("SELECT id FROM contacts WHERE business_id = ?1 AND phone = ?2")?
-            .query_row(params![business_id, phone], |r| r.get(0)),
-    )?;
-    id.map(|id| get(c, id)).transpose()
+    optional(
+        c.0.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM contacts WHERE business_id = ?1 AND phone = ?2"
+        ))?
+        .query_row(params![business_id, phone], from_row),
+    )
+}
+
+/// Sets the conversation state.
+pub fn set_state(c: &Conn<'_>, id: i64, state: &str, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE contacts SET state = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, state, now])?;
+    Ok(())
+}
+
+/// A text-back went out: a new conversation starts, unless they opted out.
+pub fn note_texted(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET state = 'texted', updated_at = ?2 WHERE id = ?1 AND state <> 'opted_out'",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+/// They texted: they replied (unless booked, lost or opted out) and wait for an answer.
+pub fn note_inbound(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET last_inbound_at = ?2, needs_reply = 1, updated_at = ?2,
+                state = CASE WHEN state IN ('new', 'texted') THEN 'replied' ELSE state END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+/// Staff answered by hand.
+pub fn note_staff_reply(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET last_staff_reply_at = ?2, needs_reply = 0, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+/// The business reached them by phone.
+pub fn note_reached(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE contacts SET reached_at = ?2, updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    Ok(())
+}
+
+/// Marks the conversation urgent (or not).
+pub fn set_urgent(c: &Conn<'_>, id: i64, urgent: bool, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE contacts SET urgent = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, urgent, now])?;
+    Ok(())
+}
+
+/// Blocks (or unblocks) a contact.
+pub fn set_blocked(c: &Conn<'_>, id: i64, blocked: bool, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE contacts SET blocked_at = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, blocked.then_some(now), now])?;
+    Ok(())
+}
+
+/// Records a booking and what it is worth.
+pub fn mark_booked(c: &Conn<'_>, id: i64, value_cents: Option<i64>, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET state = 'booked', booked_at = ?2, booked_value_cents = ?3, needs_reply = 0,
+                updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, now, value_cents])?;
+    Ok(())
 }
 
 /// Records an opt-out (`opted_out = true`) or opt-in, with its source, in the audit trail.
@@ -81,6 +184,12 @@ pub fn set_consent(
         return Ok(false);
     }
     c.0.prepare_cached(
+        "UPDATE contacts SET state = CASE WHEN ?2 THEN 'opted_out'
+                                          WHEN state = 'opted_out' THEN 'replied' ELSE state END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, opted_out])?;
+    c.0.prepare_cached(
         "INSERT INTO consent_events (contact_id, change, source, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
@@ -93,9 +202,59 @@ pub fn set_consent(
     Ok(true)
 }
 
+/// Line types are trusted this long (numbers get ported).
+const LINE_TYPE_TTL_MS: i64 = 180 * 24 * 3_600_000;
+
+/// The cached line type of a number, if checked within 180 days.
+pub fn line_type(c: &Conn<'_>, phone: &str, now: i64) -> Result<Option<String>> {
+    optional(
+        c.0.prepare_cached(
+            "SELECT line_type FROM line_types WHERE phone = ?1 AND checked_at > ?2",
+        )?
+        .query_row(params![phone, now - LINE_TYPE_TTL_MS], |r| r.get(0)),
+    )
+}
+
+/// Caches a number's line type (`source`: `lookup`, or the error code that revealed it).
+pub fn set_line_type(
+    c: &Conn<'_>,
+    phone: &str,
+    line_type: &str,
+    source: &str,
+    now: i64,
+) -> Result<()> {
+    c.0.prepare_cached(
+        "INSERT INTO line_types (phone, line_type, source, checked_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (phone) DO UPDATE SET line_type = ?2, source = ?3, checked_at = ?4",
+    )?
+    .execute(params![phone, line_type, source, now])?;
+    Ok(())
+}
+
+/// Whether a line type can receive texts.
+pub fn is_textable_line(line_type: &str) -> bool {
+    !matches!(line_type, "landline" | "pager")
+}
+
+/// Automatic texts (text-backs, follow-ups, keyword replies) a contact got in the 24 hours before `now`.
+pub fn automatic_today(c: &Conn<'_>, id: i64, now: i64) -> Result<u32> {
+    Ok(c.0
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages
+             WHERE contact_id = ?1 AND direction = 'out' AND purpose IN ('textback', 'followup', 'keyword')
+               AND status NOT IN ('failed', 'cancelled') AND created_at > ?2",
+        )?
+        .query_row(params![id, now - 24 * 3_600_000], |r| r.get(0))?)
+}
+
 /// What the text-back decision needs to know about a contact. `exclude_message` leaves out the message a
 /// retried send already owns.
-pub fn facts(c: &Conn<'_>, id: i64, exclude_message: Option<i64>) -> Result<ContactFacts> {
+pub fn facts(
+    c: &Conn<'_>,
+    id: i64,
+    exclude_message: Option<i64>,
+    now: i64,
+) -> Result<ContactFacts> {
     let contact = get(c, id)?;
     let last: Option<i64> =
         c.0.prepare_cached(
@@ -110,11 +269,38 @@ pub fn facts(c: &Conn<'_>, id: i64, exclude_message: Option<i64>) -> Result<Cont
                             AND state IN ('pending', 'running'))",
         )?
         .query_row([id], |r| r.get(0))?;
+    let landline = line_type(c, &contact.phone, now)?.is_some_and(|t| !is_textable_line(&t));
     Ok(ContactFacts {
         opted_out: contact.opted_out_at.is_some(),
         last_text_back_at: last,
         text_back_pending: pending,
+        blocked: contact.blocked_at.is_some(),
+        new_number: false,
+        landline,
+        automatic_today: automatic_today(c, id, now)?,
     })
+}
+
+/// Where the conversation stands for automatic texts; `since` is when the current sequence began.
+pub fn conversation(c: &Conn<'_>, id: i64, since: i64, now: i64) -> Result<ConversationFacts> {
+    let contact = get(c, id)?;
+    Ok(ConversationFacts {
+        opted_out: contact.opted_out_at.is_some(),
+        blocked: contact.blocked_at.is_some(),
+        replied: contact.last_inbound_at.is_some_and(|t| t >= since),
+        booked: contact.state == "booked",
+        lost: contact.state == "lost",
+        reached: contact.reached_at.is_some_and(|t| t >= since),
+        last_staff_reply_at: contact.last_staff_reply_at,
+        automatic_today: automatic_today(c, id, now)?,
+    })
+}
+
+/// Whether the contact is returning: they texted or booked before `before`.
+pub fn returning(c: &Conn<'_>, id: i64, before: i64) -> Result<bool> {
+    let contact = get(c, id)?;
+    Ok(contact.booked_at.is_some_and(|t| t < before)
+        || contact.last_inbound_at.is_some_and(|t| t < before))
 }
 
 /// How many contacts are opted out.

@@ -25,10 +25,12 @@ pub struct JobRow {
     pub max_attempts: u32,
     /// The last error.
     pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: i64,
 }
 
 const COLUMNS: &str =
-    "id, payload, contact_id, message_id, run_at, state, attempts, max_attempts, last_error";
+    "id, payload, contact_id, message_id, run_at, state, attempts, max_attempts, last_error, created_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
     let payload: String = r.get(1)?;
@@ -45,6 +47,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
         attempts: r.get(6)?,
         max_attempts: r.get(7)?,
         last_error: r.get(8)?,
+        created_at: r.get(9)?,
     })
 }
 
@@ -186,6 +189,34 @@ pub fn cancel_by_key(
         )?
         .execute(params![kind, dedupe_key, reason, now])?;
     Ok(n > 0)
+}
+
+/// Cancels a contact's pending jobs of one kind; returns the cancelled jobs.
+pub fn cancel_for_contact(
+    c: &Conn<'_>,
+    contact_id: i64,
+    kind: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "UPDATE jobs SET state = 'cancelled', last_error = ?3, updated_at = ?4
+         WHERE contact_id = ?1 AND kind = ?2 AND state = 'pending'
+         RETURNING {COLUMNS}"
+    ))?;
+    let rows = st.query_map(params![contact_id, kind, reason, now], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Puts a claimed job back, due at `run_at`, without counting the attempt (it was not tried: rate limit,
+/// quiet hours, staff in the conversation).
+pub fn postpone(c: &Conn<'_>, id: i64, run_at: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE jobs SET state = 'pending', run_at = ?2, attempts = MAX(attempts - 1, 0), locked_until = NULL,
+                updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, run_at, now])?;
+    Ok(())
 }
 
 /// Pending jobs for a contact (so an opt-out can cancel them).

@@ -147,6 +147,13 @@ pub fn set_status(
     Ok(())
 }
 
+/// Records the keyword rule an inbound text matched.
+pub fn set_keyword(c: &Conn<'_>, id: i64, keyword: &str, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE messages SET keyword = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, keyword, now])?;
+    Ok(())
+}
+
 /// Records the provider's acceptance of a message: its id, state and when it was handed over.
 pub fn set_accepted(
     c: &Conn<'_>,

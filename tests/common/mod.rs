@@ -325,7 +325,20 @@ ring_timeout = "20s"
 short_call = "5s"
 repeat_window = "24h"
 script = "direct_question"
+# Tests run at any hour: open all week, no quiet hours, no follow-ups unless a test adds them.
+quiet_hours = ""
+send_rate = 50.0
+follow_ups = []
 {extra_business}
+
+[business.hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
 "#
     )
 }

@@ -1,0 +1,614 @@
+//! The scheduler's side of the outbox, inside transactions: turn a claimed job into work (taking the
+//! send-time decision again and readying the message in state `sending`), and record how the work ended
+//! (which may enqueue the next follow-up or an alert). No network I/O. Depends on store, policy, script,
+//! events, model and config.
+
+use crate::clock::Millis;
+use crate::config::{BusinessConfig, Config, WebhookFormat};
+use crate::events::{self, Alert, Env};
+use crate::model::{status, Job, Purpose, SuppressReason};
+use crate::policy::{self, ScriptChoice, Verdict};
+use crate::providers::{Accepted, OutgoingSms};
+use crate::script;
+use crate::store::jobs::{JobRow, NewJob};
+use crate::store::{calls, contacts, jobs, messages, Conn, Error, Result};
+
+/// A text ready for the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Send {
+    /// The job.
+    pub job_id: i64,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The message row, in state `sending`.
+    pub message_id: i64,
+    /// The business sending it.
+    pub business_id: String,
+    /// The provider account name.
+    pub provider: String,
+    /// What to send.
+    pub sms: OutgoingSms,
+    /// When the message was readied for this attempt; a reconciliation looks for sends from then on.
+    pub prepared_at: Millis,
+    /// Look the recipient's line type up first (and do not text a landline).
+    pub lookup: bool,
+}
+
+/// An alert to POST to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    /// The job.
+    pub job_id: i64,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Where.
+    pub url: String,
+    /// In which shape.
+    pub format: WebhookFormat,
+    /// The business's name.
+    pub business: String,
+    /// The alert as one line.
+    pub text: String,
+    /// The contact's number.
+    pub phone: String,
+    /// What they wrote.
+    pub body: Option<String>,
+    /// The conversation's page.
+    pub link: String,
+    /// Urgent.
+    pub urgent: bool,
+}
+
+/// A phone call that reads someone an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The job.
+    pub job_id: i64,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The provider account name.
+    pub provider: String,
+    /// The business number calling.
+    pub from: String,
+    /// Who to call.
+    pub to: String,
+    /// What to say.
+    pub say: String,
+}
+
+/// Work the scheduler hands to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// Send a text.
+    Sms(Send),
+    /// POST an alert.
+    Post(Post),
+    /// Place an alert call.
+    Call(Call),
+}
+
+impl Work {
+    /// The job it belongs to.
+    pub fn job_id(&self) -> i64 {
+        match self {
+            Self::Sms(s) => s.job_id,
+            Self::Post(p) => p.job_id,
+            Self::Call(c) => c.job_id,
+        }
+    }
+}
+
+fn env<'a>(config: &'a Config, biz: &'a BusinessConfig, public_url: &'a str) -> Env<'a> {
+    Env {
+        biz,
+        provider: config.provider_name(biz),
+        public_url,
+    }
+}
+
+fn fail(c: &Conn<'_>, job: &JobRow, why: &str, now: Millis) -> Result<Option<Work>> {
+    jobs::finish(c, job.id, "failed", Some(why), now)?;
+    Ok(None)
+}
+
+/// Takes the send-time decision for a claimed job and readies its work. `None` when the job was called off
+/// (opt-out during the delay, answered call, reply), postponed (quiet hours, staff in the conversation), or
+/// cannot be done (recorded as failed).
+pub fn prepare(
+    c: &Conn<'_>,
+    config: &Config,
+    public_url: &str,
+    job: &JobRow,
+    now: Millis,
+) -> Result<Option<Work>> {
+    match &job.job {
+        Job::TextBack { call_id } => text_back(c, config, public_url, job, *call_id, now),
+        Job::SendMessage { message_id } => message(c, job, *message_id, now),
+        Job::FollowUp {
+            contact_id,
+            step,
+            due_at,
+        } => follow_up(c, config, job, *contact_id, *step, *due_at, now),
+        Job::AlertWebhook {
+            business_id,
+            text,
+            phone,
+            body,
+            link,
+            urgent,
+        } => {
+            let Some(biz) = config.business(business_id) else {
+                return fail(c, job, "the business is no longer configured", now);
+            };
+            let Some(hook) = &biz.alert_webhook else {
+                return fail(c, job, "the business no longer has an alert_webhook", now);
+            };
+            Ok(Some(Work::Post(Post {
+                job_id: job.id,
+                attempt: job.attempts,
+                max_attempts: job.max_attempts,
+                url: hook.url.clone(),
+                format: hook.format,
+                business: biz.name.clone(),
+                text: text.clone(),
+                phone: phone.clone(),
+                body: body.clone(),
+                link: link.clone(),
+                urgent: *urgent,
+            })))
+        }
+        Job::AlertCall {
+            business_id,
+            to,
+            say,
+        } => {
+            let Some(biz) = config.business(business_id) else {
+                return fail(c, job, "the business is no longer configured", now);
+            };
+            Ok(Some(Work::Call(Call {
+                job_id: job.id,
+                attempt: job.attempts,
+                max_attempts: job.max_attempts,
+                provider: config.provider_name(biz).to_string(),
+                from: biz.sender().to_string(),
+                to: to.clone(),
+                say: say.clone(),
+            })))
+        }
+    }
+}
+
+fn suppress_text_back(
+    c: &Conn<'_>,
+    job: &JobRow,
+    call_id: i64,
+    reason: SuppressReason,
+    now: Millis,
+) -> Result<()> {
+    jobs::finish(c, job.id, "cancelled", Some(reason.as_str()), now)?;
+    calls::set_textback(c, call_id, "suppressed", Some(reason.as_str()), now)?;
+    if let Some(m) = job.message_id {
+        messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
+    }
+    Ok(())
+}
+
+fn text_back(
+    c: &Conn<'_>,
+    config: &Config,
+    public_url: &str,
+    job: &JobRow,
+    call_id: i64,
+    now: Millis,
+) -> Result<Option<Work>> {
+    let call = calls::get(c, call_id)?;
+    let Some(biz) = config.business(&call.business_id) else {
+        let why = format!("business {:?} is no longer configured", call.business_id);
+        calls::set_textback(c, call.id, "failed", Some(&why), now)?;
+        return fail(c, job, &why, now);
+    };
+    let Some(contact_id) = call.contact_id else {
+        return fail(c, job, "the call has no contact", now);
+    };
+    let verdict = if call.state == "answered" {
+        Err(SuppressReason::Answered)
+    } else {
+        let facts = contacts::facts(c, contact_id, job.message_id, now)?;
+        policy::confirm_text_back(facts, now, biz.repeat_window.millis())
+    };
+    if let Err(reason) = verdict {
+        suppress_text_back(c, job, call.id, reason, now)?;
+        if reason == SuppressReason::Landline {
+            let contact = contacts::get(c, contact_id)?;
+            events::alert(
+                c,
+                &env(config, biz, public_url),
+                &contact,
+                &Alert::Callback,
+                now,
+            )?;
+        }
+        return Ok(None);
+    }
+    let contact = contacts::get(c, contact_id)?;
+    let message_id = match job.message_id {
+        Some(id) => {
+            messages::set_status(c, id, status::SENDING, None, None, now)?;
+            id
+        }
+        None => {
+            let choice = policy::choose_script(
+                biz.schedule().is_open(call.started_at),
+                biz.quiet().contains(now),
+                contacts::returning(c, contact_id, call.started_at)?,
+                biz.returning_script.is_some(),
+            );
+            let chosen = match choice {
+                ScriptChoice::Normal => &biz.script,
+                ScriptChoice::AfterHours => &biz.after_hours_script,
+                ScriptChoice::Returning => biz.returning_script.as_ref().unwrap_or(&biz.script),
+            };
+            let body = match script::render(chosen, &biz.script_fields()) {
+                Ok(b) => script::with_opt_out(&b),
+                Err(e) => {
+                    let why = e.to_string();
+                    calls::set_textback(c, call.id, "failed", Some(&why), now)?;
+                    return fail(c, job, &why, now);
+                }
+            };
+            new_message(
+                c,
+                job,
+                biz,
+                Some(call.id),
+                &call.provider,
+                &call.to_number,
+                &contact,
+                &body,
+                Purpose::TextBack,
+                now,
+            )?
+        }
+    };
+    let provider = config.providers.get(&call.provider);
+    let lookup = provider.is_some_and(|p| p.line_type_lookup)
+        && contacts::line_type(c, &contact.phone, now)?.is_none();
+    let m = messages::get(c, message_id)?;
+    Ok(Some(Work::Sms(send_of(job, &m, lookup))))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_message(
+    c: &Conn<'_>,
+    job: &JobRow,
+    biz: &BusinessConfig,
+    call_id: Option<i64>,
+    provider: &str,
+    from: &str,
+    contact: &contacts::Contact,
+    body: &str,
+    purpose: Purpose,
+    now: Millis,
+) -> Result<i64> {
+    let id = messages::insert(
+        c,
+        &messages::NewMessage {
+            business_id: &biz.id,
+            contact_id: Some(contact.id),
+            call_id,
+            direction: "out",
+            purpose: purpose.as_str(),
+            provider,
+            provider_sid: None,
+            from_number: from,
+            to_number: &contact.phone,
+            body,
+            segments: script::segments(body).count,
+            status: status::SENDING,
+        },
+        now,
+    )?
+    .ok_or_else(|| Error::Refused("could not record the message".into()))?;
+    jobs::set_message(c, job.id, id)?;
+    Ok(id)
+}
+
+fn follow_up(
+    c: &Conn<'_>,
+    config: &Config,
+    job: &JobRow,
+    contact_id: i64,
+    step: usize,
+    due_at: Millis,
+    now: Millis,
+) -> Result<Option<Work>> {
+    let contact = contacts::get(c, contact_id)?;
+    let Some(biz) = config.business(&contact.business_id) else {
+        return fail(c, job, "the business is no longer configured", now);
+    };
+    let Some(plan) = biz.follow_ups.get(step) else {
+        jobs::finish(
+            c,
+            job.id,
+            "cancelled",
+            Some("the follow-up was removed from the config"),
+            now,
+        )?;
+        return Ok(None);
+    };
+    let facts = contacts::conversation(c, contact_id, job.created_at, now)?;
+    match policy::follow_up(facts, &events::automation_rules(biz), due_at, now) {
+        Verdict::Drop(reason) => {
+            jobs::finish(c, job.id, "cancelled", Some(reason.as_str()), now)?;
+            if let Some(m) = job.message_id {
+                messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
+            }
+            Ok(None)
+        }
+        Verdict::Wait(at) => {
+            jobs::postpone(c, job.id, at, now)?;
+            Ok(None)
+        }
+        Verdict::Send => {
+            let message_id = match job.message_id {
+                Some(id) => {
+                    messages::set_status(c, id, status::SENDING, None, None, now)?;
+                    id
+                }
+                None => {
+                    let body = match script::render(&plan.script, &biz.script_fields()) {
+                        Ok(b) => b,
+                        Err(e) => return fail(c, job, &e.to_string(), now),
+                    };
+                    let provider = config.provider_name(biz);
+                    new_message(
+                        c,
+                        job,
+                        biz,
+                        None,
+                        provider,
+                        biz.sender(),
+                        &contact,
+                        &body,
+                        Purpose::FollowUp,
+                        now,
+                    )?
+                }
+            };
+            let m = messages::get(c, message_id)?;
+            Ok(Some(Work::Sms(send_of(job, &m, false))))
+        }
+    }
+}
+
+fn message(c: &Conn<'_>, job: &JobRow, message_id: i64, now: Millis) -> Result<Option<Work>> {
+    let m = messages::get(c, message_id)?;
+    let purpose = Purpose::parse(&m.purpose);
+    let opted_out = match m.contact_id {
+        Some(id) => contacts::get(c, id)?.opted_out_at.is_some(),
+        None => false,
+    };
+    if opted_out && !purpose.is_some_and(Purpose::allowed_after_opt_out) {
+        let reason = SuppressReason::OptedOut.as_str();
+        jobs::finish(c, job.id, "cancelled", Some(reason), now)?;
+        messages::set_status(c, message_id, status::CANCELLED, None, Some(reason), now)?;
+        return Ok(None);
+    }
+    messages::set_status(c, message_id, status::SENDING, None, None, now)?;
+    let m = messages::get(c, message_id)?;
+    Ok(Some(Work::Sms(send_of(job, &m, false))))
+}
+
+fn send_of(job: &JobRow, m: &messages::Message, lookup: bool) -> Send {
+    Send {
+        job_id: job.id,
+        attempt: job.attempts,
+        max_attempts: job.max_attempts,
+        message_id: m.id,
+        business_id: m.business_id.clone(),
+        provider: m.provider.clone(),
+        sms: OutgoingSms {
+            from: m.from_number.clone(),
+            to: m.to_number.clone(),
+            body: m.body.clone(),
+        },
+        prepared_at: m.updated_at,
+        lookup,
+    }
+}
+
+/// Puts a readied text back in the queue until `at` (the sending number's rate limit).
+pub fn hold_until(c: &Conn<'_>, send: &Send, at: Millis, now: Millis) -> Result<()> {
+    messages::set_status(c, send.message_id, "scheduled", None, None, now)?;
+    jobs::postpone(c, send.job_id, at, now)
+}
+
+/// How a send ended, as the scheduler classified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider took it (at `sent_at`).
+    Accepted {
+        /// Its id and initial state.
+        accepted: Accepted,
+        /// When it was handed over.
+        sent_at: Millis,
+    },
+    /// Refused for good.
+    Rejected {
+        /// Provider error code.
+        code: Option<i64>,
+        /// Provider message.
+        message: String,
+    },
+    /// Not sent, by decision (a line-type lookup found a landline).
+    Suppressed(SuppressReason),
+    /// Try again at `at`.
+    Retry {
+        /// What failed.
+        message: String,
+        /// When to try again.
+        at: Millis,
+    },
+    /// Transient failures used up every attempt.
+    GaveUp {
+        /// The last failure.
+        message: String,
+    },
+    /// Nobody can tell whether it went out; an operator must look.
+    Unknown {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Records how a text ended, on the message, the job, the call and the conversation; schedules the next
+/// follow-up after a text-back or follow-up went out.
+pub fn record_send(
+    c: &Conn<'_>,
+    config: &Config,
+    public_url: &str,
+    send: &Send,
+    outcome: &Outcome,
+    now: Millis,
+) -> Result<()> {
+    let m = messages::get(c, send.message_id)?;
+    let purpose = Purpose::parse(&m.purpose);
+    let call_id = m.call_id.filter(|_| purpose == Some(Purpose::TextBack));
+    let set_call = |state: &str, why: Option<&str>| -> Result<()> {
+        match call_id {
+            Some(id) => calls::set_textback(c, id, state, why, now),
+            None => Ok(()),
+        }
+    };
+    let biz = config.business(&m.business_id);
+    match outcome {
+        Outcome::Accepted { accepted, sent_at } => {
+            messages::set_accepted(c, m.id, &accepted.sid, &accepted.status, *sent_at, now)?;
+            jobs::finish(c, send.job_id, "done", None, now)?;
+            set_call("sent", None)?;
+            if let (Some(contact), Some(biz)) = (m.contact_id, biz) {
+                let next = match (purpose, jobs::get(c, send.job_id)?.job) {
+                    (Some(Purpose::TextBack), _) => {
+                        contacts::note_texted(c, contact, now)?;
+                        Some(0)
+                    }
+                    (Some(Purpose::FollowUp), Job::FollowUp { step, .. }) => Some(step + 1),
+                    _ => None,
+                };
+                if let Some(plan) =
+                    next.and_then(|step| biz.follow_ups.get(step).map(|p| (step, p)))
+                {
+                    let (step, plan) = plan;
+                    let due_at = sent_at + plan.after.millis();
+                    jobs::enqueue(
+                        c,
+                        &NewJob {
+                            job: Job::FollowUp {
+                                contact_id: contact,
+                                step,
+                                due_at,
+                            },
+                            dedupe_key: Some(&format!("followup:{}:{step}", m.id)),
+                            contact_id: Some(contact),
+                            message_id: None,
+                            run_at: due_at,
+                            max_attempts: events::MAX_ATTEMPTS,
+                        },
+                        now,
+                    )?;
+                }
+            }
+        }
+        Outcome::Rejected { code, message } => {
+            messages::set_status(c, m.id, status::FAILED, *code, Some(message), now)?;
+            jobs::finish(c, send.job_id, "failed", Some(message), now)?;
+            set_call("failed", Some(message))?;
+            if let Some(code) = code {
+                events::provider_error(c, &m, *code, now)?;
+            }
+        }
+        Outcome::Suppressed(reason) => {
+            messages::set_status(c, m.id, status::CANCELLED, None, Some(reason.as_str()), now)?;
+            jobs::finish(c, send.job_id, "cancelled", Some(reason.as_str()), now)?;
+            set_call("suppressed", Some(reason.as_str()))?;
+            if let (SuppressReason::Landline, Some(contact), Some(biz)) =
+                (reason, m.contact_id, biz)
+            {
+                let contact = contacts::get(c, contact)?;
+                events::alert(
+                    c,
+                    &env(config, biz, public_url),
+                    &contact,
+                    &Alert::Callback,
+                    now,
+                )?;
+            }
+        }
+        Outcome::Retry { message, at } => {
+            messages::set_status(c, m.id, status::RETRYING, None, Some(message), now)?;
+            jobs::retry_at(c, send.job_id, *at, message, now)?;
+        }
+        Outcome::GaveUp { message } => {
+            messages::set_status(c, m.id, status::FAILED, None, Some(message), now)?;
+            jobs::finish(c, send.job_id, "failed", Some(message), now)?;
+            set_call("failed", Some(message))?;
+        }
+        Outcome::Unknown { message } => {
+            messages::set_status(c, m.id, status::UNKNOWN, None, Some(message), now)?;
+            jobs::finish(c, send.job_id, "unknown", Some(message), now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records how an alert POST or call ended.
+pub fn record_job(c: &Conn<'_>, job_id: i64, outcome: &Outcome, now: Millis) -> Result<()> {
+    match outcome {
+        Outcome::Accepted { .. } => jobs::finish(c, job_id, "done", None, now),
+        Outcome::Retry { message, at } => jobs::retry_at(c, job_id, *at, message, now),
+        Outcome::Rejected { message, .. }
+        | Outcome::GaveUp { message }
+        | Outcome::Unknown { message } => jobs::finish(c, job_id, "failed", Some(message), now),
+        Outcome::Suppressed(reason) => {
+            jobs::finish(c, job_id, "cancelled", Some(reason.as_str()), now)
+        }
+    }
+}
+
+/// Caches a looked-up line type.
+pub fn record_line_type(c: &Conn<'_>, phone: &str, line_type: &str, now: Millis) -> Result<()> {
+    contacts::set_line_type(c, phone, line_type, "lookup", now)
+}
+
+/// Jobs interrupted while running, to reconcile: each with its text if it got as far as `sending`.
+pub fn interrupted(
+    c: &Conn<'_>,
+    now: Millis,
+    all: bool,
+    lease_ms: Millis,
+) -> Result<Vec<(JobRow, Option<Send>)>> {
+    let mut out = Vec::new();
+    for job in jobs::interrupted(c, now, all)? {
+        jobs::relock(c, job.id, now + lease_ms, now)?;
+        let send = match job.message_id {
+            Some(id) => {
+                let m = messages::get(c, id)?;
+                (m.status == status::SENDING).then(|| send_of(&job, &m, false))
+            }
+            None => None,
+        };
+        out.push((job, send));
+    }
+    Ok(out)
+}
+
+/// Puts an interrupted job whose work certainly did not happen back in the queue, due now.
+pub fn requeue(c: &Conn<'_>, job_id: i64, why: &str, now: Millis) -> Result<()> {
+    jobs::retry_at(c, job_id, now, why, now)
+}
