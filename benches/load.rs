@@ -35,20 +35,29 @@ level = "warn"
 [providers.sim]
 kind = "simulator"
 auth_token = "{TOKEN}"
-# Missed calls whose texts stay pending (the 100,000 in the queue).
+# Missed calls whose texts stay pending (the 100,000 in the queue). Every caller is new and unique, and
+# the measurement must not depend on the hour it runs at: no quiet hours, open all week.
 [[business]]
 id = "bulk"
 name = "Bulk HVAC"
 numbers = ["{BULK_NUMBER}"]
 forward_to = ["+16025550199"]
 text_delay = "1h"
-# Missed calls whose texts come due during the lateness measurement.
+quiet_hours = ""
+follow_ups = []
+allowed_countries = ["*"]
+# Missed calls whose texts come due during the lateness measurement. send_rate is raised above the
+# 50 texts/s the measurement sends, so it measures the scheduler, not the pacing.
 [[business]]
 id = "timed"
 name = "Timed Dental"
 numbers = ["{TIMED_NUMBER}"]
 forward_to = ["+16025550299"]
 text_delay = "3s"
+quiet_hours = ""
+follow_ups = []
+send_rate = 100.0
+allowed_countries = ["*"]
 "#
     )
 }

@@ -1053,10 +1053,10 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
     }
     for (j, f) in b.follow_ups.iter().enumerate() {
         scripts.push((format!("follow_ups[{j}].script"), f.script.clone()));
-        if f.after.0 < Duration::from_secs(60) {
+        if f.after.0 < Duration::from_secs(1) {
             p.add(
                 format!("business[{i}].follow_ups[{j}].after"),
-                "must be at least 1m",
+                "must be at least 1s",
             );
         }
     }
@@ -1316,6 +1316,46 @@ numbers = ["+16025550100"]
             (
                 "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nscript = \"Hi from {{ nmae }}\"\n",
                 "t.toml:7: business[0].script: ",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nquiet_hours = \"9pm-8am\"\n",
+                "t.toml:7: business[0].quiet_hours: \"9pm\" is not a time",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n[business.hours]\nmon = [\"08:00-12:00\", \"17:00-13:00\"]\n",
+                "t.toml:8: business[0].hours.mon[1]: \"17:00-13:00\" ends before it starts",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nclosed = [\"2026-13-01\"]\n",
+                "t.toml:7: business[0].closed[0]: \"2026-13-01\" is not a date",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ndeny = [\"1900\"]\nallowed_countries = [\"usa\"]\n",
+                "t.toml:7: business[0].deny[0]: \"1900\" is not a number or prefix",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nallowed_countries = [\"usa\"]\n",
+                "t.toml:7: business[0].allowed_countries[0]: \"usa\" is not a two-letter country code",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nquiet_hours_policy = \"later\"\n",
+                "t.toml:7: unknown variant `later`",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nsend_rate = 0.0\n",
+                "t.toml:7: business[0].send_rate: must be more than 0",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nnotify = [{ name = \"Sam\", sms = \"555-1234\" }]\n",
+                "t.toml:7: business[0].notify[0].sms: \"555-1234\" is not in E.164 form",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n[[business.follow_ups]]\nafter = \"1h\"\nscript = \"Hi {{ nope }}\"\n",
+                "t.toml:9: business[0].follow_ups[0].script: the script template does not render: undefined value (the fields are booking_link, id, name)",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nkeywords = [{ words = [\"!!\"] }]\n",
+                "t.toml:7: business[0].keywords[0].words: list one or more words",
             ),
             (
                 "[providers.s]\nkind = \"pigeon\"\n",

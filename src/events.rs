@@ -174,7 +174,12 @@ pub fn call_report(
         }
         CallReportKind::Incoming => (CallOutcome::Undecided, None),
     };
-    if machine && outcome == CallOutcome::Answered {
+    if machine
+        && matches!(
+            outcome,
+            CallOutcome::Answered | CallOutcome::Missed(MissReason::NotAccepted)
+        )
+    {
         outcome = CallOutcome::Missed(MissReason::Voicemail);
     }
     let due = apply_outcome(c, env, &call, outcome, duration, now)?;

@@ -61,9 +61,14 @@ pub fn render(script: &str, fields: &BTreeMap<String, String>) -> Result<String,
     let src = source(script)?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    let out = env
-        .render_str(src, fields)
-        .map_err(|e| ScriptError::Template(template_error(&e)))?;
+    let out = env.render_str(src, fields).map_err(|e| {
+        let mut why = template_error(&e);
+        if e.kind() == minijinja::ErrorKind::UndefinedError {
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            why.push_str(&format!(" (the fields are {})", names.join(", ")));
+        }
+        ScriptError::Template(why)
+    })?;
     let out = collapse_spaces(out.trim());
     if out.is_empty() {
         return Err(ScriptError::Empty);

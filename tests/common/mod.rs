@@ -85,6 +85,8 @@ struct FakeState {
     hold: bool,
     lose: bool,
     held: usize,
+    landlines: Vec<String>,
+    lookups: usize,
     next_sid: u64,
 }
 
@@ -154,6 +156,37 @@ impl FakeTwilio {
         cv.notify_all();
     }
 
+    /// Numbers Lookup reports as landlines (everything else is mobile).
+    pub fn landline(&self, number: &str) {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .landlines
+            .push(number.to_string());
+    }
+
+    /// How many Lookup requests it answered.
+    pub fn lookups(&self) -> usize {
+        self.state.0.lock().unwrap().lookups
+    }
+
+    /// The call-create requests received so far.
+    pub fn calls(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/Calls.json"))
+            .collect()
+    }
+
+    /// Texts sent to one number.
+    pub fn sends_to(&self, to: &str) -> Vec<Received> {
+        self.sends()
+            .into_iter()
+            .filter(|r| r.get("To") == Some(to))
+            .collect()
+    }
+
     /// How many requests are being held.
     pub fn held(&self) -> usize {
         self.state.0.lock().unwrap().held
@@ -211,7 +244,43 @@ fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
             format!("{ACCOUNT_SID}:{AUTH_TOKEN}")
         )
     );
-    let answer = if path != messages_path {
+    let calls_path = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json");
+    let answer = if let Some(number) = path.strip_prefix("/v2/PhoneNumbers/") {
+        st.lookups += 1;
+        let number = form_urlencoded::parse(format!("n={number}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let kind = if st.landlines.contains(&number) {
+            "landline"
+        } else {
+            "mobile"
+        };
+        let wants_lti = query.contains("Fields=line_type_intelligence");
+        Scripted {
+            status: 200,
+            body: serde_json::json!({
+                "calling_country_code": "1", "country_code": "US", "phone_number": number,
+                "national_format": null, "valid": true, "validation_errors": null, "caller_name": null,
+                "line_type_intelligence": if wants_lti {
+                    serde_json::json!({"error_code": null, "mobile_country_code": null, "mobile_network_code": null,
+                                       "carrier_name": "Fake Carrier", "type": kind})
+                } else { serde_json::Value::Null },
+                "url": format!("https://lookups.twilio.com/v2/PhoneNumbers/{number}"),
+            })
+            .to_string(),
+            headers: vec![],
+        }
+    } else if path == calls_path && received.method == "POST" {
+        st.next_sid += 1;
+        Scripted {
+            status: 201,
+            body: serde_json::json!({"sid": format!("CA{:032x}", st.next_sid), "status": "queued",
+                                     "to": received.get("To"), "from": received.get("From")})
+            .to_string(),
+            headers: vec![],
+        }
+    } else if path != messages_path {
         Scripted::error(404, 20404, "The requested resource was not found")
     } else if received.authorization.as_deref() != Some(expected_auth.as_str()) {
         Scripted::error(401, 20003, "Authenticate")
@@ -281,6 +350,64 @@ fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
         resp = resp.with_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
     }
     let _ = req.respond(resp);
+}
+
+/// A post the sink received: its headers and body.
+pub type Posted = (Vec<(String, String)>, String);
+
+/// A chat-tool webhook endpoint on 127.0.0.1 that records what it is posted.
+pub struct WebhookSink {
+    pub url: String,
+    server: Arc<tiny_http::Server>,
+    posts: Arc<Mutex<Vec<Posted>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WebhookSink {
+    pub fn start() -> Self {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+        let posts: Arc<Mutex<Vec<Posted>>> = Arc::default();
+        let (s, p) = (Arc::clone(&server), Arc::clone(&posts));
+        let thread = std::thread::spawn(move || {
+            while let Ok(mut req) = s.recv() {
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.field.as_str().as_str().to_string(),
+                            h.value.as_str().to_string(),
+                        )
+                    })
+                    .collect();
+                p.lock().unwrap().push((headers, body));
+                let _ = req.respond(tiny_http::Response::from_string("ok"));
+            }
+        });
+        Self {
+            url,
+            server,
+            posts,
+            thread: Some(thread),
+        }
+    }
+
+    /// Bodies and headers received so far.
+    pub fn posts(&self) -> Vec<Posted> {
+        self.posts.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 // -------------------------------------------------------------------------------------------------------------
