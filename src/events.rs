@@ -472,7 +472,13 @@ pub fn inbound_text(
     else {
         return Ok((Keyword::None, Applied::duplicate()));
     };
-    let keyword = policy::keyword(&text.body);
+    // The provider's Advanced Opt-Out has already acted on its own (possibly localized) keywords.
+    let keyword = match text.opt_out_type.as_deref() {
+        Some("STOP") => Keyword::OptOut,
+        Some("START") => Keyword::OptIn,
+        Some("HELP") => Keyword::Help,
+        _ => policy::keyword(&text.body),
+    };
     let Some(contact_id) = contact_id else {
         return Ok((keyword, Applied::due(None)));
     };

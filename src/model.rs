@@ -459,6 +459,8 @@ pub struct InboundText {
     pub to: String,
     /// The text.
     pub body: String,
+    /// The provider's own reading of an opt-out keyword (Twilio Advanced Opt-Out: `STOP`, `START`, `HELP`).
+    pub opt_out_type: Option<String>,
 }
 
 /// A delivery receipt for an outgoing text.

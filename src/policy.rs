@@ -633,7 +633,7 @@ mod tests {
     }
 
     /// 2026-12-01 10:00 in Phoenix (UTC-7, no DST).
-    const MORNING: Millis = 1_764_608_400_000;
+    const MORNING: Millis = 1_796_144_400_000;
     /// 2026-12-01 22:00 in Phoenix.
     const NIGHT: Millis = MORNING + 12 * 3_600_000;
 

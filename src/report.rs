@@ -17,6 +17,8 @@ pub struct Status {
     pub calls: Vec<(String, i64)>,
     /// Opted-out contacts.
     pub opted_out: i64,
+    /// Conversations by state and flags.
+    pub conversations: Vec<(String, i64)>,
     /// Next pending jobs with their recipient.
     pub upcoming: Vec<(jobs::JobRow, Option<String>)>,
     /// Latest outgoing messages that went out.
@@ -43,6 +45,7 @@ pub fn read(c: &Conn<'_>, limit: usize) -> Result<Status> {
         messages: messages::outgoing_counts(c)?,
         calls: calls::counts(c)?,
         opted_out: contacts::count_opted_out(c)?,
+        conversations: contacts::conversation_counts(c)?,
         upcoming,
         sent: messages::recent(c, &sent_states, limit)?
             .into_iter()
@@ -179,6 +182,20 @@ pub fn render(s: &Status, now: Millis) -> String {
         count(&s.calls, "calls missed"),
         count(&s.calls, "calls answered"),
         count(&s.calls, "calls ringing")
+    );
+    let conv = &s.conversations;
+    let cents = count(conv, "booked cents");
+    let _ = writeln!(
+        out,
+        "Conversations: texted {}, replied {}, booked {} (worth {}.{:02}), lost {}; urgent {}, needing a reply {}",
+        count(conv, "texted"),
+        count(conv, "replied"),
+        count(conv, "booked"),
+        cents / 100,
+        cents % 100,
+        count(conv, "lost"),
+        count(conv, "urgent"),
+        count(conv, "needs reply")
     );
     let _ = writeln!(out, "Opted-out contacts: {}", s.opted_out);
     out

@@ -31,6 +31,9 @@ const LEASE_MS: Millis = 5 * 60_000;
 const MAX_IDLE_MS: Millis = 2_000;
 /// How often running jobs are checked for an expired lease.
 const LEASE_CHECK_MS: Millis = 60_000;
+/// How often old idempotency tokens and finished jobs are pruned, and how old they must be.
+const PRUNE_EVERY_MS: Millis = 3_600_000;
+const PRUNE_AFTER_MS: Millis = 30 * 24 * 3_600_000;
 
 /// What the scheduler works with.
 #[derive(Clone)]
@@ -154,12 +157,26 @@ fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, wor
 
     recover(deps, true);
     let mut last_lease_check = deps.clock.now();
+    let mut last_prune = 0;
     loop {
         let now = deps.clock.now();
         heartbeat.store(now, Ordering::SeqCst);
         if now - last_lease_check >= LEASE_CHECK_MS {
             recover(deps, false);
             last_lease_check = now;
+        }
+        if now - last_prune >= PRUNE_EVERY_MS {
+            match deps
+                .store
+                .write(move |c| jobs::prune(c, now - PRUNE_AFTER_MS))
+            {
+                Ok(n) if n > 0 => {
+                    tracing::info!(rows = n, "pruned old idempotency tokens and finished jobs")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune"),
+            }
+            last_prune = now;
         }
         let (claimed, work) = match claim(deps, now, BATCH) {
             Ok(w) => w,
@@ -636,6 +653,41 @@ mod tests {
             .read(|c| Ok(jobs::get(c, 1)?.attempts.into()))
             .unwrap();
         assert_eq!(attempts, 3);
+    }
+
+    #[test]
+    fn a_follow_up_due_in_quiet_hours_waits_for_morning() {
+        use crate::config::FollowUp;
+        let (_dir, mut deps, recorder, clock) = setup();
+        let mut config = (*deps.config).clone();
+        let biz = &mut config.businesses[0];
+        biz.quiet_hours = "21:00-08:00".into();
+        biz.max_deferral = crate::config::Dur(Duration::from_secs(12 * 3600));
+        biz.follow_ups = vec![FollowUp {
+            after: crate::config::Dur(Duration::from_secs(3600)),
+            script: "Still there?".into(),
+        }];
+        deps.config = Arc::new(config);
+        // 19:30 in Phoenix: the text-back leaves 20 s later and its follow-up is due at 20:30:20, before quiet hours.
+        let evening: Millis = 1_796_178_600_000; // 2026-12-02 02:30 UTC = 2026-12-01 19:30 Phoenix
+        missed_call(&deps, "CA9", "+14805550119", evening);
+        clock.set(evening + 20_000);
+        assert_eq!(run_due(&deps, evening + 20_000).unwrap(), 1);
+        // Due 20:30:20: sent.
+        let due = evening + 20_000 + 3_600_000;
+        assert_eq!(run_due(&deps, due).unwrap(), 1);
+        assert_eq!(recorder.sent.lock().unwrap().len(), 2);
+
+        // Now one whose follow-up falls due at night: it waits until 08:00.
+        let late: Millis = evening + 3_700_000; // 20:31:40
+        missed_call(&deps, "CA10", "+14805550120", late);
+        assert_eq!(run_due(&deps, late + 20_000).unwrap(), 1);
+        let night_due = late + 20_000 + 3_600_000; // 21:32
+        assert_eq!(run_due(&deps, night_due).unwrap(), 0);
+        let next: Millis = deps.store.read(jobs::next_due).unwrap().unwrap();
+        assert_eq!(next, 1_796_223_600_000, "08:00 Phoenix on 2026-12-02");
+        assert_eq!(run_due(&deps, next).unwrap(), 1);
+        assert_eq!(recorder.sent.lock().unwrap().len(), 4);
     }
 
     #[test]

@@ -242,6 +242,7 @@ pub fn parse_inbound_text(params: &[(String, String)]) -> Result<InboundText, Pa
         from: required(params, "From")?.to_string(),
         to: required(params, "To")?.to_string(),
         body: get(params, "Body").unwrap_or_default().to_string(),
+        opt_out_type: get(params, "OptOutType").map(str::to_string),
     })
 }
 

@@ -318,3 +318,15 @@ pub fn consent_history(c: &Conn<'_>, id: i64) -> Result<Vec<(String, String, i64
     let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Conversations by state, plus the urgent, needs-reply and booked-value totals.
+pub fn conversation_counts(c: &Conn<'_>) -> Result<Vec<(String, i64)>> {
+    let mut st = c.0.prepare_cached(
+        "SELECT state, COUNT(*) FROM contacts GROUP BY state
+         UNION ALL SELECT 'urgent', COUNT(*) FROM contacts WHERE urgent = 1
+         UNION ALL SELECT 'needs reply', COUNT(*) FROM contacts WHERE needs_reply = 1
+         UNION ALL SELECT 'booked cents', COALESCE(SUM(booked_value_cents), 0) FROM contacts WHERE state = 'booked'",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -254,3 +254,17 @@ pub fn remember_token(c: &Conn<'_>, token: &str, now: i64) -> Result<bool> {
         .execute(params![token, now])?;
     Ok(n == 1)
 }
+
+/// Deletes idempotency tokens and finished jobs older than `before`; returns how many rows went. The
+/// messages and calls they produced stay: they are the history.
+pub fn prune(c: &Conn<'_>, before: i64) -> Result<usize> {
+    let tokens =
+        c.0.prepare_cached("DELETE FROM webhook_tokens WHERE at < ?1")?
+            .execute([before])?;
+    let jobs =
+        c.0.prepare_cached(
+            "DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?1",
+        )?
+        .execute([before])?;
+    Ok(tokens + jobs)
+}
