@@ -849,6 +849,17 @@ impl Config {
             .find(|b| b.numbers.iter().any(|n| n.trim() == number))
     }
 
+    /// The business a staff phone (`forward_to` or `staff`) belongs to, for callbacks placed from it.
+    pub fn business_for_staff_number(&self, number: &str) -> Option<&BusinessConfig> {
+        let number = number.trim();
+        self.businesses.iter().find(|b| {
+            b.forward_to
+                .iter()
+                .chain(&b.staff)
+                .any(|n| n.trim() == number)
+        })
+    }
+
     /// The name of the provider account a business uses (validation guarantees there is one).
     pub fn provider_name<'a>(&'a self, business: &'a BusinessConfig) -> &'a str {
         match &business.provider {

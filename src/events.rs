@@ -558,12 +558,11 @@ fn reply(
     if let Some(reply) = rule.and_then(|r| r.reply.as_deref()) {
         let facts = contacts::conversation(c, contact_id, now, now)?;
         let automation = automation_rules(biz);
-        if policy::auto_reply(facts, &automation, now).is_ok() {
-            let text = script::render(reply, &biz.script_fields())
-                .map_err(|e| Error::Refused(e.to_string()))?;
-            due = earliest(
-                due,
-                Some(queue_message(
+        let text = script::render(reply, &biz.script_fields())
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        match policy::auto_reply(facts, &automation, now) {
+            Ok(()) => {
+                let at = queue_message(
                     c,
                     env,
                     Some(contact_id),
@@ -572,11 +571,58 @@ fn reply(
                     Purpose::Keyword,
                     now,
                     now,
-                )?),
-            );
+                )?;
+                due = earliest(due, Some(at));
+            }
+            Err(reason) => record_unsent(
+                c,
+                env,
+                contact_id,
+                &contact.phone,
+                &text,
+                Purpose::Keyword,
+                reason,
+                now,
+            )?,
         }
     }
     Ok(due)
+}
+
+/// Records an automatic text that was decided against, with the reason, so the conversation shows it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_unsent(
+    c: &Conn<'_>,
+    env: &Env<'_>,
+    contact_id: i64,
+    to: &str,
+    body: &str,
+    purpose: Purpose,
+    reason: SuppressReason,
+    now: Millis,
+) -> Result<()> {
+    let id = messages::insert(
+        c,
+        &messages::NewMessage {
+            business_id: &env.biz.id,
+            contact_id: Some(contact_id),
+            call_id: None,
+            direction: "out",
+            purpose: purpose.as_str(),
+            provider: env.provider,
+            provider_sid: None,
+            from_number: env.biz.sender(),
+            to_number: to,
+            body,
+            segments: script::segments(body).count,
+            status: status::CANCELLED,
+        },
+        now,
+    )?;
+    if let Some(id) = id {
+        messages::set_status(c, id, status::CANCELLED, None, Some(reason.as_str()), now)?;
+    }
+    Ok(())
 }
 
 /// The rules for automatic texts after the first.

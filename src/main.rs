@@ -52,6 +52,17 @@ fn load(explicit: Option<&Path>) -> Result<config::Loaded, Failure> {
 }
 
 #[allow(clippy::print_stdout)]
+fn staff_command(
+    explicit: Option<&Path>,
+    business: Option<String>,
+    action: staff::Action,
+) -> Result<(), Failure> {
+    let loaded = load(explicit)?;
+    println!("{}", staff::act(&loaded, business.as_deref(), action)?);
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
 fn run(cli: Cli) -> Result<(), Failure> {
     let explicit = cli.config.as_deref();
     match cli.command.unwrap_or(Command::Serve) {
@@ -156,64 +167,38 @@ fn run(cli: Cli) -> Result<(), Failure> {
             value,
             business,
         } => {
-            let loaded = load(explicit)?;
             let value = value.as_deref().map(staff::parse_money).transpose()?;
-            let done = staff::act(
-                &loaded,
-                business.as_deref(),
-                staff::Action::Booked { number, value },
-            )?;
-            println!("{done}");
+            staff_command(explicit, business, staff::Action::Booked { number, value })?;
         }
         Command::MarkLost { number, business } => {
-            let loaded = load(explicit)?;
-            println!(
-                "{}",
-                staff::act(&loaded, business.as_deref(), staff::Action::Lost { number })?
-            );
+            staff_command(explicit, business, staff::Action::Lost { number })?;
         }
         Command::Block { number, business } => {
-            let loaded = load(explicit)?;
-            println!(
-                "{}",
-                staff::act(
-                    &loaded,
-                    business.as_deref(),
-                    staff::Action::Block {
-                        number,
-                        blocked: true
-                    }
-                )?
-            );
+            staff_command(
+                explicit,
+                business,
+                staff::Action::Block {
+                    number,
+                    blocked: true,
+                },
+            )?;
         }
         Command::Unblock { number, business } => {
-            let loaded = load(explicit)?;
-            println!(
-                "{}",
-                staff::act(
-                    &loaded,
-                    business.as_deref(),
-                    staff::Action::Block {
-                        number,
-                        blocked: false
-                    }
-                )?
-            );
+            staff_command(
+                explicit,
+                business,
+                staff::Action::Block {
+                    number,
+                    blocked: false,
+                },
+            )?;
         }
         Command::Reply {
             number,
             body,
             business,
         } => {
-            let loaded = load(explicit)?;
-            println!(
-                "{}",
-                staff::act(
-                    &loaded,
-                    business.as_deref(),
-                    staff::Action::Reply { number, body }
-                )?
-            );
+            staff_command(explicit, business, staff::Action::Reply { number, body })?;
         }
     }
     Ok(())

@@ -346,8 +346,29 @@ fn follow_up(
     match policy::follow_up(facts, &events::automation_rules(biz), due_at, now) {
         Verdict::Drop(reason) => {
             jobs::finish(c, job.id, "cancelled", Some(reason.as_str()), now)?;
-            if let Some(m) = job.message_id {
-                messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
+            match job.message_id {
+                Some(m) => {
+                    messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?
+                }
+                None => {
+                    let body =
+                        script::render(&plan.script, &biz.script_fields()).unwrap_or_default();
+                    let env = Env {
+                        biz,
+                        provider: config.provider_name(biz),
+                        public_url: "",
+                    };
+                    events::record_unsent(
+                        c,
+                        &env,
+                        contact_id,
+                        &contact.phone,
+                        &body,
+                        Purpose::FollowUp,
+                        reason,
+                        now,
+                    )?;
+                }
             }
             Ok(None)
         }

@@ -27,6 +27,8 @@ pub struct Status {
     pub failed: Vec<messages::Message>,
     /// Latest suppressed or cancelled text-backs.
     pub suppressed: Vec<calls::Call>,
+    /// Latest other texts called off or decided against (follow-ups, keyword replies, staff replies).
+    pub unsent: Vec<messages::Message>,
 }
 
 /// Reads the status figures.
@@ -57,6 +59,11 @@ pub fn read(c: &Conn<'_>, limit: usize) -> Result<Status> {
             limit,
         )?,
         suppressed: calls::recent_suppressed(c, limit)?,
+        unsent: messages::recent(c, &[status::CANCELLED], 4 * limit)?
+            .into_iter()
+            .filter(|m| m.purpose != "textback")
+            .take(limit)
+            .collect(),
     })
 }
 
@@ -174,6 +181,17 @@ pub fn render(s: &Status, now: Millis) -> String {
             c.from_raw,
             c.textback.as_deref().unwrap_or("-"),
             c.textback_reason.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(out, "Other automatic texts not sent (latest):");
+    for m in &s.unsent {
+        let _ = writeln!(
+            out,
+            "  {}  {:<9} to {}  ({})",
+            format_utc(m.updated_at),
+            m.purpose,
+            m.to_number,
+            m.error_message.as_deref().unwrap_or("-")
         );
     }
     let _ = writeln!(

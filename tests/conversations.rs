@@ -259,6 +259,27 @@ fn calling_the_caller_back_during_the_delay_cancels_the_text() {
         Some("cancelled called-back")
     );
 
+    // A callback placed from a staff cell (through Twilio, with that caller ID) counts too.
+    s.missed_call("CA4", "+14805550444");
+    let from_staff = [
+        ("AccountSid", ACCOUNT_SID),
+        ("CallSid", "CA8"),
+        ("CallStatus", "ringing"),
+        ("Direction", "outbound-api"),
+        ("From", STAFF_NUMBER),
+        ("To", "+14805550444"),
+    ];
+    assert_eq!(
+        s.post_signed("/hooks/twilio/call-status", &from_staff)
+            .status,
+        200
+    );
+    assert_eq!(
+        s.text("SELECT textback_reason FROM calls WHERE call_sid = 'CA4'")
+            .as_deref(),
+        Some("called-back")
+    );
+
     // The caller calls again and gets through: the first call's text is called off.
     s.missed_call("CA2", "+14805550222");
     s.ring("CA3", "+14805550222");

@@ -73,8 +73,10 @@ fn verify(
     };
     let mut business = number.and_then(|n| state.config.business_for_number(n));
     if business.is_none() && matches!(addressed, Addressed::ToOrFrom) {
-        business =
-            twilio::receipt_sender(&params).and_then(|n| state.config.business_for_number(n));
+        let from = twilio::receipt_sender(&params);
+        business = from
+            .and_then(|n| state.config.business_for_number(n))
+            .or_else(|| from.and_then(|n| state.config.business_for_staff_number(n)));
     }
     if matches!(addressed, Addressed::Query) {
         business = query(req, "business").and_then(|id| state.config.business(&id));
@@ -250,6 +252,21 @@ pub async fn screen_accept(
     if twilio::digits(&v.params) != Some("1") {
         return Ok(twiml(twilio::twiml_hangup()));
     }
+    apply_once(&state, v, move |c, env, now| {
+        events::screened_in(c, env, &parent, now)?;
+        Ok(Applied::default())
+    })
+    .await?;
+    Ok(twiml(twilio::twiml_empty()))
+}
+
+/// Applies an event for the verified request's business in one transaction, once: a redelivery carrying
+/// an idempotency token already seen changes nothing. Wakes the scheduler when a job was added.
+async fn apply_once<F>(state: &AppState, v: Verified, f: F) -> Result<(), HttpError>
+where
+    F: FnOnce(&Conn<'_>, &Env<'_>, Millis) -> store::Result<Applied> + Send + 'static,
+{
+    let now = state.clock.now();
     let Verified {
         business,
         provider,
@@ -257,33 +274,18 @@ pub async fn screen_accept(
         ..
     } = v;
     let public = state.public_url.clone();
-    apply_once(&state, token, move |c, now| {
-        let env = Env {
-            biz: &business,
-            provider: &provider,
-            public_url: &public,
-        };
-        events::screened_in(c, &env, &parent, now)?;
-        Ok(Applied::default())
-    })
-    .await?;
-    Ok(twiml(twilio::twiml_empty()))
-}
-
-/// Applies an event in one transaction, once: a redelivery carrying an idempotency token already seen
-/// changes nothing. Wakes the scheduler when a job was added.
-async fn apply_once<F>(state: &AppState, token: Option<String>, f: F) -> Result<(), HttpError>
-where
-    F: FnOnce(&Conn<'_>, Millis) -> store::Result<Applied> + Send + 'static,
-{
-    let now = state.clock.now();
     let applied = state
         .store
         .write_async(move |c| {
             if events::seen_token(c, token.as_deref(), now)? {
                 return Ok(Applied::default());
             }
-            f(c, now)
+            let env = Env {
+                biz: &business,
+                provider: &provider,
+                public_url: &public,
+            };
+            f(c, &env, now)
         })
         .await?;
     after(state, applied);
@@ -292,20 +294,8 @@ where
 
 async fn call_report(state: &AppState, v: Verified, hook: CallHook) -> Result<(), HttpError> {
     let report = twilio::parse_call(&v.params, hook).map_err(bad_request)?;
-    let Verified {
-        business,
-        provider,
-        token,
-        ..
-    } = v;
-    let public = state.public_url.clone();
-    apply_once(state, token, move |c, now| {
-        let env = Env {
-            biz: &business,
-            provider: &provider,
-            public_url: &public,
-        };
-        events::call_report(c, &env, &report, now)
+    apply_once(state, v, move |c, env, now| {
+        events::call_report(c, env, &report, now)
     })
     .await
 }
@@ -370,20 +360,8 @@ pub async fn inbound_sms(
 ) -> Result<HttpResponse, HttpError> {
     let v = verify(&state, &req, &body, Addressed::To)?;
     let text = twilio::parse_inbound_text(&v.params).map_err(bad_request)?;
-    let Verified {
-        business,
-        provider,
-        token,
-        ..
-    } = v;
-    let public = state.public_url.clone();
-    apply_once(&state, token, move |c, now| {
-        let env = Env {
-            biz: &business,
-            provider: &provider,
-            public_url: &public,
-        };
-        events::inbound_text(c, &env, &text, now).map(|(_, a)| a)
+    apply_once(&state, v, move |c, env, now| {
+        events::inbound_text(c, env, &text, now).map(|(_, a)| a)
     })
     .await?;
     Ok(twiml(twilio::twiml_empty()))
@@ -397,11 +375,8 @@ pub async fn message_status(
 ) -> Result<HttpResponse, HttpError> {
     let v = verify(&state, &req, &body, Addressed::From)?;
     let receipt = twilio::parse_receipt(&v.params).map_err(bad_request)?;
-    let Verified {
-        provider, token, ..
-    } = v;
-    apply_once(&state, token, move |c, now| {
-        events::delivery_receipt(c, &provider, &receipt, now)
+    apply_once(&state, v, move |c, env, now| {
+        events::delivery_receipt(c, env.provider, &receipt, now)
     })
     .await?;
     Ok(twiml(twilio::twiml_empty()))
