@@ -57,18 +57,25 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         clock,
         scheduler: Arc::clone(&scheduler),
         public_url: public_url.clone(),
+        ui: crate::ui::Ui::new().context("while loading the admin UI templates")?,
+        limiter: crate::auth::Limiter::default(),
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let server =
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-            .workers(workers)
-            .disable_signals()
-            .shutdown_timeout(10)
-            .listen(listener)
-            .with_context(|| format!("while listening on {addr}"))?
-            .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(http::security_headers())
+            .app_data(state.clone())
+            .configure(http::routes)
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)
+    .with_context(|| format!("while listening on {addr}"))?
+    .run();
 
     print_banner(&loaded, &config, addr, &public_url);
+    print_setup_link(&store, &public_url).await?;
     systemd::notify("READY=1");
     let handle = server.handle();
     actix_rt::spawn(async move {
@@ -94,6 +101,29 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     server.await.context("while serving HTTP")?;
     scheduler.shutdown();
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// While no user exists, prints a one-time link (valid 30 minutes) that creates the first owner.
+#[allow(clippy::print_stdout)]
+async fn print_setup_link(store: &Store, public_url: &str) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    let token = crate::auth::new_token();
+    let hash = crate::auth::token_hash(&token);
+    let created = store
+        .write_async(move |c| {
+            if crate::store::users::count(c)? > 0 {
+                return Ok(false);
+            }
+            crate::store::users::create_setup_token(c, &hash, now + crate::auth::SETUP_MS)?;
+            Ok(true)
+        })
+        .await
+        .context("while preparing the first-run setup link")?;
+    if created {
+        println!("No admin user yet. Open this link within 30 minutes to create the owner (it works once):");
+        println!("  {public_url}/setup?token={token}");
+    }
     Ok(())
 }
 

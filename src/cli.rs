@@ -81,6 +81,12 @@ pub enum Command {
         #[arg(long)]
         business: Option<String>,
     },
+    /// Manage the admin UI's users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage bearer tokens for the read-only JSON API
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Text a contact as staff (automatic texts then stay quiet for human_hold)
     Reply {
         /// The contact's number
@@ -129,5 +135,46 @@ pub enum Simulate {
         /// Where textback listens [default: http:// + server.listen]
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+/// `textback user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (asks for the password, or reads it from standard input)
+    Add {
+        /// Login name
+        name: String,
+        /// owner (sees every business) or staff (sees the businesses given with --business)
+        #[arg(long, default_value = "staff", value_parser = ["owner", "staff"])]
+        role: String,
+        /// A business the user may see (repeat for several)
+        #[arg(long = "business", value_name = "ID")]
+        businesses: Vec<String>,
+    },
+    /// Change a user's password (signs them out everywhere)
+    Passwd {
+        /// Login name
+        name: String,
+    },
+    /// List users
+    List,
+    /// Remove a user
+    Remove {
+        /// Login name
+        name: String,
+    },
+}
+
+/// `textback token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token that reads with a user's access; prints it once
+    Create {
+        /// What the token is for, e.g. "zapier"
+        name: String,
+        /// The user whose access it has
+        #[arg(long)]
+        user: String,
     },
 }

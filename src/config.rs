@@ -277,6 +277,12 @@ pub struct BusinessConfig {
     /// Also phone on-call people for an emergency and read them the message.
     #[serde(default)]
     pub call_on_emergency: bool,
+    /// What a booked job is worth when no value was entered, in dollars (the dashboard's recovered revenue).
+    #[serde(default = "default_average_ticket")]
+    pub average_ticket: f64,
+    /// What one SMS segment costs, in dollars (the dashboard's SMS spend).
+    #[serde(default = "default_sms_price")]
+    pub sms_price: f64,
 }
 
 /// `[business.hours]`: periods per weekday, `HH:MM-HH:MM`.
@@ -432,6 +438,12 @@ fn default_max_deferral() -> Dur {
 }
 fn default_human_hold() -> Dur {
     Dur(Duration::from_secs(30 * 60))
+}
+fn default_average_ticket() -> f64 {
+    250.0
+}
+fn default_sms_price() -> f64 {
+    0.0083
 }
 fn default_daily_cap() -> u32 {
     3
@@ -1126,6 +1138,14 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
             key("send_rate"),
             "must be more than 0 and at most 100 texts per second",
         );
+    }
+    for (k, v) in [
+        ("average_ticket", b.average_ticket),
+        ("sms_price", b.sms_price),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            p.add(key(k), "must be a positive amount of dollars");
+        }
     }
     if b.daily_cap == 0 {
         p.add(

@@ -967,6 +967,23 @@ pub fn set_blocked(
     Ok(id)
 }
 
+/// Staff called off a contact's pending follow-ups.
+pub fn cancel_follow_ups_by_staff(c: &Conn<'_>, contact_id: i64, now: Millis) -> Result<()> {
+    for job in jobs::cancel_for_contact(c, contact_id, "follow_up", "cancelled by staff", now)? {
+        if let Some(m) = job.message_id {
+            messages::set_status(
+                c,
+                m,
+                status::CANCELLED,
+                None,
+                Some("cancelled by staff"),
+                now,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Sends a reply written by staff. Refused for opted-out contacts. Automation goes quiet for `human_hold`.
 pub fn staff_reply(
     c: &Conn<'_>,

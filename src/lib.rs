@@ -4,7 +4,10 @@
 //! transaction) → `scheduler` (send at the due time through `providers`, record the outcome). See DESIGN.md.
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod app;
+pub mod auth;
+pub mod charts;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -24,4 +27,5 @@ pub mod simulate;
 pub mod staff;
 pub mod store;
 pub mod systemd;
+pub mod ui;
 pub mod webhook;

@@ -193,6 +193,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )?;
         }
+        Command::User(command) => {
+            let loaded = load(explicit)?;
+            println!("{}", textback::accounts::user(&loaded, command)?);
+        }
+        Command::Token(command) => {
+            let loaded = load(explicit)?;
+            println!("{}", textback::accounts::token(&loaded, command)?);
+        }
         Command::Reply {
             number,
             body,

@@ -1,5 +1,5 @@
-//! What `textback status` prints: pending, sent, failed and suppressed texts, with the latest few of each,
-//! read from the database. How an operator on a headless box sees that it works.
+//! Figures for people: what `textback status` prints (pending, sent, failed and suppressed texts, read from
+//! the database), and the dashboard's funnel, money and chart data (pure aggregation over store rows).
 
 use crate::clock::{format_utc, Millis};
 use crate::model::status;
@@ -217,4 +217,245 @@ pub fn render(s: &Status, now: Millis) -> String {
     );
     let _ = writeln!(out, "Opted-out contacts: {}", s.opted_out);
     out
+}
+
+/// The dashboard's funnel over missed calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Funnel {
+    /// Missed calls that could be texted (suppressed ones are left out).
+    pub missed: u32,
+    /// Of which texted.
+    pub texted: u32,
+    /// Of which delivered.
+    pub delivered: u32,
+    /// Of which the caller replied.
+    pub replied: u32,
+    /// Of which the caller booked.
+    pub booked: u32,
+    /// Missed calls not texted on purpose (opted out, landline, staff...), shown apart.
+    pub suppressed: u32,
+}
+
+/// Money, in cents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Money {
+    /// Booked values, or bookings times the average ticket where no value was entered.
+    pub recovered_cents: i64,
+    /// SMS segments sent.
+    pub segments: i64,
+    /// Segments times the price per segment, in hundredths of a cent.
+    pub spend_centicents: i64,
+}
+
+/// What a business's figures are weighed with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prices {
+    /// The value of a booking with no value entered, in cents.
+    pub average_ticket_cents: i64,
+    /// The price of one SMS segment, in hundredths of a cent.
+    pub segment_centicents: i64,
+}
+
+/// The dashboard's figures for a set of businesses over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    /// The funnel.
+    pub funnel: Funnel,
+    /// The money.
+    pub money: Money,
+    /// Missed and recovered calls per local day, oldest first.
+    pub daily: Vec<crate::charts::Day>,
+    /// Missed calls by local weekday (Monday first) and hour.
+    pub heat: [[u32; 24]; 7],
+}
+
+/// Aggregates missed-call rows and segment counts into the dashboard, by local day in `tz`.
+pub fn dashboard(
+    rows: &[crate::store::reports::CallRow],
+    segments: &[(String, i64)],
+    prices: impl Fn(&str) -> Prices,
+    tz: chrono_tz::Tz,
+    days: u32,
+    now: Millis,
+) -> Dashboard {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let mut funnel = Funnel::default();
+    let mut heat = [[0u32; 24]; 7];
+    let today = tz
+        .timestamp_millis_opt(now)
+        .single()
+        .map(|t| t.date_naive())
+        .unwrap_or_default();
+    let first = today - chrono::Days::new(u64::from(days.saturating_sub(1)));
+    let mut daily: Vec<crate::charts::Day> = (0..days)
+        .map(|i| crate::charts::Day {
+            label: (first + chrono::Days::new(u64::from(i)))
+                .format("%m-%d")
+                .to_string(),
+            missed: 0,
+            recovered: 0,
+        })
+        .collect();
+    let mut booked_contacts = std::collections::BTreeMap::new();
+    for r in rows {
+        if r.textback.as_deref() == Some("suppressed") {
+            funnel.suppressed += 1;
+            continue;
+        }
+        funnel.missed += 1;
+        let texted = r.textback.as_deref() == Some("sent");
+        funnel.texted += u32::from(texted);
+        funnel.delivered +=
+            u32::from(texted && matches!(r.textback_status.as_deref(), Some("delivered" | "read")));
+        funnel.replied += u32::from(texted && r.replied);
+        funnel.booked += u32::from(r.booked);
+        if let (true, Some(contact)) = (r.booked, r.contact_id) {
+            let value = r
+                .booked_value_cents
+                .unwrap_or(prices(&r.business_id).average_ticket_cents);
+            booked_contacts.insert(contact, value);
+        }
+        if let Some(local) = tz.timestamp_millis_opt(r.started_at).single() {
+            heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] += 1;
+            let index = (local.date_naive() - first).num_days();
+            if let Some(day) = usize::try_from(index).ok().and_then(|i| daily.get_mut(i)) {
+                day.missed += 1;
+                day.recovered += u32::from(r.booked);
+            }
+        }
+    }
+    let segments_total: i64 = segments.iter().map(|(_, n)| n).sum();
+    let spend = segments
+        .iter()
+        .map(|(b, n)| n * prices(b).segment_centicents)
+        .sum();
+    Dashboard {
+        funnel,
+        money: Money {
+            recovered_cents: booked_contacts.values().sum(),
+            segments: segments_total,
+            spend_centicents: spend,
+        },
+        daily,
+        heat,
+    }
+}
+
+/// Formats cents as dollars: `$1,234.50`.
+pub fn dollars(cents: i64) -> String {
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("${grouped}.{:02}", (cents % 100).abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::reports::CallRow;
+
+    fn row(
+        at: Millis,
+        textback: &str,
+        status: Option<&str>,
+        replied: bool,
+        booked: bool,
+        value: Option<i64>,
+        contact: i64,
+    ) -> CallRow {
+        CallRow {
+            business_id: "acme".into(),
+            started_at: at,
+            textback: Some(textback.into()),
+            contact_id: Some(contact),
+            textback_status: status.map(str::to_string),
+            replied,
+            booked,
+            booked_value_cents: value,
+        }
+    }
+
+    #[test]
+    fn the_funnel_leaves_suppressed_calls_out_and_values_bookings() {
+        // 2026-11-30 (a Monday) 16:30 UTC = 09:30 in Phoenix.
+        let monday = 1_796_056_200_000;
+        let rows = vec![
+            row(
+                monday,
+                "sent",
+                Some("delivered"),
+                true,
+                true,
+                Some(38_500),
+                1,
+            ),
+            row(
+                monday + 60_000,
+                "sent",
+                Some("delivered"),
+                true,
+                true,
+                None,
+                2,
+            ),
+            row(
+                monday + 120_000,
+                "sent",
+                Some("sent"),
+                false,
+                false,
+                None,
+                3,
+            ),
+            row(monday + 180_000, "suppressed", None, false, false, None, 4),
+            row(monday + 240_000, "cancelled", None, false, false, None, 5),
+        ];
+        let prices = |_: &str| Prices {
+            average_ticket_cents: 25_000,
+            segment_centicents: 83,
+        };
+        let d = dashboard(
+            &rows,
+            &[("acme".into(), 10)],
+            prices,
+            chrono_tz::America::Phoenix,
+            7,
+            monday + 3_600_000,
+        );
+        assert_eq!(
+            d.funnel,
+            Funnel {
+                missed: 4,
+                texted: 3,
+                delivered: 2,
+                replied: 2,
+                booked: 2,
+                suppressed: 1
+            }
+        );
+        assert_eq!(d.money.recovered_cents, 38_500 + 25_000);
+        assert_eq!(d.money.spend_centicents, 830);
+        assert_eq!(d.heat[0][9], 4);
+        assert_eq!(d.daily.len(), 7);
+        assert_eq!(d.daily[6].label, "11-30");
+        assert_eq!((d.daily[6].missed, d.daily[6].recovered), (4, 2));
+    }
+
+    #[test]
+    fn money_reads_like_money() {
+        let cases = [
+            (0, "$0.00"),
+            (38_550, "$385.50"),
+            (123_456_789, "$1,234,567.89"),
+            (5, "$0.05"),
+        ];
+        for (cents, want) in cases {
+            assert_eq!(dollars(cents), want);
+        }
+    }
 }

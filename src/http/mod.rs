@@ -1,6 +1,7 @@
 //! The HTTP layer: translates requests to events and answers; holds no SQL and no business rules.
 //! `routes` is the whole routing table.
 
+mod admin;
 mod error;
 mod health;
 mod webhooks;
@@ -12,7 +13,7 @@ use crate::config::Config;
 use crate::providers::Providers;
 use crate::scheduler;
 use crate::store::Store;
-use actix_web::{web, HttpResponse};
+use actix_web::web;
 use std::sync::Arc;
 
 /// Webhook bodies larger than this are refused (Twilio's are a few KB).
@@ -32,13 +33,41 @@ pub struct AppState {
     pub scheduler: Arc<scheduler::Handle>,
     /// The public base URL (no trailing slash) signatures are computed over.
     pub public_url: String,
+    /// The admin UI's templates.
+    pub ui: crate::ui::Ui,
+    /// Failed logins per IP and per user name.
+    pub limiter: crate::auth::Limiter,
+}
+
+/// Security headers on every answer: no inline scripts or styles, no framing, no referrers leaking
+/// conversation URLs.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
 }
 
 /// The routing table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
-        .route("/", web::get().to(index))
+        .app_data(web::FormConfig::default().limit(MAX_BODY))
+        .route("/", web::get().to(admin::inbox))
         .route("/healthz", web::get().to(health::get))
+        .route("/login", web::get().to(admin::login_form))
+        .route("/login", web::post().to(admin::login))
+        .route("/logout", web::post().to(admin::logout))
+        .route("/setup", web::get().to(admin::setup_form))
+        .route("/setup", web::post().to(admin::setup))
+        .route("/dashboard", web::get().to(admin::dashboard))
+        .route("/conversations/{id}", web::get().to(admin::conversation))
+        .route("/conversations/{id}/{action}", web::post().to(admin::act))
+        .route("/static/{hash}/{file}", web::get().to(admin::asset))
         .service(
             web::scope("/hooks/twilio")
                 .route("/voice", web::post().to(webhooks::voice))
@@ -50,21 +79,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/sms", web::post().to(webhooks::inbound_sms))
                 .route("/message-status", web::post().to(webhooks::message_status)),
         );
-}
-
-/// `GET /`: what this is and which URLs to give the provider.
-async fn index(state: web::Data<AppState>) -> HttpResponse {
-    let base = &state.public_url;
-    let body = format!(
-        "textback {version} is running.\n\n\
-         Paste these into your Twilio number's configuration:\n\
-         \x20 Voice, \"A call comes in\" (HTTP POST):      {base}/hooks/twilio/voice\n\
-         \x20 Voice, \"Call status changes\" (HTTP POST):  {base}/hooks/twilio/call-status\n\
-         \x20 Messaging, \"A message comes in\" (HTTP POST): {base}/hooks/twilio/sms\n\n\
-         Health: {base}/healthz\n",
-        version = env!("CARGO_PKG_VERSION"),
-    );
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(body)
 }

@@ -235,3 +235,12 @@ pub fn counts(c: &Conn<'_>) -> Result<Vec<(String, i64)>> {
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// A contact's calls, oldest first.
+pub fn for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<Call>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM calls WHERE contact_id = ?1 ORDER BY started_at, id"
+    ))?;
+    let rows = st.query_map([contact_id], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

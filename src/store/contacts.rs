@@ -35,11 +35,15 @@ pub struct Contact {
     pub reached_at: Option<i64>,
     /// First seen.
     pub created_at: i64,
+    /// A name staff gave them.
+    pub name: Option<String>,
+    /// Something new since staff last looked.
+    pub unread: bool,
 }
 
 const COLUMNS: &str =
     "id, business_id, phone, opted_out_at, state, urgent, needs_reply, blocked_at, booked_at, \
-    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at";
+    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -57,6 +61,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         last_staff_reply_at: r.get(11)?,
         reached_at: r.get(12)?,
         created_at: r.get(13)?,
+        name: r.get(14)?,
+        unread: r.get(15)?,
     })
 }
 
@@ -111,7 +117,7 @@ pub fn note_texted(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
 /// They texted: they replied (unless booked, lost or opted out) and wait for an answer.
 pub fn note_inbound(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
     c.0.prepare_cached(
-        "UPDATE contacts SET last_inbound_at = ?2, needs_reply = 1, updated_at = ?2,
+        "UPDATE contacts SET last_inbound_at = ?2, needs_reply = 1, unread = 1, updated_at = ?2,
                 state = CASE WHEN state IN ('new', 'texted') THEN 'replied' ELSE state END
          WHERE id = ?1",
     )?
@@ -328,5 +334,113 @@ pub fn conversation_counts(c: &Conn<'_>) -> Result<Vec<(String, i64)>> {
          UNION ALL SELECT 'booked cents', COALESCE(SUM(booked_value_cents), 0) FROM contacts WHERE state = 'booked'",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A row of the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxRow {
+    /// The contact.
+    pub id: i64,
+    /// Its business.
+    pub business_id: String,
+    /// Number.
+    pub phone: String,
+    /// Name, if staff gave one.
+    pub name: Option<String>,
+    /// Conversation state.
+    pub state: String,
+    /// Urgent flag.
+    pub urgent: bool,
+    /// Waiting for an answer.
+    pub needs_reply: bool,
+    /// Something new since staff last looked.
+    pub unread: bool,
+    /// The latest message.
+    pub last_body: Option<String>,
+    /// The latest activity.
+    pub last_at: i64,
+}
+
+/// Inbox filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxFilter {
+    /// Every conversation.
+    All,
+    /// Waiting for an answer.
+    NeedsReply,
+    /// Marked urgent.
+    Urgent,
+    /// Booked.
+    Booked,
+    /// Opted out.
+    OptedOut,
+}
+
+/// Conversations newest first, urgent and needs-reply first, for one business or all.
+pub fn inbox(
+    c: &Conn<'_>,
+    business: Option<&str>,
+    filter: InboxFilter,
+    limit: usize,
+) -> Result<Vec<InboxRow>> {
+    let condition = match filter {
+        InboxFilter::All => "1",
+        InboxFilter::NeedsReply => "k.needs_reply = 1",
+        InboxFilter::Urgent => "k.urgent = 1",
+        InboxFilter::Booked => "k.state = 'booked'",
+        InboxFilter::OptedOut => "k.opted_out_at IS NOT NULL",
+    };
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT k.id, k.business_id, k.phone, k.name, k.state, k.urgent, k.needs_reply, k.unread,
+                (SELECT m.body FROM messages m WHERE m.contact_id = k.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1),
+                MAX(COALESCE((SELECT MAX(m.created_at) FROM messages m WHERE m.contact_id = k.id), 0),
+                    COALESCE((SELECT MAX(l.started_at) FROM calls l WHERE l.contact_id = k.id), 0)) AS last_at
+         FROM contacts k
+         WHERE (?1 IS NULL OR k.business_id = ?1) AND {condition} AND last_at > 0
+         ORDER BY k.urgent DESC, k.needs_reply DESC, last_at DESC, k.id DESC LIMIT ?2"
+    ))?;
+    let rows = st.query_map(
+        params![business, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok(InboxRow {
+                id: r.get(0)?,
+                business_id: r.get(1)?,
+                phone: r.get(2)?,
+                name: r.get(3)?,
+                state: r.get(4)?,
+                urgent: r.get(5)?,
+                needs_reply: r.get(6)?,
+                unread: r.get(7)?,
+                last_body: r.get(8)?,
+                last_at: r.get(9)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Staff opened the conversation.
+pub fn mark_read(c: &Conn<'_>, id: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE contacts SET unread = 0 WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Adds a note to the conversation.
+pub fn add_note(c: &Conn<'_>, id: i64, author: &str, body: &str, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "INSERT INTO notes (contact_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, author, body, now])?;
+    Ok(())
+}
+
+/// The conversation's notes, oldest first: (author, body, at).
+pub fn notes(c: &Conn<'_>, id: i64) -> Result<Vec<(String, String, i64)>> {
+    let mut st = c.0.prepare_cached(
+        "SELECT author, body, created_at FROM notes WHERE contact_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

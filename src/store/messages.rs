@@ -41,10 +41,12 @@ pub struct Message {
     pub sent_at: Option<i64>,
     /// Last change.
     pub updated_at: i64,
+    /// The keyword rule an inbound text matched.
+    pub keyword: Option<String>,
 }
 
 const COLUMNS: &str = "id, business_id, contact_id, call_id, direction, purpose, provider, provider_sid, \
-    from_number, to_number, body, status, error_code, error_message, created_at, sent_at, updated_at";
+    from_number, to_number, body, status, error_code, error_message, created_at, sent_at, updated_at, keyword";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -65,6 +67,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: r.get(14)?,
         sent_at: r.get(15)?,
         updated_at: r.get(16)?,
+        keyword: r.get(17)?,
     })
 }
 
@@ -233,5 +236,14 @@ pub fn recent(c: &Conn<'_>, statuses: &[&str], limit: usize) -> Result<Vec<Messa
         "SELECT {COLUMNS} FROM messages {filter} ORDER BY created_at DESC, id DESC LIMIT ?1"
     ))?;
     let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A contact's messages, oldest first.
+pub fn for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<Message>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE contact_id = ?1 ORDER BY created_at, id"
+    ))?;
+    let rows = st.query_map([contact_id], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

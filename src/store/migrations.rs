@@ -8,6 +8,7 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_conversations.sql"),
+    include_str!("migrations/0003_admin.sql"),
 ];
 
 fn version(conn: &rusqlite::Connection) -> Result<i64> {

@@ -11,6 +11,8 @@ pub mod contacts;
 pub mod jobs;
 pub mod messages;
 mod migrations;
+pub mod reports;
+pub mod users;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;

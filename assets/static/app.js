@@ -1,0 +1,40 @@
+// textback admin: a reply box that counts characters and SMS segments as you type, and confirmations
+// for destructive buttons. No framework; loaded with defer; the CSP forbids inline scripts.
+"use strict";
+
+const GSM = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const GSM_EXT = "\f^{}\\[~]|€";
+
+// Mirrors script::segments on the server: GSM-7 160/153, UCS-2 70/67, no split escapes or surrogate pairs.
+function segments(text) {
+  let gsm = true;
+  const costs = [];
+  for (const ch of text) {
+    if (GSM.includes(ch)) costs.push(1);
+    else if (GSM_EXT.includes(ch)) costs.push(2);
+    else { gsm = false; break; }
+  }
+  const units = gsm ? costs : Array.from(text, (ch) => ch.length);
+  const [single, part] = gsm ? [160, 153] : [70, 67];
+  const total = units.reduce((a, b) => a + b, 0);
+  if (total <= single) return { gsm, total, count: total > 0 ? 1 : 0 };
+  let count = 1, used = 0;
+  for (const u of units) { if (used + u > part) { count++; used = 0; } used += u; }
+  return { gsm, total, count };
+}
+
+for (const box of document.querySelectorAll("textarea[data-segments]")) {
+  const out = document.getElementById(box.dataset.segments);
+  const update = () => {
+    const s = segments(box.value);
+    out.textContent = `${box.value.length} characters · ${s.count} segment${s.count === 1 ? "" : "s"} · ${s.gsm ? "GSM-7" : "UCS-2 (unicode)"}`;
+  };
+  box.addEventListener("input", update);
+  update();
+}
+
+for (const button of document.querySelectorAll("button[data-confirm]")) {
+  button.addEventListener("click", (e) => {
+    if (!window.confirm(button.dataset.confirm)) e.preventDefault();
+  });
+}

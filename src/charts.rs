@@ -1,0 +1,175 @@
+//! Server-rendered SVG charts for the dashboard: pure functions from numbers to markup. Colours come from
+//! CSS classes, so the charts follow the page's light or dark theme.
+
+use std::fmt::Write;
+
+/// One day's bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Day {
+    /// Label under the bars, e.g. `11-28`.
+    pub label: String,
+    /// Missed calls.
+    pub missed: u32,
+    /// Of which recovered (booked).
+    pub recovered: u32,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Missed and recovered calls per day, as paired bars with a legend.
+pub fn daily(days: &[Day]) -> String {
+    let (w, h, top, bottom, left) = (640.0_f64, 220.0_f64, 24.0_f64, 28.0_f64, 28.0_f64);
+    let max = days
+        .iter()
+        .map(|d| d.missed.max(d.recovered))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = (w - left) / days.len().max(1) as f64;
+    let bar = (slot * 0.38).max(1.0);
+    let scale = (h - top - bottom) / f64::from(max);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Missed and recovered calls per day\">"
+    );
+    let _ = write!(
+        svg,
+        "<line class=\"axis\" x1=\"{left}\" y1=\"{}\" x2=\"{w}\" y2=\"{}\"/>",
+        h - bottom,
+        h - bottom
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"0\" y=\"{}\">{max}</text><text x=\"0\" y=\"{}\">0</text>",
+        top + 4.0,
+        h - bottom
+    );
+    let every = (days.len() / 10).max(1);
+    for (i, d) in days.iter().enumerate() {
+        let x = left + slot * i as f64 + slot * 0.1;
+        let hm = f64::from(d.missed) * scale;
+        let hr = f64::from(d.recovered) * scale;
+        let _ = write!(
+            svg,
+            "<rect class=\"missed\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{hm:.1}\"><title>{}: {} missed</title></rect>",
+            h - bottom - hm,
+            escape(&d.label),
+            d.missed
+        );
+        let _ = write!(
+            svg,
+            "<rect class=\"recovered\" x=\"{:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{hr:.1}\"><title>{}: {} recovered</title></rect>",
+            x + bar,
+            h - bottom - hr,
+            escape(&d.label),
+            d.recovered
+        );
+        if i % every == 0 {
+            let _ = write!(
+                svg,
+                "<text x=\"{x:.1}\" y=\"{}\">{}</text>",
+                h - 8.0,
+                escape(&d.label)
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        "<rect class=\"missed\" x=\"{left}\" y=\"4\" width=\"10\" height=\"10\"/><text x=\"{}\" y=\"13\">missed</text>\
+         <rect class=\"recovered\" x=\"{}\" y=\"4\" width=\"10\" height=\"10\"/><text x=\"{}\" y=\"13\">recovered</text></svg>",
+        left + 14.0,
+        left + 80.0,
+        left + 94.0
+    );
+    svg
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// Missed calls by weekday (rows, Monday first) and hour of day (columns): darker means more.
+pub fn heatmap(counts: &[[u32; 24]; 7]) -> String {
+    let (cell, left, top) = (24.0_f64, 36.0_f64, 18.0_f64);
+    let max = counts.iter().flatten().copied().max().unwrap_or(0).max(1);
+    let (w, h) = (left + cell * 24.0, top + cell * 7.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Missed calls by weekday and hour\">"
+    );
+    for hour in (0..24).step_by(3) {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"12\">{hour:02}</text>",
+            left + cell * f64::from(hour)
+        );
+    }
+    for (d, row) in counts.iter().enumerate() {
+        let y = top + cell * d as f64;
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{:.1}\">{}</text>",
+            y + cell * 0.65,
+            WEEKDAYS[d]
+        );
+        for (hour, &n) in row.iter().enumerate() {
+            let x = left + cell * hour as f64;
+            let opacity = if n == 0 {
+                0.06
+            } else {
+                0.2 + 0.8 * f64::from(n) / f64::from(max)
+            };
+            let _ = write!(
+                svg,
+                "<rect class=\"recovered\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill-opacity=\"{opacity:.2}\"><title>{} {hour:02}:00: {n} missed</title></rect>",
+                cell - 2.0,
+                cell - 2.0,
+                WEEKDAYS[d]
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_bars_scale_to_the_busiest_day() {
+        let days = vec![
+            Day {
+                label: "11-27".into(),
+                missed: 4,
+                recovered: 1,
+            },
+            Day {
+                label: "11-28".into(),
+                missed: 2,
+                recovered: 2,
+            },
+        ];
+        let svg = daily(&days);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("class=\"missed\"").count(), 3); // two bars and the legend
+        assert!(svg.contains("<title>11-27: 4 missed</title>"));
+        assert!(
+            svg.contains("height=\"168.0\""),
+            "the busiest bar fills the plot: {svg}"
+        );
+        assert!(daily(&[]).contains("</svg>"));
+    }
+
+    #[test]
+    fn the_heatmap_has_a_cell_per_hour_and_weekday() {
+        let mut counts = [[0u32; 24]; 7];
+        counts[0][9] = 5;
+        counts[6][23] = 1;
+        let svg = heatmap(&counts);
+        assert_eq!(svg.matches("<rect").count(), 7 * 24);
+        assert!(svg.contains("<title>Mon 09:00: 5 missed</title>"));
+        assert!(svg.contains("fill-opacity=\"1.00\""));
+    }
+}

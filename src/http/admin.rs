@@ -1,0 +1,1066 @@
+//! The admin UI's pages and forms: log in and out, first-run setup, the inbox, a conversation and its
+//! actions, the dashboard, and the embedded static files. Every state-changing form carries the session's
+//! CSRF token; staff see only their businesses, and another business's conversation is a 404.
+
+use super::{AppState, HttpError};
+use crate::auth;
+use crate::clock::{format_utc, Millis};
+use crate::config::BusinessConfig;
+use crate::events::{self, Env};
+use crate::report;
+use crate::store::contacts::{Contact, InboxFilter};
+use crate::store::users::User;
+use crate::store::{self, calls, contacts, jobs, messages, users, Conn};
+use crate::ui::{asset_hash, Assets};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+const SESSION_COOKIE: &str = "tb_session";
+const LOGIN_COOKIE: &str = "tb_login";
+/// Sessions are touched at most this often, so reading pages does not write on every request.
+const TOUCH_EVERY_MS: Millis = 60_000;
+
+/// A signed-in request.
+pub struct Signed {
+    /// Who.
+    pub user: User,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+fn cookie<'a>(state: &AppState, name: &'a str, value: String) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.public_url.starts_with("https://"))
+        .finish()
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+fn html(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    ctx: &impl Serialize,
+) -> HttpResponse {
+    match state.ui.render(template, ctx) {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page");
+            HttpResponse::InternalServerError()
+                .content_type(ContentType::plaintext())
+                .body("internal error\n")
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    title: &'a str,
+    message: &'a str,
+}
+
+fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    signed: Option<&Signed>,
+    title: &str,
+    message: &str,
+) -> HttpResponse {
+    let ctx = ErrorPage {
+        user: signed.map(|s| s.user.name.as_str()),
+        csrf: signed.map_or("", |s| s.csrf.as_str()),
+        nav: "",
+        flash: None,
+        title,
+        message,
+    };
+    html(state, status, "error.html", &ctx)
+}
+
+fn not_found(state: &AppState, signed: &Signed) -> HttpResponse {
+    error_page(
+        state,
+        StatusCode::NOT_FOUND,
+        Some(signed),
+        "Not found",
+        "There is no such conversation, or it belongs to a business you do not see.",
+    )
+}
+
+async fn read<R: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Conn<'_>) -> store::Result<R> + Send + 'static,
+) -> Result<R, HttpError> {
+    let store = state.store.clone();
+    web::block(move || store.read(f))
+        .await
+        .map_err(|_| HttpError::Unavailable(store::Error::WriterGone))?
+        .map_err(HttpError::from)
+}
+
+/// The signed-in user of a request, if the session cookie is valid.
+pub async fn signed_in(state: &AppState, req: &HttpRequest) -> Result<Option<Signed>, HttpError> {
+    let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let hash = auth::token_hash(&token);
+    let now = state.clock.now();
+    let h = hash.clone();
+    let found = read(state, move |c| {
+        let Some(session) = users::session(c, &h)? else {
+            return Ok(None);
+        };
+        Ok(users::get(c, session.user_id)?.map(|u| (session, u)))
+    })
+    .await?;
+    let Some((session, user)) = found else {
+        return Ok(None);
+    };
+    if !auth::session_valid(session.created_at, session.last_seen_at, now) {
+        state
+            .store
+            .write_async(move |c| users::end_session(c, &hash))
+            .await?;
+        return Ok(None);
+    }
+    if now - session.last_seen_at > TOUCH_EVERY_MS {
+        state
+            .store
+            .write_async(move |c| users::touch_session(c, &hash, now))
+            .await?;
+    }
+    Ok(Some(Signed {
+        user,
+        csrf: session.csrf,
+    }))
+}
+
+fn csrf_ok(signed: &Signed, given: &str) -> bool {
+    !given.is_empty() && bool::from(signed.csrf.as_bytes().ct_eq(given.as_bytes()))
+}
+
+fn csrf_refused(state: &AppState, signed: Option<&Signed>) -> HttpResponse {
+    error_page(
+        state,
+        StatusCode::FORBIDDEN,
+        signed,
+        "Form expired",
+        "This form is out of date or did not come from textback. Go back, reload the page and try again.",
+    )
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Log in, log out, first-run setup
+
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    user: Option<&'a str>,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    csrf: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `GET /login`
+pub async fn login_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    if signed_in(&state, &req).await?.is_some() {
+        return Ok(redirect("/"));
+    }
+    Ok(login_page(&state, StatusCode::OK, "", None))
+}
+
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    // Login CSRF: the form must echo a random value also set as a cookie (double submit).
+    let token = auth::new_token();
+    let ctx = LoginPage {
+        user: None,
+        nav: "",
+        flash: None,
+        csrf: &token,
+        name,
+        error,
+    };
+    let mut resp = html(state, status, "login.html", &ctx);
+    let _ = resp.add_cookie(&cookie(state, LOGIN_COOKIE, token.clone()));
+    resp
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    name: String,
+    password: String,
+}
+
+/// `POST /login`: rate-limited per IP and per user name.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, HttpError> {
+    let expected = req
+        .cookie(LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        return Ok(login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            &form.name,
+            Some("The form expired; please try again."),
+        ));
+    }
+    let now = state.clock.now();
+    let ip = format!(
+        "ip:{}",
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    );
+    let who = format!("user:{}", form.name.trim());
+    if !state.limiter.allowed(&ip, now) || !state.limiter.allowed(&who, now) {
+        return Ok(login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.name,
+            Some("Too many failed attempts. Wait 15 minutes and try again."),
+        ));
+    }
+    let name = form.name.trim().to_string();
+    let user = read(&state, move |c| users::by_name(c, &name)).await?;
+    let password = form.password.clone();
+    let verified = match user {
+        Some(u) => {
+            web::block(move || auth::verify_password(&password, &u.password_hash).then_some(u))
+                .await
+                .unwrap_or(None)
+        }
+        None => None,
+    };
+    let Some(user) = verified else {
+        state.limiter.failed(&ip, now);
+        state.limiter.failed(&who, now);
+        return Ok(login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &form.name,
+            Some("Wrong user name or password."),
+        ));
+    };
+    state.limiter.clear(&who);
+    let token = start_session(&state, user.id, now).await?;
+    let mut resp = redirect("/");
+    let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, token));
+    let mut gone = cookie(&state, LOGIN_COOKIE, String::new());
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    Ok(resp)
+}
+
+async fn start_session(state: &AppState, user_id: i64, now: Millis) -> Result<String, HttpError> {
+    let (token, csrf) = (auth::new_token(), auth::new_token());
+    let hash = auth::token_hash(&token);
+    state
+        .store
+        .write_async(move |c| users::create_session(c, &hash, user_id, &csrf, now))
+        .await?;
+    Ok(token)
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    if let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        let hash = auth::token_hash(&token);
+        state
+            .store
+            .write_async(move |c| users::end_session(c, &hash))
+            .await?;
+    }
+    let mut resp = redirect("/login");
+    let mut gone = cookie(&state, SESSION_COOKIE, String::new());
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    Ok(resp)
+}
+
+#[derive(Serialize)]
+struct SetupPage<'a> {
+    user: Option<&'a str>,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    csrf: &'a str,
+    token: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `?token=` of the setup link.
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /setup?token=…`: the one-time link `serve` prints while no user exists.
+pub async fn setup_form(
+    state: web::Data<AppState>,
+    query: web::Query<SetupQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let (hash, now) = (auth::token_hash(&query.token), state.clock.now());
+    let valid = read(&state, move |c| {
+        Ok(users::count(c)? == 0 && users::setup_token_valid(c, &hash, now)?)
+    })
+    .await?;
+    if !valid {
+        return Ok(error_page(&state, StatusCode::NOT_FOUND, None, "Link expired", "This setup link was used already or has expired. Restart textback for a new one, or add a user with `textback user add`."));
+    }
+    let ctx = SetupPage {
+        user: None,
+        nav: "",
+        flash: None,
+        csrf: "",
+        token: &query.token,
+        name: "",
+        error: None,
+    };
+    Ok(html(&state, StatusCode::OK, "setup.html", &ctx))
+}
+
+/// The setup form.
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    name: String,
+    password: String,
+}
+
+/// `POST /setup`: creates the first owner (once) and signs them in.
+pub async fn setup(
+    state: web::Data<AppState>,
+    form: web::Form<SetupForm>,
+) -> Result<HttpResponse, HttpError> {
+    let name = form.name.trim().to_string();
+    let problem = if name.is_empty() {
+        Some("Choose a user name.".to_string())
+    } else {
+        auth::check_password(&form.password).err()
+    };
+    if let Some(problem) = problem {
+        let ctx = SetupPage {
+            user: None,
+            nav: "",
+            flash: None,
+            csrf: "",
+            token: &form.token,
+            name: &name,
+            error: Some(&problem),
+        };
+        return Ok(html(&state, StatusCode::BAD_REQUEST, "setup.html", &ctx));
+    }
+    let password = form.password.clone();
+    let hash = web::block(move || auth::hash_password(&password))
+        .await
+        .map_err(|_| HttpError::BadRequest("cannot hash the password".into()))?
+        .map_err(HttpError::BadRequest)?;
+    let (token_hash, now) = (auth::token_hash(&form.token), state.clock.now());
+    let created = state
+        .store
+        .write_async(move |c| {
+            if users::count(c)? > 0 || !users::use_setup_token(c, &token_hash, now)? {
+                return Ok(None);
+            }
+            users::create(c, &name, &hash, "owner", &[], now).map(Some)
+        })
+        .await?;
+    let Some(user_id) = created else {
+        return Ok(error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            None,
+            "Link expired",
+            "This setup link was used already or has expired.",
+        ));
+    };
+    let token = start_session(&state, user_id, now).await?;
+    let mut resp = redirect("/");
+    let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, token));
+    Ok(resp)
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Inbox
+
+#[derive(Serialize)]
+struct InboxItem {
+    id: i64,
+    name: String,
+    state: String,
+    urgent: bool,
+    needs_reply: bool,
+    unread: bool,
+    last: String,
+    business: String,
+    when: String,
+}
+
+#[derive(Serialize)]
+struct FilterLink {
+    label: &'static str,
+    href: String,
+    active: bool,
+}
+
+#[derive(Serialize)]
+struct InboxPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    filters: Vec<FilterLink>,
+    conversations: Vec<InboxItem>,
+}
+
+/// Inbox query string.
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    business: String,
+}
+
+fn visible<'a>(state: &'a AppState, user: &User) -> Vec<&'a BusinessConfig> {
+    state
+        .config
+        .businesses
+        .iter()
+        .filter(|b| user.can_see(&b.id))
+        .collect()
+}
+
+/// `GET /`: conversations, urgent and needs-reply first.
+pub async fn inbox(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let filter = match query.filter.as_str() {
+        "needs-reply" => InboxFilter::NeedsReply,
+        "urgent" => InboxFilter::Urgent,
+        "booked" => InboxFilter::Booked,
+        "opted-out" => InboxFilter::OptedOut,
+        _ => InboxFilter::All,
+    };
+    let businesses = visible(&state, &signed.user);
+    let business = businesses
+        .iter()
+        .find(|b| b.id == query.business)
+        .map(|b| b.id.clone());
+    let allowed: Vec<String> = businesses.iter().map(|b| b.id.clone()).collect();
+    let rows = read(&state, move |c| {
+        contacts::inbox(c, business.as_deref(), filter, 300)
+    })
+    .await?;
+    let names: std::collections::HashMap<&str, &str> = state
+        .config
+        .businesses
+        .iter()
+        .map(|b| (b.id.as_str(), b.name.as_str()))
+        .collect();
+    let conversations = rows
+        .into_iter()
+        .filter(|r| allowed.contains(&r.business_id))
+        .map(|r| InboxItem {
+            id: r.id,
+            name: r.name.clone().unwrap_or_else(|| r.phone.clone()),
+            state: r.state,
+            urgent: r.urgent,
+            needs_reply: r.needs_reply,
+            unread: r.unread,
+            last: r.last_body.unwrap_or_else(|| "(missed call)".into()),
+            business: names
+                .get(r.business_id.as_str())
+                .map_or(r.business_id.clone(), |n| (*n).to_string()),
+            when: format_utc(r.last_at),
+        })
+        .collect();
+    let b = if query.business.is_empty() {
+        String::new()
+    } else {
+        format!("&business={}", query.business)
+    };
+    let filters = [
+        ("All", ""),
+        ("Needs reply", "needs-reply"),
+        ("Urgent", "urgent"),
+        ("Booked", "booked"),
+        ("Opted out", "opted-out"),
+    ]
+    .into_iter()
+    .map(|(label, key)| FilterLink {
+        label,
+        href: format!("/?filter={key}{b}"),
+        active: query.filter == key,
+    })
+    .collect();
+    let ctx = InboxPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "inbox",
+        flash: None,
+        filters,
+        conversations,
+    };
+    Ok(html(&state, StatusCode::OK, "inbox.html", &ctx))
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Conversation
+
+#[derive(Serialize)]
+struct ContactView {
+    id: i64,
+    name: String,
+    phone: String,
+    business: String,
+    state: String,
+    urgent: bool,
+    opted_out: bool,
+    blocked: bool,
+    booked_value: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Event {
+    at: Millis,
+    when: String,
+    kind: &'static str,
+    title: String,
+    body: Option<String>,
+    detail: Option<String>,
+    link: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ConversationPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    contact: ContactView,
+    timeline: Vec<Event>,
+    pending_follow_ups: usize,
+}
+
+fn timeline(
+    calls: Vec<calls::Call>,
+    messages: Vec<messages::Message>,
+    notes: Vec<(String, String, i64)>,
+    pending: &[jobs::JobRow],
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    for c in calls {
+        let title = match c.state.as_str() {
+            "missed" => format!(
+                "Missed call ({})",
+                c.miss_reason.as_deref().unwrap_or("missed")
+            ),
+            "answered" => "Answered call".to_string(),
+            _ => "Call".to_string(),
+        };
+        let detail = match (&c.textback, &c.textback_reason) {
+            (Some(t), Some(r)) => Some(format!("text-back {t}: {r}")),
+            (Some(t), None) => Some(format!("text-back {t}")),
+            _ => None,
+        };
+        let detail = match c.duration_secs {
+            Some(d) => Some(format!(
+                "{d} s{}",
+                detail.map(|x| format!(" · {x}")).unwrap_or_default()
+            )),
+            None => detail,
+        };
+        out.push(Event {
+            at: c.started_at,
+            when: format_utc(c.started_at),
+            kind: "call",
+            title,
+            body: None,
+            detail,
+            link: c.recording_url,
+        });
+    }
+    for m in messages {
+        let (kind, title) = if m.direction == "in" {
+            (
+                "in",
+                match &m.keyword {
+                    Some(k) => format!("Text from them (keyword {k})"),
+                    None => "Text from them".to_string(),
+                },
+            )
+        } else {
+            ("out", format!("Text to them ({})", m.purpose))
+        };
+        let mut detail = m.status.clone();
+        if let Some(code) = m.error_code {
+            detail.push_str(&format!(" · error {code}"));
+        }
+        if let Some(e) = &m.error_message {
+            detail.push_str(&format!(" · {e}"));
+        }
+        out.push(Event {
+            at: m.created_at,
+            when: format_utc(m.created_at),
+            kind,
+            title,
+            body: Some(m.body),
+            detail: Some(detail),
+            link: None,
+        });
+    }
+    for (author, body, at) in notes {
+        out.push(Event {
+            at,
+            when: format_utc(at),
+            kind: "note",
+            title: format!("Note by {author}"),
+            body: Some(body),
+            detail: None,
+            link: None,
+        });
+    }
+    for j in pending {
+        out.push(Event {
+            at: j.run_at,
+            when: format_utc(j.run_at),
+            kind: "pending",
+            title: format!("Pending {}", j.job.kind().replace('_', " ")),
+            body: None,
+            detail: Some("scheduled".into()),
+            link: None,
+        });
+    }
+    out.sort_by_key(|e| e.at);
+    out
+}
+
+async fn visible_contact(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+) -> Result<Option<Contact>, HttpError> {
+    let contact = read(state, move |c| match contacts::get(c, id) {
+        Ok(k) => Ok(Some(k)),
+        Err(store::Error::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    Ok(contact.filter(|k| {
+        signed.user.can_see(&k.business_id) && state.config.business(&k.business_id).is_some()
+    }))
+}
+
+/// `GET /conversations/{id}`: the whole timeline of a contact.
+pub async fn conversation(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let id = path.into_inner();
+    let Some(contact) = visible_contact(&state, &signed, id).await? else {
+        return Ok(not_found(&state, &signed));
+    };
+    let (calls, msgs, notes, pending) = read(&state, move |c| {
+        let pending: Vec<jobs::JobRow> = jobs::pending_for_contact(c, id)?;
+        Ok((
+            calls::for_contact(c, id)?,
+            messages::for_contact(c, id)?,
+            contacts::notes(c, id)?,
+            pending,
+        ))
+    })
+    .await?;
+    if contact.unread {
+        state
+            .store
+            .write_async(move |c| contacts::mark_read(c, id))
+            .await?;
+    }
+    let pending_follow_ups = pending
+        .iter()
+        .filter(|j| j.job.kind() == "follow_up")
+        .count();
+    let business = state
+        .config
+        .business(&contact.business_id)
+        .map_or(contact.business_id.clone(), |b| b.name.clone());
+    let view = ContactView {
+        id,
+        name: contact
+            .name
+            .clone()
+            .unwrap_or_else(|| contact.phone.clone()),
+        phone: contact.phone.clone(),
+        business,
+        state: contact.state.clone(),
+        urgent: contact.urgent,
+        opted_out: contact.opted_out_at.is_some(),
+        blocked: contact.blocked_at.is_some(),
+        booked_value: contact.booked_value_cents.map(report::dollars),
+    };
+    let ctx = ConversationPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "inbox",
+        flash: None,
+        contact: view,
+        timeline: timeline(calls, msgs, notes, &pending),
+        pending_follow_ups,
+    };
+    Ok(html(&state, StatusCode::OK, "conversation.html", &ctx))
+}
+
+/// Any action form on a conversation.
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    urgent: String,
+    #[serde(default)]
+    blocked: String,
+}
+
+/// `POST /conversations/{id}/{action}`: reply, booked, lost, urgent, block, note, cancel-follow-ups.
+pub async fn act(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, String)>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    let (id, action) = path.into_inner();
+    let Some(contact) = visible_contact(&state, &signed, id).await? else {
+        return Ok(not_found(&state, &signed));
+    };
+    let Some(biz) = state.config.business(&contact.business_id).cloned() else {
+        return Ok(not_found(&state, &signed));
+    };
+    let now = state.clock.now();
+    let form = form.into_inner();
+    let value = if action == "booked" && !form.value.trim().is_empty() {
+        match crate::staff::parse_money(&form.value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return Ok(error_page(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    Some(&signed),
+                    "Not an amount",
+                    &e.to_string(),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let (provider, public, author) = (
+        state.config.provider_name(&biz).to_string(),
+        state.public_url.clone(),
+        signed.user.name.clone(),
+    );
+    let phone = contact.phone.clone();
+    let result = state
+        .store
+        .write_async(move |c| {
+            let env = Env {
+                biz: &biz,
+                provider: &provider,
+                public_url: &public,
+            };
+            match action.as_str() {
+                "reply" => events::staff_reply(c, &env, &phone, &form.body, now).map(Some),
+                "booked" => events::mark_booked(c, &biz, &phone, value, now).map(|_| None),
+                "lost" => events::mark_lost(c, &biz, &phone, now).map(|_| None),
+                "urgent" => contacts::set_urgent(c, id, form.urgent == "1", now).map(|()| None),
+                "block" => {
+                    events::set_blocked(c, &biz, &phone, form.blocked == "1", now).map(|_| None)
+                }
+                "note" if !form.body.trim().is_empty() => {
+                    contacts::add_note(c, id, &author, form.body.trim(), now).map(|()| None)
+                }
+                "cancel-follow-ups" => {
+                    events::cancel_follow_ups_by_staff(c, id, now).map(|()| None)
+                }
+                _ => Err(store::Error::NotFound),
+            }
+        })
+        .await;
+    match result {
+        Ok(due) => {
+            if due.is_some() {
+                state.scheduler.wake();
+            }
+            Ok(redirect(&format!("/conversations/{id}")))
+        }
+        Err(store::Error::Refused(why)) => Ok(error_page(
+            &state,
+            StatusCode::CONFLICT,
+            Some(&signed),
+            "Not done",
+            &why,
+        )),
+        Err(store::Error::NotFound) => Ok(not_found(&state, &signed)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Dashboard
+
+#[derive(Serialize)]
+struct BusinessOption {
+    id: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct FunnelView {
+    missed: u32,
+    texted: u32,
+    delivered: u32,
+    replied: u32,
+    booked: u32,
+    suppressed: u32,
+    rate: String,
+}
+
+#[derive(Serialize)]
+struct MoneyView {
+    recovered: String,
+    spend: String,
+    segments: i64,
+    roi: String,
+}
+
+#[derive(Serialize)]
+struct DashboardPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    days: u32,
+    business: String,
+    businesses: Vec<BusinessOption>,
+    funnel: FunnelView,
+    money: MoneyView,
+    daily_chart: String,
+    heatmap: String,
+    public_url: &'a str,
+}
+
+/// Dashboard query string.
+#[derive(Deserialize)]
+pub struct DashboardQuery {
+    #[serde(default)]
+    days: Option<u32>,
+    #[serde(default)]
+    business: String,
+}
+
+/// `GET /dashboard`: the funnel, the money and when calls are missed.
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<DashboardQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let days = query.days.unwrap_or(30).clamp(1, 366);
+    let businesses = visible(&state, &signed.user);
+    let chosen: Vec<&BusinessConfig> = businesses
+        .iter()
+        .copied()
+        .filter(|b| query.business.is_empty() || b.id == query.business)
+        .collect();
+    let ids: Vec<String> = chosen.iter().map(|b| b.id.clone()).collect();
+    let now = state.clock.now();
+    let since = now - i64::from(days) * 24 * 3_600_000;
+    let (rows, segments) = read(&state, move |c| {
+        Ok((
+            store::reports::missed_calls(c, since)?,
+            store::reports::segments_sent(c, since)?,
+        ))
+    })
+    .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| ids.contains(&r.business_id))
+        .collect();
+    let segments: Vec<_> = segments
+        .into_iter()
+        .filter(|(b, _)| ids.contains(b))
+        .collect();
+    let config = std::sync::Arc::clone(&state.config);
+    let prices = move |id: &str| {
+        let b = config.business(id);
+        report::Prices {
+            average_ticket_cents: b.map_or(0, |b| dollars_to(b.average_ticket, 100.0)),
+            segment_centicents: b.map_or(0, |b| dollars_to(b.sms_price, 10_000.0)),
+        }
+    };
+    let tz = chosen.first().map_or(chrono_tz::UTC, |b| b.tz());
+    let d = report::dashboard(&rows, &segments, prices, tz, days, now);
+    let f = d.funnel;
+    let percent = |n: u32, of: u32| {
+        if of == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.0}%", f64::from(n) * 100.0 / f64::from(of))
+        }
+    };
+    let spend_cents = (d.money.spend_centicents + 50) / 100;
+    #[allow(clippy::cast_precision_loss)]
+    let roi = if spend_cents == 0 {
+        "–".to_string()
+    } else {
+        format!(
+            "{:.0}×",
+            d.money.recovered_cents as f64 / spend_cents as f64
+        )
+    };
+    let ctx = DashboardPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "dashboard",
+        flash: None,
+        days,
+        business: query.business.clone(),
+        businesses: businesses
+            .iter()
+            .map(|b| BusinessOption {
+                id: b.id.clone(),
+                name: b.name.clone(),
+            })
+            .collect(),
+        funnel: FunnelView {
+            missed: f.missed,
+            texted: f.texted,
+            delivered: f.delivered,
+            replied: f.replied,
+            booked: f.booked,
+            suppressed: f.suppressed,
+            rate: percent(f.booked, f.missed),
+        },
+        money: MoneyView {
+            recovered: report::dollars(d.money.recovered_cents),
+            spend: report::dollars(spend_cents),
+            segments: d.money.segments,
+            roi,
+        },
+        daily_chart: crate::charts::daily(&d.daily),
+        heatmap: crate::charts::heatmap(&d.heat),
+        public_url: &state.public_url,
+    };
+    Ok(html(&state, StatusCode::OK, "dashboard.html", &ctx))
+}
+
+#[allow(clippy::cast_possible_truncation)]
+fn dollars_to(amount: f64, per_dollar: f64) -> i64 {
+    (amount * per_dollar).round() as i64
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Static files
+
+/// `GET /static/{hash}/{file}`: embedded files under content-hashed URLs, cached for a year.
+pub async fn asset(req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
+    let (hash, file) = path.into_inner();
+    let (Some(data), Some(expected)) = (Assets::get(&file), asset_hash(&file)) else {
+        return HttpResponse::NotFound().finish();
+    };
+    if hash != expected {
+        return HttpResponse::NotFound().finish();
+    }
+    let etag = format!("\"{expected}\"");
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return HttpResponse::NotModified().finish();
+    }
+    let mime = match file.rsplit('.').next() {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .insert_header((header::ETAG, etag))
+        .body(data.data.into_owned())
+}

@@ -1,0 +1,63 @@
+//! SQL for the dashboard's figures: missed calls with what became of them, and SMS segments sent.
+
+use super::{Conn, Result};
+
+/// A missed inbound call and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    /// The business.
+    pub business_id: String,
+    /// When it came in.
+    pub started_at: i64,
+    /// scheduled, sent, suppressed, cancelled, failed.
+    pub textback: Option<String>,
+    /// The contact.
+    pub contact_id: Option<i64>,
+    /// The text-back's delivery state.
+    pub textback_status: Option<String>,
+    /// The contact texted after the call.
+    pub replied: bool,
+    /// The contact booked after the call.
+    pub booked: bool,
+    /// The booking's value in cents.
+    pub booked_value_cents: Option<i64>,
+}
+
+/// Missed inbound calls since `since`.
+pub fn missed_calls(c: &Conn<'_>, since: i64) -> Result<Vec<CallRow>> {
+    let mut st = c.0.prepare_cached(
+        "SELECT c.business_id, c.started_at, c.textback, c.contact_id,
+                (SELECT m.status FROM messages m WHERE m.call_id = c.id AND m.purpose = 'textback'
+                 ORDER BY m.id DESC LIMIT 1),
+                EXISTS (SELECT 1 FROM messages i WHERE i.contact_id = c.contact_id AND i.direction = 'in'
+                        AND i.created_at >= c.started_at),
+                COALESCE((SELECT k.booked_at >= c.started_at FROM contacts k WHERE k.id = c.contact_id), 0),
+                (SELECT k.booked_value_cents FROM contacts k WHERE k.id = c.contact_id)
+         FROM calls c
+         WHERE c.state = 'missed' AND c.started_at >= ?1 AND (c.direction IS NULL OR c.direction = 'inbound')
+         ORDER BY c.started_at",
+    )?;
+    let rows = st.query_map([since], |r| {
+        Ok(CallRow {
+            business_id: r.get(0)?,
+            started_at: r.get(1)?,
+            textback: r.get(2)?,
+            contact_id: r.get(3)?,
+            textback_status: r.get(4)?,
+            replied: r.get(5)?,
+            booked: r.get(6)?,
+            booked_value_cents: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// SMS segments sent per business since `since` (what the provider bills).
+pub fn segments_sent(c: &Conn<'_>, since: i64) -> Result<Vec<(String, i64)>> {
+    let mut st = c.0.prepare_cached(
+        "SELECT business_id, COALESCE(SUM(segments), 0) FROM messages
+         WHERE direction = 'out' AND provider_sid IS NOT NULL AND created_at >= ?1 GROUP BY business_id",
+    )?;
+    let rows = st.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
