@@ -1,0 +1,526 @@
+//! The admin UI through HTTP: access control, sessions, CSRF, tenant isolation, the reply path through the
+//! fake provider, the first-run setup link, security headers and static files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Two businesses, as an agency would run them.
+fn agency(api: &str) -> String {
+    let mut config = twilio_config(api, "0s", "");
+    config.push_str(
+        r#"
+[[business]]
+id = "bolt"
+name = "Bolt Locksmiths"
+numbers = ["+16025550300"]
+forward_to = ["+16025550399"]
+quiet_hours = ""
+send_rate = 50.0
+follow_ups = []
+"#,
+    );
+    config
+        .replace("[providers.main]", "[providers.main]")
+        .replace(
+            "[[business]]\nid = \"acme\"",
+            "[[business]]\nid = \"acme\"\nprovider = \"main\"",
+        )
+}
+
+fn add_user(s: &TestServer, name: &str, args: &[&str]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["user", "add", name, "--config", s.config.to_str().unwrap()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A browser without redirects, keeping its cookies.
+struct Browser {
+    base: String,
+    agent: ureq::Agent,
+    cookies: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Browser {
+    fn new(s: &TestServer) -> Self {
+        Self {
+            base: s.url.clone(),
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, page: &Page) {
+        for c in &page.set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn answer(r: Result<ureq::Response, ureq::Error>) -> Page {
+        let resp = match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| (n.clone(), resp.header(&n).unwrap_or_default().to_string()))
+            .collect();
+        Page {
+            status: resp.status(),
+            location: resp.header("Location").map(str::to_string),
+            set_cookies: resp
+                .all("Set-Cookie")
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            headers,
+            // minijinja escapes "/" in text as an entity; a browser reads it back as "/".
+            body: resp.into_string().unwrap().replace("&#x2f;", "/"),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        let page = Self::answer(
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie_header())
+                .call(),
+        );
+        self.keep(&page);
+        page
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let page = Self::answer(
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie_header())
+                .send_form(form),
+        );
+        self.keep(&page);
+        page
+    }
+
+    fn csrf(page: &Page) -> String {
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field")
+            + 19;
+        page.body[at..].split('"').next().unwrap().to_string()
+    }
+
+    fn login(&mut self, name: &str, password: &str) -> Page {
+        let form = self.get("/login");
+        let csrf = Self::csrf(&form);
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("name", name), ("password", password)],
+        )
+    }
+}
+
+#[test]
+fn logged_out_visitors_are_sent_to_the_login_page() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    let mut b = Browser::new(&s);
+    for path in ["/", "/dashboard", "/conversations/1"] {
+        let p = b.get(path);
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/login")),
+            "{path}"
+        );
+    }
+    let p = b.post("/conversations/1/reply", &[("body", "hi"), ("csrf", "x")]);
+    assert_eq!((p.status, p.location.as_deref()), (303, Some("/login")));
+    let login = b.get("/login");
+    assert_eq!(login.status, 200);
+    assert!(login
+        .body
+        .contains("<form method=\"post\" action=\"/login\">"));
+}
+
+#[test]
+fn login_sessions_logout_and_rate_limits() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    let mut b = Browser::new(&s);
+    // Login without the form's CSRF value is refused.
+    let p = b.post(
+        "/login",
+        &[("csrf", "forged"), ("name", "sam"), ("password", PASSWORD)],
+    );
+    assert_eq!(p.status, 403);
+    // Wrong password.
+    let p = b.login("sam", "wrong password!");
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("Wrong user name or password."));
+    // Right password: a session cookie that scripts cannot read and other sites do not send.
+    let p = b.login("sam", PASSWORD);
+    assert_eq!(
+        (p.status, p.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        p.body
+    );
+    let session = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("tb_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+            && session.contains("Secure"),
+        "{session}"
+    );
+    let inbox = b.get("/");
+    assert_eq!(inbox.status, 200);
+    assert!(
+        inbox.body.contains("No conversations here yet."),
+        "{}",
+        inbox.body
+    );
+    // Logout needs the CSRF token too, then the session is gone.
+    let csrf = Browser::csrf(&inbox);
+    assert_eq!(b.post("/logout", &[("csrf", "nope")]).status, 403);
+    assert_eq!(
+        b.post("/logout", &[("csrf", &csrf)]).location.as_deref(),
+        Some("/login")
+    );
+    assert_eq!(b.get("/").location.as_deref(), Some("/login"));
+    // Five failures (one above, four here) for a user name lock it for a while, even with the right password.
+    let mut other = Browser::new(&s);
+    for _ in 0..4 {
+        assert_eq!(other.login("sam", "guess guess guess").status, 401);
+    }
+    assert_eq!(other.login("sam", PASSWORD).status, 429);
+}
+
+#[test]
+fn the_first_run_link_creates_the_owner_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTwilio::start();
+    std::fs::write(
+        dir.path().join("textback.toml"),
+        twilio_config(&fake.url, "0s", ""),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("textback.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut addr = String::new();
+    let mut link = String::new();
+    for line in lines.by_ref().take(20) {
+        let line = line.unwrap();
+        if let Some(a) = line.split("listening on ").nth(1) {
+            addr = a.trim().to_string();
+        }
+        if let Some(l) = line.trim().strip_prefix(PUBLIC_URL) {
+            link = l.to_string();
+            break;
+        }
+    }
+    assert!(link.starts_with("/setup?token="), "no setup link printed");
+    let s = TestServerRef { url: addr };
+    let mut b = Browser {
+        base: s.url.clone(),
+        agent: ureq::AgentBuilder::new().redirects(0).build(),
+        cookies: vec![],
+    };
+    let token = link.trim_start_matches("/setup?token=").to_string();
+    assert_eq!(b.get(&link).status, 200);
+    let short = b.post(
+        "/setup",
+        &[("token", &token), ("name", "owner"), ("password", "short")],
+    );
+    assert_eq!(short.status, 400);
+    let done = b.post(
+        "/setup",
+        &[("token", &token), ("name", "owner"), ("password", PASSWORD)],
+    );
+    assert_eq!((done.status, done.location.as_deref()), (303, Some("/")));
+    assert_eq!(b.get("/").status, 200);
+    // The link works once.
+    let mut again = Browser {
+        base: s.url.clone(),
+        agent: ureq::AgentBuilder::new().redirects(0).build(),
+        cookies: vec![],
+    };
+    assert_eq!(again.get(&link).status, 404);
+    assert_eq!(
+        again
+            .post(
+                "/setup",
+                &[("token", &token), ("name", "evil"), ("password", PASSWORD)]
+            )
+            .status,
+        404
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+struct TestServerRef {
+    url: String,
+}
+
+#[test]
+fn staff_reply_book_and_see_it_on_the_dashboard() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    s.missed_call("CA1", CALLER);
+    wait_for("the text-back", 10, || {
+        fake.sends_to(CALLER).into_iter().next()
+    });
+    s.text_in("SM1", CALLER, "Can you come Tuesday?");
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let inbox = b.get("/");
+    assert!(
+        inbox.body.contains("needs reply") && inbox.body.contains("Can you come Tuesday?"),
+        "{}",
+        inbox.body
+    );
+    let id = s.count("SELECT id FROM contacts");
+    let page = b.get(&format!("/conversations/{id}"));
+    assert!(
+        page.body.contains("Missed call (no-answer)")
+            && page.body.contains("Can you come Tuesday?"),
+        "{}",
+        page.body
+    );
+    let csrf = Browser::csrf(&page);
+    // A reply without the CSRF token is refused and sends nothing.
+    let forged = b.post(
+        &format!("/conversations/{id}/reply"),
+        &[("body", "forged"), ("csrf", "bad")],
+    );
+    assert_eq!(forged.status, 403);
+    let sent = b.post(
+        &format!("/conversations/{id}/reply"),
+        &[("body", "Yes, 9am works!"), ("csrf", &csrf)],
+    );
+    assert_eq!(sent.status, 303);
+    let reply = wait_for("the reply", 10, || {
+        fake.sends_to(CALLER)
+            .into_iter()
+            .find(|r| r.get("Body") == Some("Yes, 9am works!"))
+    });
+    assert_eq!(reply.get("From"), Some(BUSINESS_NUMBER));
+    assert!(fake
+        .sends_to(CALLER)
+        .iter()
+        .all(|r| r.get("Body") != Some("forged")));
+    assert_eq!(s.count("SELECT needs_reply FROM contacts"), 0);
+    // Mark booked with a value; the dashboard counts it.
+    b.post(
+        &format!("/conversations/{id}/booked"),
+        &[("value", "385"), ("csrf", &csrf)],
+    );
+    b.post(
+        &format!("/conversations/{id}/note"),
+        &[("body", "Gate code 1234"), ("csrf", &csrf)],
+    );
+    let page = b.get(&format!("/conversations/{id}"));
+    assert!(
+        page.body.contains("booked, worth $385.00") && page.body.contains("Gate code 1234"),
+        "{}",
+        page.body
+    );
+    let dash = b.get("/dashboard");
+    assert!(dash.body.contains("$385.00"), "{}", dash.body);
+    assert!(
+        dash.body.contains("<tr><th>Booked</th><td>1</td></tr>"),
+        "{}",
+        dash.body
+    );
+    assert!(dash.body.contains("<svg") && dash.body.contains("Missed calls by weekday and hour"));
+    assert!(dash
+        .body
+        .contains(&format!("{PUBLIC_URL}/hooks/twilio/voice")));
+}
+
+#[test]
+fn staff_never_see_another_business() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&agency(&fake.url));
+    add_user(&s, "ann", &["--business", "acme"]);
+    // One conversation at each business.
+    s.text_in("SM1", CALLER, "hello acme");
+    s.post_signed(
+        "/hooks/twilio/sms",
+        &[
+            ("Body", "hello bolt secret"),
+            ("From", "+14805550777"),
+            ("MessageSid", "SM2"),
+            ("To", "+16025550300"),
+        ],
+    );
+    let bolt = s.count("SELECT id FROM contacts WHERE business_id = 'bolt'");
+    let acme = s.count("SELECT id FROM contacts WHERE business_id = 'acme'");
+    let mut b = Browser::new(&s);
+    b.login("ann", PASSWORD);
+    let inbox = b.get("/");
+    assert!(inbox.body.contains("hello acme"));
+    assert!(!inbox.body.contains("hello bolt"), "{}", inbox.body);
+    assert!(!b.get("/?business=bolt").body.contains("hello bolt"));
+    let page = b.get(&format!("/conversations/{bolt}"));
+    assert_eq!(page.status, 404);
+    assert!(!page.body.contains("hello bolt"));
+    let csrf = Browser::csrf(&b.get(&format!("/conversations/{acme}")));
+    let act = b.post(
+        &format!("/conversations/{bolt}/reply"),
+        &[("body", "sneaky"), ("csrf", &csrf)],
+    );
+    assert_eq!(act.status, 404);
+    assert!(!b.get("/dashboard").body.contains("Bolt Locksmiths"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(fake.sends_to("+14805550777").is_empty());
+}
+
+#[test]
+fn pages_carry_security_headers_and_assets_are_cached() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    let mut b = Browser::new(&s);
+    let login = b.get("/login");
+    let header = |name: &str| {
+        login
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let csp = header("Content-Security-Policy");
+    assert!(
+        csp.contains("script-src 'self'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(header("X-Frame-Options"), "DENY");
+    assert_eq!(header("Referrer-Policy"), "same-origin");
+    assert!(
+        !login.body.contains("<script>") && !login.body.contains("style="),
+        "inline script or style"
+    );
+    let css = login
+        .body
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        css.starts_with("/static/") && css.ends_with("/app.css"),
+        "{css}"
+    );
+    let first = b.get(&css);
+    assert_eq!(first.status, 200);
+    let etag = first
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+        .unwrap()
+        .1
+        .clone();
+    assert!(first
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("cache-control") && v.contains("immutable")));
+    let again = Browser::answer(
+        ureq::AgentBuilder::new()
+            .redirects(0)
+            .build()
+            .get(&format!("{}{css}", s.url))
+            .set("If-None-Match", &etag)
+            .call(),
+    );
+    assert_eq!(again.status, 304);
+    assert_eq!(b.get("/static/0000000000000000/app.css").status, 404);
+}
+
+#[test]
+fn user_commands_list_change_and_remove_users() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "ann", &["--business", "acme"]);
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, _) = cli(s.dir.path(), &["user", "list", "--config", &cfg]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ann") && out.contains("staff") && out.contains("acme"),
+        "{out}"
+    );
+    let (code, _, err) = cli(s.dir.path(), &["user", "add", "bob", "--config", &cfg]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--business"), "{err}");
+    let (code, _, err) = cli(
+        s.dir.path(),
+        &["user", "add", "bob", "--business", "nope", "--config", &cfg],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no business \"nope\""), "{err}");
+    let (code, out, _) = cli(s.dir.path(), &["user", "remove", "ann", "--config", &cfg]);
+    assert_eq!(code, 0, "{out}");
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("ann", PASSWORD).status, 401);
+}
