@@ -26,11 +26,6 @@ follow_ups = []
 "#,
     );
     config
-        .replace("[providers.main]", "[providers.main]")
-        .replace(
-            "[[business]]\nid = \"acme\"",
-            "[[business]]\nid = \"acme\"\nprovider = \"main\"",
-        )
 }
 
 fn add_user(s: &TestServer, name: &str, args: &[&str]) {
