@@ -59,6 +59,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         ui: crate::ui::Ui::new().context("while loading the admin UI templates")?,
         limiter: crate::auth::Limiter::default(),
+        live: tokio::sync::broadcast::channel(256).0,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let server = HttpServer::new(move || {

@@ -256,6 +256,16 @@ pub struct Prices {
     pub segment_centicents: i64,
 }
 
+/// A business's prices from its config (nothing, for a business no longer configured).
+pub fn prices_of(biz: Option<&crate::config::BusinessConfig>) -> Prices {
+    #[allow(clippy::cast_possible_truncation)]
+    let scaled = |amount: f64, per_dollar: f64| (amount * per_dollar).round() as i64;
+    Prices {
+        average_ticket_cents: biz.map_or(0, |b| scaled(b.average_ticket, 100.0)),
+        segment_centicents: biz.map_or(0, |b| scaled(b.sms_price, 10_000.0)),
+    }
+}
+
 /// The dashboard's figures for a set of businesses over a period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dashboard {

@@ -519,3 +519,214 @@ fn user_commands_list_change_and_remove_users() {
     let mut b = Browser::new(&s);
     assert_eq!(b.login("ann", PASSWORD).status, 401);
 }
+
+fn create_token(s: &TestServer, user: &str) -> String {
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, err) = cli(
+        s.dir.path(),
+        &[
+            "token", "create", "zapier", "--user", user, "--config", &cfg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines().next().unwrap().trim().to_string()
+}
+
+fn api(s: &TestServer, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = ureq::get(&format!("{}{path}", s.url));
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let resp = match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = resp.status();
+    (
+        status,
+        serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn the_json_api_reads_with_the_token_owner_access() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&agency(&fake.url));
+    add_user(&s, "ann", &["--business", "acme"]);
+    s.missed_call("CA1", CALLER);
+    s.text_in("SM1", CALLER, "hello acme");
+    s.post_signed(
+        "/hooks/twilio/sms",
+        &[
+            ("Body", "hello bolt"),
+            ("From", "+14805550777"),
+            ("MessageSid", "SM2"),
+            ("To", "+16025550300"),
+        ],
+    );
+    let bolt = s.count("SELECT id FROM contacts WHERE business_id = 'bolt'");
+    let acme = s.count("SELECT id FROM contacts WHERE business_id = 'acme'");
+    assert_eq!(api(&s, "/api/v1/conversations", None).0, 401);
+    assert_eq!(api(&s, "/api/v1/conversations", Some("not-a-token")).0, 401);
+    let token = create_token(&s, "ann");
+    let (status, json) = api(&s, "/api/v1/conversations", Some(&token));
+    assert_eq!(status, 200);
+    let list = json["conversations"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{json}");
+    assert_eq!(list[0]["business"], "acme");
+    assert_eq!(list[0]["last_message"], "hello acme");
+    let (status, json) = api(
+        &s,
+        &format!("/api/v1/conversations/{acme}/messages"),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        json["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "hello acme"),
+        "{json}"
+    );
+    assert_eq!(
+        api(
+            &s,
+            &format!("/api/v1/conversations/{bolt}/messages"),
+            Some(&token)
+        )
+        .0,
+        404
+    );
+    let (_, json) = api(&s, "/api/v1/calls", Some(&token));
+    assert_eq!(json["calls"][0]["call_sid"], "CA1");
+    let (_, json) = api(&s, "/api/v1/contacts", Some(&token));
+    assert_eq!(json["contacts"].as_array().unwrap().len(), 1);
+    let (_, json) = api(&s, "/api/v1/stats?days=7", Some(&token));
+    assert_eq!(json["funnel"]["missed"], 1, "{json}");
+}
+
+#[test]
+fn contacts_can_be_found_edited_exported_and_erased() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    s.missed_call("CA1", CALLER);
+    s.text_in("SM1", CALLER, "STOP");
+    s.text_in("SM2", "+14805550222", "hi there");
+    let id = s.count(&format!("SELECT id FROM contacts WHERE phone = '{CALLER}'"));
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let page = b.get(&format!("/contacts/{id}"));
+    assert!(
+        page.body.contains("opt out (keyword:STOP)"),
+        "{}",
+        page.body
+    );
+    let csrf = Browser::csrf(&page);
+    let saved = b.post(
+        &format!("/contacts/{id}"),
+        &[
+            ("csrf", &csrf),
+            ("name", "=Jo Smith"),
+            ("tags", "customer, vip"),
+            ("notes", "Gate code 42"),
+        ],
+    );
+    assert_eq!(saved.status, 303);
+    let found = b.get("/contacts?q=Jo");
+    assert!(
+        found.body.contains("=Jo Smith") && !found.body.contains("+14805550222"),
+        "{}",
+        found.body
+    );
+    let csv = b.get("/contacts.csv");
+    assert!(csv
+        .body
+        .starts_with("id,business,phone,name,tags,state,opted_out_at,booked_value\n"));
+    assert!(
+        csv.body.contains(&format!(
+            "{id},acme,{CALLER},'=Jo Smith,\"customer, vip\",opted_out,"
+        )),
+        "{}",
+        csv.body
+    );
+    // Erase needs the number typed back.
+    let wrong = b.post(
+        &format!("/contacts/{id}/erase"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    );
+    assert_eq!(wrong.status, 400);
+    assert_eq!(
+        s.count(&format!("SELECT COUNT(*) FROM contacts WHERE id = {id}")),
+        1
+    );
+    let gone = b.post(
+        &format!("/contacts/{id}/erase"),
+        &[("csrf", &csrf), ("confirm", CALLER)],
+    );
+    assert_eq!(gone.location.as_deref(), Some("/contacts?erased=1"));
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) FROM contacts WHERE phone = '{CALLER}'"
+        )),
+        0
+    );
+    assert_eq!(s.count(&format!("SELECT COUNT(*) FROM messages WHERE to_number = '{CALLER}' OR from_number = '{CALLER}' OR instr(body, '{CALLER}') > 0")), 0);
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) FROM calls WHERE from_raw = '{CALLER}'"
+        )),
+        0
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM calls WHERE from_raw = 'erased'"),
+        1
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM consent_events"), 0);
+}
+
+#[test]
+fn open_pages_hear_about_new_activity() {
+    use std::io::{BufRead, BufReader, Write as _};
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+        b.cookie_header()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    s.text_in("SM1", CALLER, "anyone there?");
+    let mut seen = String::new();
+    while !seen.contains("event: update") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the stream closed"
+        );
+        seen.push_str(&line);
+    }
+    // Without a session there is no stream.
+    let resp = ureq::get(&format!("{}/events", s.url)).call();
+    assert!(matches!(resp, Err(ureq::Error::Status(401, _))));
+}

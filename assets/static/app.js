@@ -38,3 +38,25 @@ for (const button of document.querySelectorAll("button[data-confirm]")) {
     if (!window.confirm(button.dataset.confirm)) e.preventDefault();
   });
 }
+
+// Live updates: pages marked data-live refresh their content when the server says something changed.
+const live = document.querySelector("[data-live]");
+if (live && window.EventSource) {
+  let busy = false;
+  const refresh = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const resp = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+      if (resp.ok) {
+        const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+        const fresh = doc.querySelector("[data-live]");
+        const typing = document.activeElement && live.contains(document.activeElement);
+        if (fresh && !typing) live.innerHTML = fresh.innerHTML;
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  new EventSource("/events").addEventListener("update", refresh);
+}

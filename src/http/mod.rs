@@ -2,6 +2,7 @@
 //! `routes` is the whole routing table.
 
 mod admin;
+mod api;
 mod error;
 mod health;
 mod webhooks;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub ui: crate::ui::Ui,
     /// Failed logins per IP and per user name.
     pub limiter: crate::auth::Limiter,
+    /// Tells open admin pages that a business's data changed (server-sent events).
+    pub live: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Security headers on every answer: no inline scripts or styles, no framing, no referrers leaking
@@ -65,9 +68,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::get().to(admin::setup_form))
         .route("/setup", web::post().to(admin::setup))
         .route("/dashboard", web::get().to(admin::dashboard))
+        .route("/contacts", web::get().to(admin::contacts_page))
+        .route("/contacts.csv", web::get().to(admin::contacts_csv))
+        .route("/contacts/{id}", web::get().to(admin::contact_page))
+        .route("/contacts/{id}", web::post().to(admin::contact_save))
+        .route("/contacts/{id}/erase", web::post().to(admin::contact_erase))
         .route("/conversations/{id}", web::get().to(admin::conversation))
         .route("/conversations/{id}/{action}", web::post().to(admin::act))
         .route("/static/{hash}/{file}", web::get().to(admin::asset))
+        .route("/events", web::get().to(admin::events))
+        .service(
+            web::scope("/api/v1")
+                .route("/calls", web::get().to(api::calls))
+                .route("/conversations", web::get().to(api::conversations))
+                .route("/conversations/{id}/messages", web::get().to(api::messages))
+                .route("/contacts", web::get().to(api::contacts))
+                .route("/stats", web::get().to(api::stats)),
+        )
         .service(
             web::scope("/hooks/twilio")
                 .route("/voice", web::post().to(webhooks::voice))

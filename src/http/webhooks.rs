@@ -183,6 +183,7 @@ pub async fn voice(
         })
         .await?;
     after(&state, applied);
+    let _ = state.live.send(v.business.id.clone());
     let biz = &v.business;
     let screen = biz.call_screening.then(|| {
         let q: String = form_urlencoded::Serializer::new(String::new())
@@ -274,6 +275,7 @@ where
         ..
     } = v;
     let public = state.public_url.clone();
+    let id = business.id.clone();
     let applied = state
         .store
         .write_async(move |c| {
@@ -289,6 +291,10 @@ where
         })
         .await?;
     after(state, applied);
+    if !applied.duplicate {
+        // Nobody listening is fine.
+        let _ = state.live.send(id);
+    }
     Ok(())
 }
 

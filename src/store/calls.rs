@@ -244,3 +244,12 @@ pub fn for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<Call>> {
     let rows = st.query_map([contact_id], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Calls since `since`, newest first.
+pub fn since(c: &Conn<'_>, since: i64) -> Result<Vec<Call>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM calls WHERE started_at >= ?1 ORDER BY started_at DESC, id DESC"
+    ))?;
+    let rows = st.query_map([since], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -39,11 +39,15 @@ pub struct Contact {
     pub name: Option<String>,
     /// Something new since staff last looked.
     pub unread: bool,
+    /// Staff's notes about them.
+    pub notes: Option<String>,
+    /// Comma-separated tags (staff, customer, …).
+    pub tags: String,
 }
 
 const COLUMNS: &str =
     "id, business_id, phone, opted_out_at, state, urgent, needs_reply, blocked_at, booked_at, \
-    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread";
+    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread, notes, tags";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -63,6 +67,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         created_at: r.get(13)?,
         name: r.get(14)?,
         unread: r.get(15)?,
+        notes: r.get(16)?,
+        tags: r.get(17)?,
     })
 }
 
@@ -443,4 +449,62 @@ pub fn notes(c: &Conn<'_>, id: i64) -> Result<Vec<(String, String, i64)>> {
     )?;
     let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Contacts whose number or name contains `q` (all when empty), newest first.
+pub fn search(c: &Conn<'_>, q: &str, limit: usize) -> Result<Vec<Contact>> {
+    let like = format!(
+        "%{}%",
+        q.trim()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM contacts
+         WHERE phone LIKE ?1 ESCAPE '\\' OR COALESCE(name, '') LIKE ?1 ESCAPE '\\'
+         ORDER BY created_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let rows = st.query_map(
+        params![like, i64::try_from(limit).unwrap_or(i64::MAX)],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Updates what staff know about a contact.
+pub fn set_details(
+    c: &Conn<'_>,
+    id: i64,
+    name: Option<&str>,
+    notes: Option<&str>,
+    tags: &str,
+    now: i64,
+) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET name = ?2, notes = ?3, tags = ?4, updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![id, name, notes, tags, now])?;
+    Ok(())
+}
+
+/// Erases a contact and everything that names them: their messages, notes, consent trail and pending jobs
+/// go; their calls stay for the figures, with the number removed; staff alerts that quoted them go too.
+pub fn erase(c: &Conn<'_>, id: i64) -> Result<()> {
+    let contact = get(c, id)?;
+    c.0.prepare_cached(
+        "UPDATE calls SET from_raw = 'erased', recording_url = NULL WHERE contact_id = ?1",
+    )?
+    .execute([id])?;
+    c.0.prepare_cached(
+        "DELETE FROM jobs WHERE contact_id = ?1 AND state IN ('pending', 'running')",
+    )?
+    .execute([id])?;
+    c.0.prepare_cached("DELETE FROM messages WHERE contact_id IS NULL AND instr(body, ?1) > 0")?
+        .execute([&contact.phone])?;
+    c.0.prepare_cached("DELETE FROM line_types WHERE phone = ?1")?
+        .execute([&contact.phone])?;
+    c.0.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
 }

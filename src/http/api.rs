@@ -1,0 +1,281 @@
+//! The read-only JSON API, `/api/v1/…`, for people who connect other tools. Bearer tokens come from
+//! `textback token create`; a token sees what its user sees.
+
+use super::{AppState, HttpError};
+use crate::auth;
+use crate::report;
+use crate::store::contacts::InboxFilter;
+use crate::store::users::User;
+use crate::store::{self, calls, contacts, messages, users, Conn};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+async fn read<R: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Conn<'_>) -> store::Result<R> + Send + 'static,
+) -> Result<R, HttpError> {
+    let store = state.store.clone();
+    web::block(move || store.read(f))
+        .await
+        .map_err(|_| HttpError::Unavailable(store::Error::WriterGone))?
+        .map_err(HttpError::from)
+}
+
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header(("WWW-Authenticate", "Bearer realm=\"textback\""))
+        .json(json!({ "error": "a valid bearer token is required (create one with `textback token create`)" }))
+}
+
+async fn caller(state: &AppState, req: &HttpRequest) -> Result<Option<User>, HttpError> {
+    let Some(token) = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let hash = auth::token_hash(token);
+    read(state, move |c| match users::api_token_user(c, &hash)? {
+        Some(id) => users::get(c, id),
+        None => Ok(None),
+    })
+    .await
+}
+
+/// Filters common to the list endpoints.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    business: Option<String>,
+    #[serde(default)]
+    days: Option<u32>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CallJson {
+    id: i64,
+    business: String,
+    call_sid: String,
+    from: String,
+    state: String,
+    miss_reason: Option<String>,
+    duration_secs: Option<i64>,
+    recording_url: Option<String>,
+    textback: Option<String>,
+    textback_reason: Option<String>,
+    contact_id: Option<i64>,
+    started_at: i64,
+}
+
+fn call_json(c: calls::Call) -> CallJson {
+    CallJson {
+        id: c.id,
+        business: c.business_id,
+        call_sid: c.call_sid,
+        from: c.from_raw,
+        state: c.state,
+        miss_reason: c.miss_reason,
+        duration_secs: c.duration_secs,
+        recording_url: c.recording_url,
+        textback: c.textback,
+        textback_reason: c.textback_reason,
+        contact_id: c.contact_id,
+        started_at: c.started_at,
+    }
+}
+
+#[derive(Serialize)]
+struct MessageJson {
+    id: i64,
+    direction: String,
+    purpose: String,
+    from: String,
+    to: String,
+    body: String,
+    status: String,
+    error_code: Option<i64>,
+    provider_sid: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+fn message_json(m: messages::Message) -> MessageJson {
+    MessageJson {
+        id: m.id,
+        direction: m.direction,
+        purpose: m.purpose,
+        from: m.from_number,
+        to: m.to_number,
+        body: m.body,
+        status: m.status,
+        error_code: m.error_code,
+        provider_sid: m.provider_sid,
+        created_at: m.created_at,
+        sent_at: m.sent_at,
+    }
+}
+
+fn scope(user: &User, state: &AppState, wanted: Option<&str>) -> Vec<String> {
+    state
+        .config
+        .businesses
+        .iter()
+        .filter(|b| user.can_see(&b.id) && wanted.is_none_or(|w| w == b.id))
+        .map(|b| b.id.clone())
+        .collect()
+}
+
+/// `GET /api/v1/calls?days=30&business=ID`
+pub async fn calls(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(user) = caller(&state, &req).await? else {
+        return Ok(unauthorized());
+    };
+    let ids = scope(&user, &state, q.business.as_deref());
+    let since = state.clock.now() - i64::from(q.days.unwrap_or(30).clamp(1, 366)) * 24 * 3_600_000;
+    let rows = read(&state, move |c| calls::since(c, since)).await?;
+    let data: Vec<CallJson> = rows
+        .into_iter()
+        .filter(|c| ids.contains(&c.business_id))
+        .map(call_json)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "calls": data })))
+}
+
+/// `GET /api/v1/conversations?filter=needs-reply&business=ID`
+pub async fn conversations(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(user) = caller(&state, &req).await? else {
+        return Ok(unauthorized());
+    };
+    let ids = scope(&user, &state, q.business.as_deref());
+    let filter = match q.filter.as_deref() {
+        Some("needs-reply") => InboxFilter::NeedsReply,
+        Some("urgent") => InboxFilter::Urgent,
+        Some("booked") => InboxFilter::Booked,
+        Some("opted-out") => InboxFilter::OptedOut,
+        _ => InboxFilter::All,
+    };
+    let rows = read(&state, move |c| contacts::inbox(c, None, filter, 1000)).await?;
+    let data: Vec<_> = rows
+        .into_iter()
+        .filter(|r| ids.contains(&r.business_id))
+        .map(|r| {
+            json!({
+                "contact_id": r.id, "business": r.business_id, "phone": r.phone, "name": r.name,
+                "state": r.state, "urgent": r.urgent, "needs_reply": r.needs_reply, "unread": r.unread,
+                "last_message": r.last_body, "last_activity_at": r.last_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "conversations": data })))
+}
+
+/// `GET /api/v1/conversations/{id}/messages`
+pub async fn messages(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(user) = caller(&state, &req).await? else {
+        return Ok(unauthorized());
+    };
+    let id = path.into_inner();
+    let found = read(&state, move |c| match contacts::get(c, id) {
+        Ok(k) => Ok(Some((k.business_id.clone(), messages::for_contact(c, id)?))),
+        Err(store::Error::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    match found {
+        Some((business, list)) if user.can_see(&business) => {
+            let data: Vec<MessageJson> = list.into_iter().map(message_json).collect();
+            Ok(HttpResponse::Ok().json(json!({ "contact_id": id, "messages": data })))
+        }
+        _ => Ok(HttpResponse::NotFound().json(json!({ "error": "no such conversation" }))),
+    }
+}
+
+/// `GET /api/v1/contacts?business=ID`
+pub async fn contacts(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(user) = caller(&state, &req).await? else {
+        return Ok(unauthorized());
+    };
+    let ids = scope(&user, &state, q.business.as_deref());
+    let rows = read(&state, move |c| contacts::search(c, "", 10_000)).await?;
+    let data: Vec<_> = rows
+        .into_iter()
+        .filter(|k| ids.contains(&k.business_id))
+        .map(|k| {
+            json!({
+                "id": k.id, "business": k.business_id, "phone": k.phone, "name": k.name, "state": k.state,
+                "tags": k.tags, "opted_out_at": k.opted_out_at, "blocked_at": k.blocked_at,
+                "booked_at": k.booked_at, "booked_value_cents": k.booked_value_cents, "created_at": k.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "contacts": data })))
+}
+
+/// `GET /api/v1/stats?days=30&business=ID`: the dashboard's figures.
+pub async fn stats(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(user) = caller(&state, &req).await? else {
+        return Ok(unauthorized());
+    };
+    let ids = scope(&user, &state, q.business.as_deref());
+    let days = q.days.unwrap_or(30).clamp(1, 366);
+    let now = state.clock.now();
+    let since = now - i64::from(days) * 24 * 3_600_000;
+    let (rows, segments) = read(&state, move |c| {
+        Ok((
+            store::reports::missed_calls(c, since)?,
+            store::reports::segments_sent(c, since)?,
+        ))
+    })
+    .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| ids.contains(&r.business_id))
+        .collect();
+    let segments: Vec<_> = segments
+        .into_iter()
+        .filter(|(b, _)| ids.contains(b))
+        .collect();
+    let config = std::sync::Arc::clone(&state.config);
+    let d = report::dashboard(
+        &rows,
+        &segments,
+        move |id| report::prices_of(config.business(id)),
+        chrono_tz::UTC,
+        days,
+        now,
+    );
+    Ok(HttpResponse::Ok().json(json!({
+        "days": days,
+        "funnel": d.funnel,
+        "recovered_cents": d.money.recovered_cents,
+        "sms_segments": d.money.segments,
+        "sms_spend_cents": (d.money.spend_centicents + 50) / 100,
+    })))
+}
