@@ -31,18 +31,18 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         config.server.public_url = Some(format!("http://{addr}"));
     }
     let public_url = config.server.public_base();
-    let config = Arc::new(config);
+    let config = crate::config::Shared::new(config);
 
     let store = Store::open(&loaded.database)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let providers = Providers::from_config(&config);
+    let providers = Providers::from_config(&config.get());
     let scheduler = Arc::new(
         scheduler::spawn(
             scheduler::Deps::new(
                 store.clone(),
                 providers.clone(),
-                Arc::clone(&config),
+                config.clone(),
                 public_url.clone(),
                 Arc::clone(&clock),
             ),
@@ -53,7 +53,8 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let state = web::Data::new(AppState {
         store: store.clone(),
         providers,
-        config: Arc::clone(&config),
+        config: config.clone(),
+        config_path: loaded.path.clone(),
         clock,
         scheduler: Arc::clone(&scheduler),
         public_url: public_url.clone(),
@@ -75,7 +76,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     .with_context(|| format!("while listening on {addr}"))?
     .run();
 
-    print_banner(&loaded, &config, addr, &public_url);
+    print_banner(&loaded, &config.get(), addr, &public_url);
     print_setup_link(&store, &public_url).await?;
     systemd::notify("READY=1");
     let handle = server.handle();

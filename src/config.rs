@@ -738,6 +738,37 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// The configuration in force, shared by the HTTP workers and the scheduler, and replaced whole when the
+/// settings page saves a change (no restart).
+#[derive(Clone, Debug)]
+pub struct Shared(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Config>>>);
+
+impl Shared {
+    /// Shares a configuration.
+    pub fn new(config: Config) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(
+            std::sync::Arc::new(config),
+        )))
+    }
+
+    /// The configuration now. Hold it for one request or one job, not longer.
+    pub fn get(&self) -> std::sync::Arc<Config> {
+        match self.0.read() {
+            Ok(c) => std::sync::Arc::clone(&c),
+            Err(poisoned) => std::sync::Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts a new configuration in force.
+    pub fn set(&self, config: Config) {
+        let fresh = std::sync::Arc::new(config);
+        match self.0.write() {
+            Ok(mut c) => *c = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+}
+
 /// A validated configuration and where it came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {

@@ -9,7 +9,6 @@
 //! Depends on store, providers, policy, outbox and clock.
 
 use crate::clock::{Clock, Millis};
-use crate::config::Config;
 use crate::model::SuppressReason;
 use crate::outbox::{self, Outcome, Send, Work};
 use crate::policy;
@@ -43,7 +42,7 @@ pub struct Deps {
     /// Provider accounts by name.
     pub providers: Providers,
     /// The configuration (businesses and their scripts).
-    pub config: Arc<Config>,
+    pub config: crate::config::Shared,
     /// The public base URL, for links in alerts.
     pub public_url: String,
     /// Time.
@@ -59,7 +58,7 @@ impl Deps {
     pub fn new(
         store: Store,
         providers: Providers,
-        config: Arc<Config>,
+        config: crate::config::Shared,
         public_url: String,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -250,7 +249,7 @@ fn reserve(
 /// rate go back to wait for their slot. Returns how many jobs were claimed and the work to do.
 pub fn claim(deps: &Deps, now: Millis, limit: usize) -> crate::store::Result<(usize, Vec<Work>)> {
     let (config, pace, public) = (
-        Arc::clone(&deps.config),
+        deps.config.get(),
         Arc::clone(&deps.pace),
         deps.public_url.clone(),
     );
@@ -414,7 +413,7 @@ fn record(deps: &Deps, send: &Send, outcome: &Outcome) {
     let (s, o, config, public) = (
         send.clone(),
         outcome.clone(),
-        Arc::clone(&deps.config),
+        deps.config.get(),
         deps.public_url.clone(),
     );
     if let Err(e) = deps
@@ -566,7 +565,7 @@ mod tests {
             Arc::clone(&recorder) as Arc<dyn Provider>,
         );
         let clock = Arc::new(ManualClock::new(T0));
-        let mut config = Config::default();
+        let mut config = crate::config::Config::default();
         // No quiet hours, no pacing: these tests are about timing and retries.
         config.businesses[0].quiet_hours = String::new();
         config.businesses[0].send_rate = 100.0;
@@ -574,7 +573,7 @@ mod tests {
         let deps = Deps::new(
             store,
             Providers::from_map(map),
-            Arc::new(config),
+            crate::config::Shared::new(config),
             "http://127.0.0.1:8080".into(),
             Arc::clone(&clock) as Arc<dyn Clock>,
         );
@@ -582,7 +581,7 @@ mod tests {
     }
 
     fn missed_call(deps: &Deps, sid: &str, from: &str, at: Millis) {
-        let config = Arc::clone(&deps.config);
+        let config = deps.config.get();
         let report = CallReport {
             call_sid: sid.into(),
             from: from.into(),
@@ -659,7 +658,7 @@ mod tests {
     fn a_follow_up_due_in_quiet_hours_waits_for_morning() {
         use crate::config::FollowUp;
         let (_dir, mut deps, recorder, clock) = setup();
-        let mut config = (*deps.config).clone();
+        let mut config = (*deps.config.get()).clone();
         let biz = &mut config.businesses[0];
         biz.quiet_hours = "21:00-08:00".into();
         biz.max_deferral = crate::config::Dur(Duration::from_secs(12 * 3600));
@@ -667,7 +666,7 @@ mod tests {
             after: crate::config::Dur(Duration::from_secs(3600)),
             script: "Still there?".into(),
         }];
-        deps.config = Arc::new(config);
+        deps.config = crate::config::Shared::new(config);
         // 19:30 in Phoenix: the text-back leaves 20 s later and its follow-up is due at 20:30:20, before quiet hours.
         let evening: Millis = 1_796_178_600_000; // 2026-12-02 02:30 UTC = 2026-12-01 19:30 Phoenix
         missed_call(&deps, "CA9", "+14805550119", evening);

@@ -473,9 +473,8 @@ pub struct InboxQuery {
     business: String,
 }
 
-fn visible<'a>(state: &'a AppState, user: &User) -> Vec<&'a BusinessConfig> {
-    state
-        .config
+fn visible<'a>(config: &'a crate::config::Config, user: &User) -> Vec<&'a BusinessConfig> {
+    config
         .businesses
         .iter()
         .filter(|b| user.can_see(&b.id))
@@ -498,7 +497,8 @@ pub async fn inbox(
         "opted-out" => InboxFilter::OptedOut,
         _ => InboxFilter::All,
     };
-    let businesses = visible(&state, &signed.user);
+    let config = state.config.get();
+    let businesses = visible(&config, &signed.user);
     let business = businesses
         .iter()
         .find(|b| b.id == query.business)
@@ -508,8 +508,8 @@ pub async fn inbox(
         contacts::inbox(c, business.as_deref(), filter, 300)
     })
     .await?;
-    let names: std::collections::HashMap<&str, &str> = state
-        .config
+    let all = state.config.get();
+    let names: std::collections::HashMap<&str, &str> = all
         .businesses
         .iter()
         .map(|b| (b.id.as_str(), b.name.as_str()))
@@ -697,6 +697,7 @@ async fn visible_contact(
     signed: &Signed,
     id: i64,
 ) -> Result<Option<Contact>, HttpError> {
+    let config = state.config.get();
     let contact = read(state, move |c| match contacts::get(c, id) {
         Ok(k) => Ok(Some(k)),
         Err(store::Error::NotFound) => Ok(None),
@@ -704,7 +705,7 @@ async fn visible_contact(
     })
     .await?;
     Ok(contact.filter(|k| {
-        signed.user.can_see(&k.business_id) && state.config.business(&k.business_id).is_some()
+        signed.user.can_see(&k.business_id) && config.business(&k.business_id).is_some()
     }))
 }
 
@@ -743,6 +744,7 @@ pub async fn conversation(
         .count();
     let business = state
         .config
+        .get()
         .business(&contact.business_id)
         .map_or(contact.business_id.clone(), |b| b.name.clone());
     let view = ContactView {
@@ -793,6 +795,7 @@ pub async fn act(
     path: web::Path<(i64, String)>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, HttpError> {
+    let config = state.config.get();
     let Some(signed) = signed_in(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
@@ -803,7 +806,7 @@ pub async fn act(
     let Some(contact) = visible_contact(&state, &signed, id).await? else {
         return Ok(not_found(&state, &signed));
     };
-    let Some(biz) = state.config.business(&contact.business_id).cloned() else {
+    let Some(biz) = config.business(&contact.business_id).cloned() else {
         return Ok(not_found(&state, &signed));
     };
     let now = state.clock.now();
@@ -825,7 +828,7 @@ pub async fn act(
         None
     };
     let (provider, public, author) = (
-        state.config.provider_name(&biz).to_string(),
+        config.provider_name(&biz).to_string(),
         state.public_url.clone(),
         signed.user.name.clone(),
     );
@@ -939,7 +942,8 @@ pub async fn dashboard(
         return Ok(redirect("/login"));
     };
     let days = query.days.unwrap_or(30).clamp(1, 366);
-    let businesses = visible(&state, &signed.user);
+    let config = state.config.get();
+    let businesses = visible(&config, &signed.user);
     let chosen: Vec<&BusinessConfig> = businesses
         .iter()
         .copied()
@@ -963,7 +967,7 @@ pub async fn dashboard(
         .into_iter()
         .filter(|(b, _)| ids.contains(b))
         .collect();
-    let config = std::sync::Arc::clone(&state.config);
+    let config = state.config.get();
     let prices = move |id: &str| report::prices_of(config.business(id));
     let tz = chosen.first().map_or(chrono_tz::UTC, |b| b.tz());
     let d = report::dashboard(&rows, &segments, prices, tz, days, now);
@@ -1112,8 +1116,8 @@ pub async fn contacts_page(
         return Ok(redirect("/login"));
     };
     let list = visible_contacts(&state, &signed, &query.q, 500).await?;
-    let names: std::collections::HashMap<&str, &str> = state
-        .config
+    let all = state.config.get();
+    let names: std::collections::HashMap<&str, &str> = all
         .businesses
         .iter()
         .map(|b| (b.id.as_str(), b.name.as_str()))

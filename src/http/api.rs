@@ -122,9 +122,8 @@ fn message_json(m: messages::Message) -> MessageJson {
     }
 }
 
-fn scope(user: &User, state: &AppState, wanted: Option<&str>) -> Vec<String> {
-    state
-        .config
+fn scope(user: &User, config: &crate::config::Config, wanted: Option<&str>) -> Vec<String> {
+    config
         .businesses
         .iter()
         .filter(|b| user.can_see(&b.id) && wanted.is_none_or(|w| w == b.id))
@@ -141,7 +140,7 @@ pub async fn calls(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state, q.business.as_deref());
+    let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let since = state.clock.now() - i64::from(q.days.unwrap_or(30).clamp(1, 366)) * 24 * 3_600_000;
     let rows = read(&state, move |c| calls::since(c, since)).await?;
     let data: Vec<CallJson> = rows
@@ -161,7 +160,7 @@ pub async fn conversations(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state, q.business.as_deref());
+    let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let filter = match q.filter.as_deref() {
         Some("needs-reply") => InboxFilter::NeedsReply,
         Some("urgent") => InboxFilter::Urgent,
@@ -218,7 +217,7 @@ pub async fn contacts(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state, q.business.as_deref());
+    let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let rows = read(&state, move |c| contacts::search(c, "", 10_000)).await?;
     let data: Vec<_> = rows
         .into_iter()
@@ -243,7 +242,7 @@ pub async fn stats(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state, q.business.as_deref());
+    let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let days = q.days.unwrap_or(30).clamp(1, 366);
     let now = state.clock.now();
     let since = now - i64::from(days) * 24 * 3_600_000;
@@ -262,7 +261,7 @@ pub async fn stats(
         .into_iter()
         .filter(|(b, _)| ids.contains(b))
         .collect();
-    let config = std::sync::Arc::clone(&state.config);
+    let config = state.config.get();
     let d = report::dashboard(
         &rows,
         &segments,

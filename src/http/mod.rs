@@ -10,7 +10,6 @@ mod webhooks;
 pub use error::HttpError;
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::providers::Providers;
 use crate::scheduler;
 use crate::store::Store;
@@ -27,7 +26,9 @@ pub struct AppState {
     /// Provider accounts.
     pub providers: Providers,
     /// The configuration.
-    pub config: Arc<Config>,
+    pub config: crate::config::Shared,
+    /// The config file settings are saved to (`None` on the built-in defaults).
+    pub config_path: Option<std::path::PathBuf>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// The scheduler, to wake when a job is added.

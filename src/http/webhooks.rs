@@ -42,6 +42,7 @@ fn verify(
     body: &[u8],
     addressed: Addressed,
 ) -> Result<Verified, HttpError> {
+    let config = state.config.get();
     let form = req
         .headers()
         .get(CONTENT_TYPE)
@@ -71,15 +72,15 @@ fn verify(
         Addressed::From => twilio::receipt_sender(&params),
         Addressed::Query => None,
     };
-    let mut business = number.and_then(|n| state.config.business_for_number(n));
+    let mut business = number.and_then(|n| config.business_for_number(n));
     if business.is_none() && matches!(addressed, Addressed::ToOrFrom) {
         let from = twilio::receipt_sender(&params);
         business = from
-            .and_then(|n| state.config.business_for_number(n))
-            .or_else(|| from.and_then(|n| state.config.business_for_staff_number(n)));
+            .and_then(|n| config.business_for_number(n))
+            .or_else(|| from.and_then(|n| config.business_for_staff_number(n)));
     }
     if matches!(addressed, Addressed::Query) {
-        business = query(req, "business").and_then(|id| state.config.business(&id));
+        business = query(req, "business").and_then(|id| config.business(&id));
     }
     let signed = SignedRequest {
         url: &url,
@@ -90,7 +91,7 @@ fn verify(
     // The business's own account signs its webhooks; for an unknown number any account may have.
     let provider = match business {
         Some(b) => {
-            let name = state.config.provider_name(b);
+            let name = config.provider_name(b);
             state
                 .providers
                 .get(name)
