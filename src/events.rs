@@ -669,9 +669,10 @@ pub(crate) fn opt_out(
     Ok(true)
 }
 
-/// Creates an outgoing message and the job that sends it at `due`; returns `due`.
+/// Creates an outgoing message and the job that sends it at `due`; returns `due`. The purpose decides
+/// whether it may go to an opted-out contact.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn queue_message(
+pub fn queue_message(
     c: &Conn<'_>,
     env: &Env<'_>,
     contact_id: Option<i64>,

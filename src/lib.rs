@@ -23,6 +23,7 @@ pub mod providers;
 pub mod report;
 pub mod scheduler;
 pub mod script;
+pub mod settings;
 pub mod simulate;
 pub mod staff;
 pub mod store;

@@ -730,3 +730,151 @@ fn open_pages_hear_about_new_activity() {
     let resp = ureq::get(&format!("{}/events", s.url)).call();
     assert!(matches!(resp, Err(ureq::Error::Status(401, _))));
 }
+
+#[test]
+fn owners_edit_settings_which_are_validated_written_back_and_applied() {
+    let fake = FakeTwilio::start();
+    let config = twilio_config(&fake.url, "0s", "").replace(
+        "text_delay = \"0s\"",
+        "# wait a little\ntext_delay = \"0s\"   # seconds matter",
+    );
+    let s = TestServer::start(&config);
+    add_user(&s, "sam", &["--role", "owner"]);
+    add_user(&s, "ann", &["--business", "acme"]);
+    let mut staff = Browser::new(&s);
+    staff.login("ann", PASSWORD);
+    assert_eq!(staff.get("/settings").status, 403);
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let page = b.get("/settings");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("name=\"text_delay\" value=\"0s\""),
+        "{}",
+        page.body
+    );
+    let csrf = Browser::csrf(&page);
+    // Preview a script with the segment count.
+    let preview = b.post(
+        "/settings/preview",
+        &[
+            ("csrf", &csrf),
+            ("business", "0"),
+            ("script", "Hi from {{ name }}!"),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&preview.body).unwrap();
+    assert_eq!(json["text"], "Hi from Acme HVAC! Reply STOP to opt out.");
+    assert_eq!(json["segments"], 1);
+    let broken = b.post(
+        "/settings/preview",
+        &[
+            ("csrf", &csrf),
+            ("business", "0"),
+            ("script", "Hi {{ nope }}"),
+        ],
+    );
+    assert!(broken.body.contains("undefined value"), "{}", broken.body);
+    // A bad edit changes nothing.
+    let before = std::fs::read_to_string(&s.config).unwrap();
+    let bad = b.post(
+        "/settings/0",
+        &[("csrf", &csrf), ("quiet_hours", "9pm-8am")],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("business[0].quiet_hours"), "{}", bad.body);
+    assert_eq!(std::fs::read_to_string(&s.config).unwrap(), before);
+    // A good one is written back with the comments kept, and applies at once.
+    let good = b.post(
+        "/settings/0",
+        &[
+            ("csrf", &csrf),
+            ("text_delay", "1h"),
+            ("hours.sun", "10:00-14:00"),
+        ],
+    );
+    assert_eq!(
+        good.location.as_deref(),
+        Some("/settings?saved=1"),
+        "{}",
+        good.body
+    );
+    let after = std::fs::read_to_string(&s.config).unwrap();
+    assert!(
+        after.contains("# wait a little\ntext_delay = \"1h\"   # seconds matter"),
+        "{after}"
+    );
+    assert!(after.contains("sun = [\"10:00-14:00\"]"), "{after}");
+    s.missed_call("CA1", CALLER);
+    let due = s.count("SELECT run_at - created_at FROM jobs WHERE kind = 'text_back'");
+    assert_eq!(due, 3_600_000);
+    // And a test text goes to the number given.
+    b.post(
+        "/settings/0/test-text",
+        &[("csrf", &csrf), ("to", "+14805550999")],
+    );
+    let test = wait_for("the test text", 10, || {
+        fake.sends_to("+14805550999").into_iter().next()
+    });
+    assert!(test
+        .get("Body")
+        .unwrap()
+        .starts_with("[test] Hi, this is Acme HVAC."));
+}
+
+#[test]
+fn the_simulator_page_places_a_missed_call_and_shows_the_text_back() {
+    let config = r#"
+[server]
+listen = "127.0.0.1:0"
+[providers.simulator]
+kind = "simulator"
+[[business]]
+id = "demo"
+name = "Demo Plumbing"
+numbers = ["+16025550100"]
+forward_to = ["+16025550199"]
+text_delay = "0s"
+quiet_hours = ""
+[business.hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
+"#;
+    let s = TestServer::start(config);
+    add_user(&s, "sam", &["--role", "owner"]);
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    assert!(b.get("/").body.contains("href=\"/simulator\""));
+    let page = b.get("/simulator");
+    assert!(page.body.contains("Call +16025550100"), "{}", page.body);
+    let csrf = Browser::csrf(&page);
+    let call = b.post(
+        "/simulator/call",
+        &[
+            ("csrf", &csrf),
+            ("business", "demo"),
+            ("from", CALLER),
+            ("status", "no-answer"),
+        ],
+    );
+    assert_eq!(call.status, 303);
+    wait_for("the simulated text-back", 10, || {
+        let p = b.get("/simulator?business=demo&from=%2B14805550111");
+        p.body.contains("Hi, this is Demo Plumbing.").then_some(())
+    });
+    b.post(
+        "/simulator/text",
+        &[
+            ("csrf", &csrf),
+            ("business", "demo"),
+            ("from", CALLER),
+            ("body", "My sink is leaking"),
+        ],
+    );
+    assert!(b.get("/").body.contains("My sink is leaking"));
+}

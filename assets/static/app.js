@@ -60,3 +60,34 @@ if (live && window.EventSource) {
   };
   new EventSource("/events").addEventListener("update", refresh);
 }
+
+// Script previews on the settings page: rendered by the server with sample data, with the segment count.
+for (const box of document.querySelectorAll("textarea[data-preview]")) {
+  const out = box.parentElement.querySelector(".preview");
+  const form = box.form;
+  let timer;
+  const preview = async () => {
+    const body = new URLSearchParams({
+      csrf: form.querySelector("input[name=csrf]").value,
+      business: box.dataset.preview,
+      script: box.value,
+    });
+    const resp = await fetch("/settings/preview", { method: "POST", body });
+    const json = await resp.json();
+    out.textContent = json.error ? `⚠ ${json.error}` : `${json.text} — ${json.segments} segment(s), ${json.encoding}`;
+  };
+  box.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 300); });
+  preview();
+}
+
+// The simulator's phone also polls: the scheduler sends its texts without a page event.
+const polled = document.querySelector("[data-poll]");
+if (polled) {
+  setInterval(async () => {
+    const resp = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+    if (!resp.ok) return;
+    const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+    const fresh = doc.querySelector("[data-poll]");
+    if (fresh) polled.innerHTML = fresh.innerHTML;
+  }, 3000);
+}

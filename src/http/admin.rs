@@ -460,6 +460,7 @@ struct InboxPage<'a> {
     csrf: &'a str,
     nav: &'a str,
     flash: Option<&'a str>,
+    simulator: bool,
     filters: Vec<FilterLink>,
     conversations: Vec<InboxItem>,
 }
@@ -555,6 +556,7 @@ pub async fn inbox(
         csrf: &signed.csrf,
         nav: "inbox",
         flash: None,
+        simulator: !simulated(&config, &signed.user).is_empty(),
         filters,
         conversations,
     };
@@ -1397,4 +1399,660 @@ pub async fn events(
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Settings
+
+#[derive(Serialize)]
+struct FieldView {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+    long: bool,
+}
+
+#[derive(Serialize)]
+struct DayView {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct BusinessSettings {
+    index: usize,
+    id: String,
+    name: String,
+    numbers: String,
+    forward_to: String,
+    timezone: String,
+    provider: String,
+    fields: Vec<FieldView>,
+    hours: Vec<DayView>,
+}
+
+#[derive(Serialize)]
+struct SettingsPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    editable: bool,
+    errors: Vec<String>,
+    businesses: Vec<BusinessSettings>,
+    public_url: &'a str,
+}
+
+fn field_value(b: &BusinessConfig, key: &str) -> String {
+    let dur = |d: crate::config::Dur| humantime::format_duration(d.0).to_string();
+    match key {
+        "name" => b.name.clone(),
+        "script" => b.script.clone(),
+        "after_hours_script" => b.after_hours_script.clone(),
+        "returning_script" => b.returning_script.clone().unwrap_or_default(),
+        "booking_link" => b.booking_link.clone().unwrap_or_default(),
+        "missed_greeting" => b.missed_greeting.clone(),
+        "text_delay" => dur(b.text_delay),
+        "repeat_window" => dur(b.repeat_window),
+        "quiet_hours" => b.quiet_hours.clone(),
+        "quiet_hours_policy" => format!("{:?}", b.quiet_hours_policy).to_lowercase(),
+        "max_deferral" => dur(b.max_deferral),
+        "daily_cap" => b.daily_cap.to_string(),
+        "send_rate" => b.send_rate.to_string(),
+        "average_ticket" => b.average_ticket.to_string(),
+        "sms_price" => b.sms_price.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
+    let labels = [
+        ("name", "Business name"),
+        ("script", "Script during opening hours"),
+        ("after_hours_script", "Script outside opening hours"),
+        (
+            "returning_script",
+            "Script for returning contacts (empty: the normal one)",
+        ),
+        ("booking_link", "Booking link"),
+        ("missed_greeting", "What callers hear when nobody answers"),
+        ("text_delay", "Text delay"),
+        ("repeat_window", "One text-back per caller per"),
+        ("quiet_hours", "Quiet hours (HH:MM-HH:MM, empty for none)"),
+        (
+            "quiet_hours_policy",
+            "First text in quiet hours: send, defer or skip",
+        ),
+        ("max_deferral", "Drop deferred texts older than"),
+        ("daily_cap", "Automatic texts per contact per day"),
+        ("send_rate", "Texts per second per number"),
+        ("average_ticket", "Average job value ($)"),
+        ("sms_price", "Price per SMS segment ($)"),
+    ];
+    let day_labels = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    config
+        .businesses
+        .iter()
+        .enumerate()
+        .map(|(index, b)| BusinessSettings {
+            index,
+            id: b.id.clone(),
+            name: b.name.clone(),
+            numbers: b.numbers.join(", "),
+            forward_to: if b.forward_to.is_empty() {
+                "nobody".into()
+            } else {
+                b.forward_to.join(", ")
+            },
+            timezone: b.timezone.clone(),
+            provider: config.provider_name(b).to_string(),
+            fields: labels
+                .iter()
+                .map(|(key, label)| FieldView {
+                    key,
+                    label,
+                    value: field_value(b, key),
+                    long: key.ends_with("script") || *key == "missed_greeting",
+                })
+                .collect(),
+            hours: b
+                .hours
+                .days()
+                .iter()
+                .zip(day_labels)
+                .map(|((key, spans), label)| DayView {
+                    key,
+                    label,
+                    value: spans.join(", "),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
+    (signed.user.role != "owner").then(|| {
+        error_page(
+            state,
+            StatusCode::FORBIDDEN,
+            Some(signed),
+            "Owners only",
+            "Only an owner can see and change settings.",
+        )
+    })
+}
+
+fn settings_page(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    flash: Option<&str>,
+    errors: Vec<String>,
+) -> HttpResponse {
+    let config = state.config.get();
+    let ctx = SettingsPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "settings",
+        flash,
+        editable: state.config_path.is_some(),
+        errors,
+        businesses: settings_view(&config),
+        public_url: &state.public_url,
+    };
+    html(state, status, "settings.html", &ctx)
+}
+
+/// `?saved=1` after a save.
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    saved: Option<String>,
+    #[serde(default)]
+    sent: Option<String>,
+}
+
+/// `GET /settings`: every business's settings, editable by owners.
+pub async fn settings(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<SettingsQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if let Some(refused) = owner_only(&state, &signed) {
+        return Ok(refused);
+    }
+    let flash = if query.saved.is_some() {
+        Some("Saved and applied.")
+    } else if query.sent.is_some() {
+        Some("Test text queued.")
+    } else {
+        None
+    };
+    Ok(settings_page(
+        &state,
+        &signed,
+        StatusCode::OK,
+        flash,
+        vec![],
+    ))
+}
+
+/// `POST /settings/{index}`: validate, write the file atomically keeping its comments, apply at once.
+pub async fn settings_save(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<usize>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if let Some(refused) = owner_only(&state, &signed) {
+        return Ok(refused);
+    }
+    let given = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if !csrf_ok(&signed, given) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    let index = path.into_inner();
+    let file = state.config_path.clone();
+    let changes = form.into_inner();
+    let result = web::block(move || {
+        let path = file.ok_or(crate::settings::SaveError::NoFile)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            crate::settings::SaveError::Io(format!("cannot read {}: {e}", path.display()))
+        })?;
+        let edited = crate::settings::apply(&text, index, &changes)?;
+        crate::settings::save(Some(&path), &edited)
+    })
+    .await
+    .map_err(|_| HttpError::BadRequest("the save did not finish".into()))?;
+    match result {
+        Ok(mut config) => {
+            // The running server keeps the URL it bound to when none is configured.
+            if config.server.public_url.is_none() {
+                config.server.public_url = Some(state.public_url.clone());
+            }
+            state.config.set(config);
+            state.scheduler.wake();
+            tracing::info!(by = %signed.user.name, business = index, "settings saved");
+            Ok(redirect("/settings?saved=1"))
+        }
+        Err(crate::settings::SaveError::Invalid(errors)) => {
+            let list = errors.0.iter().map(ToString::to_string).collect();
+            Ok(settings_page(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                Some("Not saved: nothing was changed."),
+                list,
+            ))
+        }
+        Err(e) => Ok(settings_page(
+            &state,
+            &signed,
+            StatusCode::BAD_REQUEST,
+            Some("Not saved: nothing was changed."),
+            vec![e.to_string()],
+        )),
+    }
+}
+
+/// The preview request.
+#[derive(Deserialize)]
+pub struct PreviewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    business: usize,
+    #[serde(default)]
+    script: String,
+}
+
+/// `POST /settings/preview`: a script rendered with the business's fields, with its segment count.
+pub async fn settings_preview(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PreviewForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(HttpResponse::Unauthorized().finish());
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(HttpResponse::Forbidden()
+            .json(serde_json::json!({ "error": "the page expired; reload it" })));
+    }
+    let config = state.config.get();
+    let Some(biz) = config
+        .businesses
+        .get(form.business)
+        .filter(|b| signed.user.can_see(&b.id))
+    else {
+        return Ok(
+            HttpResponse::NotFound().json(serde_json::json!({ "error": "no such business" }))
+        );
+    };
+    let body = match crate::script::render(&form.script, &biz.script_fields()) {
+        Ok(text) => crate::script::with_opt_out(&text),
+        Err(e) => return Ok(HttpResponse::Ok().json(serde_json::json!({ "error": e.to_string() }))),
+    };
+    let s = crate::script::segments(&body);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "text": body,
+        "segments": s.count,
+        "encoding": if s.encoding == crate::script::Encoding::Gsm7 { "GSM-7" } else { "UCS-2" },
+    })))
+}
+
+/// The test text form.
+#[derive(Deserialize)]
+pub struct TestTextForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `POST /settings/{index}/test-text`: texts the missed-call script to a number of the owner's choosing.
+pub async fn settings_test_text(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<usize>,
+    form: web::Form<TestTextForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if let Some(refused) = owner_only(&state, &signed) {
+        return Ok(refused);
+    }
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    let config = state.config.get();
+    let Some(biz) = config.businesses.get(path.into_inner()).cloned() else {
+        return Ok(not_found(&state, &signed));
+    };
+    let to = match crate::model::PhoneNumber::parse(&form.to) {
+        Ok(n) => n,
+        Err(e) => {
+            return Ok(settings_page(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                Some("Not sent."),
+                vec![e.to_string()],
+            ))
+        }
+    };
+    let body = match crate::script::render(&biz.script, &biz.script_fields()) {
+        Ok(b) => crate::script::with_opt_out(&format!("[test] {b}")),
+        Err(e) => {
+            return Ok(settings_page(
+                &state,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                Some("Not sent."),
+                vec![e.to_string()],
+            ))
+        }
+    };
+    let (provider, public, now) = (
+        config.provider_name(&biz).to_string(),
+        state.public_url.clone(),
+        state.clock.now(),
+    );
+    state
+        .store
+        .write_async(move |c| {
+            let env = Env {
+                biz: &biz,
+                provider: &provider,
+                public_url: &public,
+            };
+            events::queue_message(
+                c,
+                &env,
+                None,
+                to.as_str(),
+                &body,
+                crate::model::Purpose::Alert,
+                now,
+                now,
+            )
+        })
+        .await?;
+    state.scheduler.wake();
+    Ok(redirect("/settings?sent=1"))
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Simulator
+
+#[derive(Serialize)]
+struct SimBusiness {
+    id: String,
+    name: String,
+    number: String,
+}
+
+#[derive(Serialize)]
+struct SimMessage {
+    when: String,
+    kind: &'static str,
+    body: String,
+    detail: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SimulatorPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    simulator: bool,
+    businesses: Vec<SimBusiness>,
+    business: String,
+    number: String,
+    from: String,
+    thread: Vec<SimMessage>,
+}
+
+/// Which business and caller the simulator plays.
+#[derive(Deserialize)]
+pub struct SimulatorQuery {
+    #[serde(default)]
+    business: String,
+    #[serde(default)]
+    from: String,
+}
+
+fn simulated(config: &crate::config::Config, user: &User) -> Vec<BusinessConfig> {
+    config
+        .businesses
+        .iter()
+        .filter(|b| user.can_see(&b.id))
+        .filter(|b| {
+            config
+                .providers
+                .get(config.provider_name(b))
+                .is_some_and(|p| p.kind == crate::config::ProviderKind::Simulator)
+        })
+        .cloned()
+        .collect()
+}
+
+const SIM_CALLER: &str = "+14805550111";
+
+/// `GET /simulator`: a phone on screen, for businesses on the simulator provider.
+pub async fn simulator(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<SimulatorQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let config = state.config.get();
+    let list = simulated(&config, &signed.user);
+    let chosen = list
+        .iter()
+        .find(|b| b.id == query.business)
+        .or_else(|| list.first())
+        .cloned();
+    let from = crate::model::PhoneNumber::parse(&query.from)
+        .map_or_else(|_| SIM_CALLER.to_string(), |n| n.to_string());
+    let thread = match &chosen {
+        Some(b) => {
+            let (id, phone) = (b.id.clone(), from.clone());
+            read(&state, move |c| match contacts::find(c, &id, &phone)? {
+                Some(k) => messages::for_contact(c, k.id),
+                None => Ok(vec![]),
+            })
+            .await?
+        }
+        None => vec![],
+    };
+    let ctx = SimulatorPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "simulator",
+        flash: None,
+        simulator: true,
+        businesses: list
+            .iter()
+            .map(|b| SimBusiness {
+                id: b.id.clone(),
+                name: b.name.clone(),
+                number: b.sender().to_string(),
+            })
+            .collect(),
+        business: chosen.as_ref().map(|b| b.id.clone()).unwrap_or_default(),
+        number: chosen
+            .as_ref()
+            .map(|b| b.sender().to_string())
+            .unwrap_or_default(),
+        from,
+        thread: thread
+            .into_iter()
+            .filter(|m| m.status != crate::model::status::CANCELLED)
+            .map(|m| SimMessage {
+                when: format_utc(m.created_at),
+                kind: if m.direction == "in" { "out" } else { "in" },
+                body: m.body,
+                detail: (m.direction == "out").then_some(m.status),
+            })
+            .collect(),
+    };
+    Ok(html(&state, StatusCode::OK, "simulator.html", &ctx))
+}
+
+/// The simulator's forms.
+#[derive(Deserialize)]
+pub struct SimulatorForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    business: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    body: String,
+}
+
+fn sim_sid(prefix: &str) -> String {
+    format!("{prefix}{}", &auth::token_hash(&auth::new_token())[..32])
+}
+
+/// `POST /simulator/{call|text}`: what the simulated phone does, applied as the provider's webhooks would be.
+pub async fn simulator_act(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<SimulatorForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    let config = state.config.get();
+    let Some(biz) = simulated(&config, &signed.user)
+        .into_iter()
+        .find(|b| b.id == form.business)
+    else {
+        return Ok(not_found(&state, &signed));
+    };
+    let from = match crate::model::PhoneNumber::parse(&form.from) {
+        Ok(n) => n.to_string(),
+        Err(e) => {
+            return Ok(error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Some(&signed),
+                "Not a number",
+                &e.to_string(),
+            ))
+        }
+    };
+    let action = path.into_inner();
+    let (provider, public, now) = (
+        config.provider_name(&biz).to_string(),
+        state.public_url.clone(),
+        state.clock.now(),
+    );
+    let (to, status, body) = (
+        biz.sender().to_string(),
+        form.status.clone(),
+        form.body.clone(),
+    );
+    let (b, f) = (biz.id.clone(), from.clone());
+    let applied = state
+        .store
+        .write_async(move |c| {
+            let env = Env {
+                biz: &biz,
+                provider: &provider,
+                public_url: &public,
+            };
+            let report = |kind| crate::model::CallReport {
+                call_sid: String::new(),
+                from: from.clone(),
+                to: to.clone(),
+                direction: Some("inbound".into()),
+                stir_verstat: None,
+                answered_by: None,
+                kind,
+            };
+            match action.as_str() {
+                "call" => {
+                    let sid = sim_sid("CA");
+                    let mut ring = report(crate::model::CallReportKind::Incoming);
+                    ring.call_sid.clone_from(&sid);
+                    let (_, first) = events::incoming_call(c, &env, &ring, now)?;
+                    let (dial_status, duration) = match status.as_str() {
+                        "completed" => ("completed", Some(60)),
+                        "busy" => ("busy", None),
+                        _ => ("no-answer", None),
+                    };
+                    let mut ended = report(crate::model::CallReportKind::DialEnded {
+                        dial_call_sid: Some(sim_sid("CA")),
+                        dial_status: dial_status.into(),
+                        duration_secs: duration,
+                    });
+                    ended.call_sid = sid;
+                    let second = if env.biz.forward_to.is_empty() {
+                        first
+                    } else {
+                        events::call_report(c, &env, &ended, now)?
+                    };
+                    Ok(second.due.or(first.due))
+                }
+                "text" if !body.trim().is_empty() => {
+                    let text = crate::model::InboundText {
+                        message_sid: sim_sid("SM"),
+                        from: from.clone(),
+                        to: to.clone(),
+                        body: body.clone(),
+                        opt_out_type: None,
+                    };
+                    events::inbound_text(c, &env, &text, now).map(|(_, a)| a.due)
+                }
+                _ => Err(store::Error::NotFound),
+            }
+        })
+        .await;
+    match applied {
+        Ok(due) => {
+            if due.is_some() {
+                state.scheduler.wake();
+            }
+            let _ = state.live.send(b.clone());
+            Ok(redirect(&format!(
+                "/simulator?business={b}&from={}",
+                f.replace('+', "%2B")
+            )))
+        }
+        Err(store::Error::NotFound) => Ok(not_found(&state, &signed)),
+        Err(e) => Err(e.into()),
+    }
 }

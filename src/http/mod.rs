@@ -69,6 +69,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::get().to(admin::setup_form))
         .route("/setup", web::post().to(admin::setup))
         .route("/dashboard", web::get().to(admin::dashboard))
+        .route("/settings", web::get().to(admin::settings))
+        .route("/settings/preview", web::post().to(admin::settings_preview))
+        .route("/settings/{index}", web::post().to(admin::settings_save))
+        .route(
+            "/settings/{index}/test-text",
+            web::post().to(admin::settings_test_text),
+        )
+        .route("/simulator", web::get().to(admin::simulator))
+        .route("/simulator/{action}", web::post().to(admin::simulator_act))
         .route("/contacts", web::get().to(admin::contacts_page))
         .route("/contacts.csv", web::get().to(admin::contacts_csv))
         .route("/contacts/{id}", web::get().to(admin::contact_page))
