@@ -5,10 +5,7 @@
 mod common;
 
 use common::*;
-use std::io::Write;
 use std::process::{Command, Stdio};
-
-const PASSWORD: &str = "correct horse battery";
 
 /// Two businesses, as an agency would run them.
 fn agency(api: &str) -> String {
@@ -26,29 +23,6 @@ follow_ups = []
 "#,
     );
     config
-}
-
-fn add_user(s: &TestServer, name: &str, args: &[&str]) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
-        .args(["user", "add", name, "--config", s.config.to_str().unwrap()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A browser without redirects, keeping its cookies.

@@ -679,7 +679,10 @@ fn timeline(
             link: None,
         });
     }
-    for j in pending {
+    for j in pending
+        .iter()
+        .filter(|j| matches!(j.job.kind(), "follow_up" | "text_back"))
+    {
         out.push(Event {
             at: j.run_at,
             when: format_utc(j.run_at),

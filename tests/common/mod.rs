@@ -795,3 +795,57 @@ pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The password test users get.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Creates an admin user with `textback user add`, the password on standard input.
+pub fn add_user(s: &TestServer, name: &str, args: &[&str]) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["user", "add", name, "--config", s.config.to_str().unwrap()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A config on the simulator provider, open all week, texting at once.
+pub fn simulator_config() -> String {
+    r#"
+[server]
+listen = "127.0.0.1:0"
+[providers.simulator]
+kind = "simulator"
+[[business]]
+id = "demo"
+name = "Demo Plumbing"
+numbers = ["+16025550100"]
+forward_to = ["+16025550199"]
+text_delay = "0s"
+quiet_hours = ""
+[business.hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
+"#
+    .to_string()
+}

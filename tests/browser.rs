@@ -1,0 +1,49 @@
+//! The admin UI in a real headless Chromium: `tests/browser/flow.mjs` (playwright-core) logs in, sees a missed
+//! call arrive in the inbox live, replies, marks it booked and finds it on the dashboard, and saves
+//! screenshots at phone and desktop sizes under `test-artifacts/screenshots`. Needs Debian's chromium and the
+//! npm packages that `scripts/install-test-deps` installs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn the_admin_ui_works_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists() && root.join("tests/browser/node_modules/playwright-core").exists(),
+        "the browser test needs Debian's chromium and playwright-core: run scripts/install-test-deps"
+    );
+    let s = TestServer::start(&simulator_config());
+    add_user(&s, "sam", &["--role", "owner"]);
+    let shots = root.join("test-artifacts/screenshots");
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/flow.mjs"))
+        .args([s.url.as_str(), "sam", PASSWORD])
+        .arg(&shots)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    for page in ["inbox", "conversation", "dashboard"] {
+        for size in ["phone", "desktop"] {
+            let file = shots.join(format!("{page}-{size}.png"));
+            assert!(
+                std::fs::metadata(&file)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
