@@ -139,7 +139,16 @@ fn logged_out_visitors_are_sent_to_the_login_page() {
     let fake = FakeTwilio::start();
     let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
     let mut b = Browser::new(&s);
-    for path in ["/", "/dashboard", "/conversations/1"] {
+    for path in [
+        "/",
+        "/dashboard",
+        "/conversations/1",
+        "/contacts",
+        "/contacts/1",
+        "/contacts.csv",
+        "/settings",
+        "/simulator",
+    ] {
         let p = b.get(path);
         assert_eq!(
             (p.status, p.location.as_deref()),
@@ -147,8 +156,24 @@ fn logged_out_visitors_are_sent_to_the_login_page() {
             "{path}"
         );
     }
-    let p = b.post("/conversations/1/reply", &[("body", "hi"), ("csrf", "x")]);
-    assert_eq!((p.status, p.location.as_deref()), (303, Some("/login")));
+    for path in [
+        "/conversations/1/reply",
+        "/contacts/1",
+        "/contacts/1/erase",
+        "/settings/0",
+        "/settings/0/test-text",
+        "/simulator/call",
+        "/logout",
+    ] {
+        let p = b.post(path, &[("body", "hi"), ("csrf", "x")]);
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/login")),
+            "{path}"
+        );
+    }
+    assert_eq!(b.post("/settings/preview", &[("csrf", "x")]).status, 401);
+    assert_eq!(b.get("/events").status, 401);
     let login = b.get("/login");
     assert_eq!(login.status, 200);
     assert!(login
@@ -398,6 +423,18 @@ fn staff_never_see_another_business() {
     );
     assert_eq!(act.status, 404);
     assert!(!b.get("/dashboard").body.contains("Bolt Locksmiths"));
+    assert_eq!(b.get(&format!("/contacts/{bolt}")).status, 404);
+    assert!(!b.get("/contacts").body.contains("+14805550777"));
+    assert!(!b.get("/contacts.csv").body.contains("+14805550777"));
+    let erase = b.post(
+        &format!("/contacts/{bolt}/erase"),
+        &[("csrf", &csrf), ("confirm", "+14805550777")],
+    );
+    assert_eq!(erase.status, 404);
+    assert_eq!(
+        s.count(&format!("SELECT COUNT(*) FROM contacts WHERE id = {bolt}")),
+        1
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(fake.sends_to("+14805550777").is_empty());
 }

@@ -461,6 +461,9 @@ struct InboxPage<'a> {
     nav: &'a str,
     flash: Option<&'a str>,
     simulator: bool,
+    filter: &'a str,
+    business: &'a str,
+    businesses: Vec<BusinessOption>,
     filters: Vec<FilterLink>,
     conversations: Vec<InboxItem>,
 }
@@ -557,6 +560,15 @@ pub async fn inbox(
         nav: "inbox",
         flash: None,
         simulator: !simulated(&config, &signed.user).is_empty(),
+        filter: &query.filter,
+        business: &query.business,
+        businesses: visible(&config, &signed.user)
+            .iter()
+            .map(|b| BusinessOption {
+                id: b.id.clone(),
+                name: b.name.clone(),
+            })
+            .collect(),
         filters,
         conversations,
     };
