@@ -1,0 +1,299 @@
+//! Contacts: search, details, consent history, CSV export and erasure.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+#[derive(Serialize)]
+struct ContactRow {
+    id: i64,
+    name: String,
+    phone: String,
+    business: String,
+    tags: String,
+    state: String,
+    opted_out: bool,
+}
+
+#[derive(Serialize)]
+struct ContactsPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    q: &'a str,
+    contacts: Vec<ContactRow>,
+}
+
+/// Contacts search.
+#[derive(Deserialize)]
+pub struct ContactsQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    erased: Option<String>,
+}
+
+async fn visible_contacts(
+    state: &AppState,
+    signed: &Signed,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<Contact>, HttpError> {
+    let query = q.to_string();
+    let all = read(state, move |c| contacts::search(c, &query, limit)).await?;
+    Ok(all
+        .into_iter()
+        .filter(|k| signed.user.can_see(&k.business_id))
+        .collect())
+}
+
+/// `GET /contacts?q=`: search by number or name.
+pub async fn contacts_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ContactsQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let list = visible_contacts(&state, &signed, &query.q, 500).await?;
+    let all = state.config.get();
+    let names: std::collections::HashMap<&str, &str> = all
+        .businesses
+        .iter()
+        .map(|b| (b.id.as_str(), b.name.as_str()))
+        .collect();
+    let rows = list
+        .into_iter()
+        .map(|k| ContactRow {
+            id: k.id,
+            name: k.name.clone().unwrap_or_else(|| k.phone.clone()),
+            business: names
+                .get(k.business_id.as_str())
+                .map_or(k.business_id.clone(), |n| (*n).to_string()),
+            phone: k.phone,
+            tags: k.tags,
+            state: k.state,
+            opted_out: k.opted_out_at.is_some(),
+        })
+        .collect();
+    let flash = query.erased.as_ref().map(|_| "The contact was erased.");
+    let ctx = ContactsPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "contacts",
+        flash,
+        q: &query.q,
+        contacts: rows,
+    };
+    Ok(html(&state, StatusCode::OK, "contacts.html", &ctx))
+}
+
+#[derive(Serialize)]
+struct ContactDetail {
+    id: i64,
+    name: String,
+    name_value: String,
+    phone: String,
+    tags: String,
+    notes: String,
+}
+
+#[derive(Serialize)]
+struct ConsentRow {
+    when: String,
+    change: String,
+    source: String,
+}
+
+#[derive(Serialize)]
+struct ContactPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    contact: ContactDetail,
+    consent: Vec<ConsentRow>,
+}
+
+/// `GET /contacts/{id}`: details, consent history, erase.
+pub async fn contact_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let id = path.into_inner();
+    let Some(k) = visible_contact(&state, &signed, id).await? else {
+        return Ok(not_found(&state, &signed));
+    };
+    let history = read(&state, move |c| contacts::consent_history(c, id)).await?;
+    let ctx = ContactPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "contacts",
+        flash: None,
+        contact: ContactDetail {
+            id,
+            name: k.name.clone().unwrap_or_else(|| k.phone.clone()),
+            name_value: k.name.clone().unwrap_or_default(),
+            phone: k.phone.clone(),
+            tags: k.tags.clone(),
+            notes: k.notes.clone().unwrap_or_default(),
+        },
+        consent: history
+            .into_iter()
+            .map(|(change, source, at)| ConsentRow {
+                when: format_utc(at),
+                change: change.replace('_', " "),
+                source,
+            })
+            .collect(),
+    };
+    Ok(html(&state, StatusCode::OK, "contact.html", &ctx))
+}
+
+/// The contact details form.
+#[derive(Deserialize)]
+pub struct ContactForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /contacts/{id}`: save name, notes and tags.
+pub async fn contact_save(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: web::Form<ContactForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    let id = path.into_inner();
+    if visible_contact(&state, &signed, id).await?.is_none() {
+        return Ok(not_found(&state, &signed));
+    }
+    let clean = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let (name, notes) = (clean(&form.name), clean(&form.notes));
+    let tags = form
+        .tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let now = state.clock.now();
+    state
+        .store
+        .write_async(move |c| {
+            contacts::set_details(c, id, name.as_deref(), notes.as_deref(), &tags, now)
+        })
+        .await?;
+    Ok(redirect(&format!("/contacts/{id}")))
+}
+
+/// `POST /contacts/{id}/erase`: right to erasure, after typing the number to confirm.
+pub async fn contact_erase(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: web::Form<ContactForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    let id = path.into_inner();
+    let Some(k) = visible_contact(&state, &signed, id).await? else {
+        return Ok(not_found(&state, &signed));
+    };
+    if form.confirm.trim() != k.phone {
+        return Ok(error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some(&signed),
+            "Not erased",
+            "Type the contact's number exactly to confirm. Nothing was changed.",
+        ));
+    }
+    state
+        .store
+        .write_async(move |c| contacts::erase(c, id))
+        .await?;
+    tracing::info!(contact = id, by = %signed.user.name, "contact erased");
+    Ok(redirect("/contacts?erased=1"))
+}
+
+fn csv_field(s: &str) -> String {
+    // A leading = + - @ would be run as a formula by spreadsheets; a plain E.164 number is safe as it is.
+    let number = s
+        .strip_prefix('+')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let s = if s.starts_with(['=', '+', '-', '@']) && !number {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// `GET /contacts.csv`: every visible contact.
+pub async fn contacts_csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let list = visible_contacts(&state, &signed, "", 1_000_000).await?;
+    let mut out = String::from("id,business,phone,name,tags,state,opted_out_at,booked_value\n");
+    for k in list {
+        let fields = [
+            k.id.to_string(),
+            k.business_id.clone(),
+            k.phone.clone(),
+            k.name.clone().unwrap_or_default(),
+            k.tags.clone(),
+            k.state.clone(),
+            k.opted_out_at.map(format_utc).unwrap_or_default(),
+            k.booked_value_cents
+                .map(report::dollars)
+                .unwrap_or_default(),
+        ];
+        out.push_str(
+            &fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"contacts.csv\"",
+        ))
+        .body(out))
+}

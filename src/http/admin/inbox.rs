@@ -1,0 +1,137 @@
+//! The inbox: conversations, urgent and needs-reply first, with filters.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+#[derive(Serialize)]
+struct InboxItem {
+    id: i64,
+    name: String,
+    state: String,
+    urgent: bool,
+    needs_reply: bool,
+    unread: bool,
+    last: String,
+    business: String,
+    when: String,
+}
+
+#[derive(Serialize)]
+struct FilterLink {
+    label: &'static str,
+    href: String,
+    active: bool,
+}
+
+#[derive(Serialize)]
+struct InboxPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    simulator: bool,
+    filter: &'a str,
+    business: &'a str,
+    businesses: Vec<BusinessOption>,
+    filters: Vec<FilterLink>,
+    conversations: Vec<InboxItem>,
+}
+
+/// Inbox query string.
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    business: String,
+}
+
+/// `GET /`: conversations, urgent and needs-reply first.
+pub async fn inbox(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    let filter = match query.filter.as_str() {
+        "needs-reply" => InboxFilter::NeedsReply,
+        "urgent" => InboxFilter::Urgent,
+        "booked" => InboxFilter::Booked,
+        "opted-out" => InboxFilter::OptedOut,
+        _ => InboxFilter::All,
+    };
+    let config = state.config.get();
+    let businesses = visible(&config, &signed.user);
+    let business = businesses
+        .iter()
+        .find(|b| b.id == query.business)
+        .map(|b| b.id.clone());
+    let allowed: Vec<String> = businesses.iter().map(|b| b.id.clone()).collect();
+    let rows = read(&state, move |c| {
+        contacts::inbox(c, business.as_deref(), filter, 300)
+    })
+    .await?;
+    let all = state.config.get();
+    let names: std::collections::HashMap<&str, &str> = all
+        .businesses
+        .iter()
+        .map(|b| (b.id.as_str(), b.name.as_str()))
+        .collect();
+    let conversations = rows
+        .into_iter()
+        .filter(|r| allowed.contains(&r.business_id))
+        .map(|r| InboxItem {
+            id: r.id,
+            name: r.name.clone().unwrap_or_else(|| r.phone.clone()),
+            state: r.state,
+            urgent: r.urgent,
+            needs_reply: r.needs_reply,
+            unread: r.unread,
+            last: r.last_body.unwrap_or_else(|| "(missed call)".into()),
+            business: names
+                .get(r.business_id.as_str())
+                .map_or(r.business_id.clone(), |n| (*n).to_string()),
+            when: format_utc(r.last_at),
+        })
+        .collect();
+    let b = if query.business.is_empty() {
+        String::new()
+    } else {
+        format!("&business={}", query.business)
+    };
+    let filters = [
+        ("All", ""),
+        ("Needs reply", "needs-reply"),
+        ("Urgent", "urgent"),
+        ("Booked", "booked"),
+        ("Opted out", "opted-out"),
+    ]
+    .into_iter()
+    .map(|(label, key)| FilterLink {
+        label,
+        href: format!("/?filter={key}{b}"),
+        active: query.filter == key,
+    })
+    .collect();
+    let ctx = InboxPage {
+        user: Some(&signed.user.name),
+        csrf: &signed.csrf,
+        nav: "inbox",
+        flash: None,
+        simulator: !simulated(&config, &signed.user).is_empty(),
+        filter: &query.filter,
+        business: &query.business,
+        businesses: visible(&config, &signed.user)
+            .iter()
+            .map(|b| BusinessOption {
+                id: b.id.clone(),
+                name: b.name.clone(),
+            })
+            .collect(),
+        filters,
+        conversations,
+    };
+    Ok(html(&state, StatusCode::OK, "inbox.html", &ctx))
+}

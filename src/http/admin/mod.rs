@@ -1,0 +1,235 @@
+//! The admin UI's pages and forms, one module per page: sign-in and first-run setup, the inbox, a
+//! conversation and its actions, contacts, the dashboard, settings, the simulator, live updates and static
+//! files. Every state-changing form carries the session's CSRF token; staff see only their businesses, and
+//! another business's conversation is a 404. This module holds what the pages share: the session, rendering
+//! and visibility.
+
+mod assets;
+mod conversation;
+mod dashboard;
+mod directory;
+mod inbox;
+mod live;
+mod session;
+mod settings;
+mod simulator;
+
+pub use assets::asset;
+pub use conversation::{act, conversation};
+pub use dashboard::dashboard;
+pub use directory::{contact_erase, contact_page, contact_save, contacts_csv, contacts_page};
+pub use inbox::inbox;
+pub use live::events;
+pub use session::{login, login_form, logout, setup, setup_form};
+pub use settings::{settings, settings_preview, settings_save, settings_test_text};
+pub use simulator::{simulator, simulator_act};
+
+use super::{AppState, HttpError};
+use crate::auth;
+use crate::clock::{format_utc, Millis};
+use crate::config::BusinessConfig;
+use crate::events::{self, Env};
+use crate::report;
+use crate::store::contacts::{Contact, InboxFilter};
+use crate::store::users::User;
+use crate::store::{self, calls, contacts, jobs, messages, users, Conn};
+use crate::ui::{asset_hash, Assets};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+const SESSION_COOKIE: &str = "tb_session";
+const LOGIN_COOKIE: &str = "tb_login";
+/// Sessions are touched at most this often, so reading pages does not write on every request.
+const TOUCH_EVERY_MS: Millis = 60_000;
+
+/// A signed-in request.
+pub struct Signed {
+    /// Who.
+    pub user: User,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+fn cookie<'a>(state: &AppState, name: &'a str, value: String) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.public_url.starts_with("https://"))
+        .finish()
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+fn html(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    ctx: &impl Serialize,
+) -> HttpResponse {
+    match state.ui.render(template, ctx) {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page");
+            HttpResponse::InternalServerError()
+                .content_type(ContentType::plaintext())
+                .body("internal error\n")
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    title: &'a str,
+    message: &'a str,
+}
+
+fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    signed: Option<&Signed>,
+    title: &str,
+    message: &str,
+) -> HttpResponse {
+    let ctx = ErrorPage {
+        user: signed.map(|s| s.user.name.as_str()),
+        csrf: signed.map_or("", |s| s.csrf.as_str()),
+        nav: "",
+        flash: None,
+        title,
+        message,
+    };
+    html(state, status, "error.html", &ctx)
+}
+
+fn not_found(state: &AppState, signed: &Signed) -> HttpResponse {
+    error_page(
+        state,
+        StatusCode::NOT_FOUND,
+        Some(signed),
+        "Not found",
+        "There is no such conversation, or it belongs to a business you do not see.",
+    )
+}
+
+async fn read<R: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Conn<'_>) -> store::Result<R> + Send + 'static,
+) -> Result<R, HttpError> {
+    let store = state.store.clone();
+    web::block(move || store.read(f))
+        .await
+        .map_err(|_| HttpError::Unavailable(store::Error::WriterGone))?
+        .map_err(HttpError::from)
+}
+
+/// The signed-in user of a request, if the session cookie is valid.
+pub async fn signed_in(state: &AppState, req: &HttpRequest) -> Result<Option<Signed>, HttpError> {
+    let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let hash = auth::token_hash(&token);
+    let now = state.clock.now();
+    let h = hash.clone();
+    let found = read(state, move |c| {
+        let Some(session) = users::session(c, &h)? else {
+            return Ok(None);
+        };
+        Ok(users::get(c, session.user_id)?.map(|u| (session, u)))
+    })
+    .await?;
+    let Some((session, user)) = found else {
+        return Ok(None);
+    };
+    if !auth::session_valid(session.created_at, session.last_seen_at, now) {
+        state
+            .store
+            .write_async(move |c| users::end_session(c, &hash))
+            .await?;
+        return Ok(None);
+    }
+    if now - session.last_seen_at > TOUCH_EVERY_MS {
+        state
+            .store
+            .write_async(move |c| users::touch_session(c, &hash, now))
+            .await?;
+    }
+    Ok(Some(Signed {
+        user,
+        csrf: session.csrf,
+    }))
+}
+
+fn csrf_ok(signed: &Signed, given: &str) -> bool {
+    !given.is_empty() && bool::from(signed.csrf.as_bytes().ct_eq(given.as_bytes()))
+}
+
+fn csrf_refused(state: &AppState, signed: Option<&Signed>) -> HttpResponse {
+    error_page(
+        state,
+        StatusCode::FORBIDDEN,
+        signed,
+        "Form expired",
+        "This form is out of date or did not come from textback. Go back, reload the page and try again.",
+    )
+}
+
+fn visible<'a>(config: &'a crate::config::Config, user: &User) -> Vec<&'a BusinessConfig> {
+    config
+        .businesses
+        .iter()
+        .filter(|b| user.can_see(&b.id))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct BusinessOption {
+    id: String,
+    name: String,
+}
+
+async fn visible_contact(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+) -> Result<Option<Contact>, HttpError> {
+    let config = state.config.get();
+    let contact = read(state, move |c| match contacts::get(c, id) {
+        Ok(k) => Ok(Some(k)),
+        Err(store::Error::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    Ok(contact.filter(|k| {
+        signed.user.can_see(&k.business_id) && config.business(&k.business_id).is_some()
+    }))
+}
+
+fn simulated(config: &crate::config::Config, user: &User) -> Vec<BusinessConfig> {
+    config
+        .businesses
+        .iter()
+        .filter(|b| user.can_see(&b.id))
+        .filter(|b| {
+            config
+                .providers
+                .get(config.provider_name(b))
+                .is_some_and(|p| p.kind == crate::config::ProviderKind::Simulator)
+        })
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,266 @@
+//! Signing in and out, and the first-run setup link that creates the owner.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    user: Option<&'a str>,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    csrf: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `GET /login`
+pub async fn login_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    if signed_in(&state, &req).await?.is_some() {
+        return Ok(redirect("/"));
+    }
+    Ok(login_page(&state, StatusCode::OK, "", None))
+}
+
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    // Login CSRF: the form must echo a random value also set as a cookie (double submit).
+    let token = auth::new_token();
+    let ctx = LoginPage {
+        user: None,
+        nav: "",
+        flash: None,
+        csrf: &token,
+        name,
+        error,
+    };
+    let mut resp = html(state, status, "login.html", &ctx);
+    let _ = resp.add_cookie(&cookie(state, LOGIN_COOKIE, token.clone()));
+    resp
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    name: String,
+    password: String,
+}
+
+/// `POST /login`: rate-limited per IP and per user name.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, HttpError> {
+    let expected = req
+        .cookie(LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        return Ok(login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            &form.name,
+            Some("The form expired; please try again."),
+        ));
+    }
+    let now = state.clock.now();
+    let ip = format!(
+        "ip:{}",
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    );
+    let who = format!("user:{}", form.name.trim());
+    if !state.limiter.allowed(&ip, now) || !state.limiter.allowed(&who, now) {
+        return Ok(login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.name,
+            Some("Too many failed attempts. Wait 15 minutes and try again."),
+        ));
+    }
+    let name = form.name.trim().to_string();
+    let user = read(&state, move |c| users::by_name(c, &name)).await?;
+    let password = form.password.clone();
+    let verified = match user {
+        Some(u) => {
+            web::block(move || auth::verify_password(&password, &u.password_hash).then_some(u))
+                .await
+                .unwrap_or(None)
+        }
+        None => None,
+    };
+    let Some(user) = verified else {
+        state.limiter.failed(&ip, now);
+        state.limiter.failed(&who, now);
+        return Ok(login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &form.name,
+            Some("Wrong user name or password."),
+        ));
+    };
+    state.limiter.clear(&who);
+    let token = start_session(&state, user.id, now).await?;
+    let mut resp = redirect("/");
+    let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, token));
+    let mut gone = cookie(&state, LOGIN_COOKIE, String::new());
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    Ok(resp)
+}
+
+async fn start_session(state: &AppState, user_id: i64, now: Millis) -> Result<String, HttpError> {
+    let (token, csrf) = (auth::new_token(), auth::new_token());
+    let hash = auth::token_hash(&token);
+    state
+        .store
+        .write_async(move |c| users::create_session(c, &hash, user_id, &csrf, now))
+        .await?;
+    Ok(token)
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(signed) = signed_in(&state, &req).await? else {
+        return Ok(redirect("/login"));
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return Ok(csrf_refused(&state, Some(&signed)));
+    }
+    if let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        let hash = auth::token_hash(&token);
+        state
+            .store
+            .write_async(move |c| users::end_session(c, &hash))
+            .await?;
+    }
+    let mut resp = redirect("/login");
+    let mut gone = cookie(&state, SESSION_COOKIE, String::new());
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    Ok(resp)
+}
+
+#[derive(Serialize)]
+struct SetupPage<'a> {
+    user: Option<&'a str>,
+    nav: &'a str,
+    flash: Option<&'a str>,
+    csrf: &'a str,
+    token: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `?token=` of the setup link.
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /setup?token=…`: the one-time link `serve` prints while no user exists.
+pub async fn setup_form(
+    state: web::Data<AppState>,
+    query: web::Query<SetupQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let (hash, now) = (auth::token_hash(&query.token), state.clock.now());
+    let valid = read(&state, move |c| {
+        Ok(users::count(c)? == 0 && users::setup_token_valid(c, &hash, now)?)
+    })
+    .await?;
+    if !valid {
+        return Ok(error_page(&state, StatusCode::NOT_FOUND, None, "Link expired", "This setup link was used already or has expired. Restart textback for a new one, or add a user with `textback user add`."));
+    }
+    let ctx = SetupPage {
+        user: None,
+        nav: "",
+        flash: None,
+        csrf: "",
+        token: &query.token,
+        name: "",
+        error: None,
+    };
+    Ok(html(&state, StatusCode::OK, "setup.html", &ctx))
+}
+
+/// The setup form.
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    name: String,
+    password: String,
+}
+
+/// `POST /setup`: creates the first owner (once) and signs them in.
+pub async fn setup(
+    state: web::Data<AppState>,
+    form: web::Form<SetupForm>,
+) -> Result<HttpResponse, HttpError> {
+    let name = form.name.trim().to_string();
+    let problem = if name.is_empty() {
+        Some("Choose a user name.".to_string())
+    } else {
+        auth::check_password(&form.password).err()
+    };
+    if let Some(problem) = problem {
+        let ctx = SetupPage {
+            user: None,
+            nav: "",
+            flash: None,
+            csrf: "",
+            token: &form.token,
+            name: &name,
+            error: Some(&problem),
+        };
+        return Ok(html(&state, StatusCode::BAD_REQUEST, "setup.html", &ctx));
+    }
+    let password = form.password.clone();
+    let hash = web::block(move || auth::hash_password(&password))
+        .await
+        .map_err(|_| HttpError::BadRequest("cannot hash the password".into()))?
+        .map_err(HttpError::BadRequest)?;
+    let (token_hash, now) = (auth::token_hash(&form.token), state.clock.now());
+    let created = state
+        .store
+        .write_async(move |c| {
+            if users::count(c)? > 0 || !users::use_setup_token(c, &token_hash, now)? {
+                return Ok(None);
+            }
+            users::create(c, &name, &hash, "owner", &[], now).map(Some)
+        })
+        .await?;
+    let Some(user_id) = created else {
+        return Ok(error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            None,
+            "Link expired",
+            "This setup link was used already or has expired.",
+        ));
+    };
+    let token = start_session(&state, user_id, now).await?;
+    let mut resp = redirect("/");
+    let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, token));
+    Ok(resp)
+}
