@@ -331,6 +331,10 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
         inbox.body
     );
     let id = s.count("SELECT id FROM contacts");
+    assert!(
+        inbox.body.contains("<span class=\"badge new\">new</span>"),
+        "unread marker"
+    );
     let page = b.get(&format!("/conversations/{id}"));
     assert!(
         page.body.contains("Missed call (no-answer)")
@@ -339,6 +343,10 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
         page.body
     );
     let csrf = Browser::csrf(&page);
+    assert!(
+        !b.get("/").body.contains("badge new"),
+        "opening the conversation marks it read"
+    );
     // A reply without the CSRF token is refused and sends nothing.
     let forged = b.post(
         &format!("/conversations/{id}/reply"),
