@@ -843,32 +843,16 @@ fn owners_edit_settings_which_are_validated_written_back_and_applied() {
 
 #[test]
 fn the_simulator_page_places_a_missed_call_and_shows_the_text_back() {
-    let config = r#"
-[server]
-listen = "127.0.0.1:0"
-[providers.simulator]
-kind = "simulator"
-[[business]]
-id = "demo"
-name = "Demo Plumbing"
-numbers = ["+16025550100"]
-forward_to = ["+16025550199"]
-text_delay = "0s"
-quiet_hours = ""
-[business.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-"#;
-    let s = TestServer::start(config);
+    let config = simulator_config();
+    let s = TestServer::start(&config);
     add_user(&s, "sam", &["--role", "owner"]);
     let mut b = Browser::new(&s);
     b.login("sam", PASSWORD);
     assert!(b.get("/").body.contains("href=\"/simulator\""));
+    assert!(
+        b.get("/dashboard").body.contains("href=\"/simulator\""),
+        "every page shows the simulator tab"
+    );
     let page = b.get("/simulator");
     assert!(page.body.contains("Call +16025550100"), "{}", page.body);
     let csrf = Browser::csrf(&page);

@@ -1,26 +1,14 @@
 //! The read-only JSON API, `/api/v1/…`, for people who connect other tools. Bearer tokens come from
 //! `textback token create`; a token sees what its user sees.
 
-use super::{AppState, HttpError};
+use super::{read, AppState, HttpError};
 use crate::auth;
-use crate::report;
 use crate::store::contacts::InboxFilter;
 use crate::store::users::User;
-use crate::store::{self, calls, contacts, messages, users, Conn};
+use crate::store::{self, calls, contacts, messages, users};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-async fn read<R: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&Conn<'_>) -> store::Result<R> + Send + 'static,
-) -> Result<R, HttpError> {
-    let store = state.store.clone();
-    web::block(move || store.read(f))
-        .await
-        .map_err(|_| HttpError::Unavailable(store::Error::WriterGone))?
-        .map_err(HttpError::from)
-}
 
 fn unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized()
@@ -244,32 +232,7 @@ pub async fn stats(
     };
     let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let days = q.days.unwrap_or(30).clamp(1, 366);
-    let now = state.clock.now();
-    let since = now - i64::from(days) * 24 * 3_600_000;
-    let (rows, segments) = read(&state, move |c| {
-        Ok((
-            store::reports::missed_calls(c, since)?,
-            store::reports::segments_sent(c, since)?,
-        ))
-    })
-    .await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| ids.contains(&r.business_id))
-        .collect();
-    let segments: Vec<_> = segments
-        .into_iter()
-        .filter(|(b, _)| ids.contains(b))
-        .collect();
-    let config = state.config.get();
-    let d = report::dashboard(
-        &rows,
-        &segments,
-        move |id| report::prices_of(config.business(id)),
-        chrono_tz::UTC,
-        days,
-        now,
-    );
+    let d = super::figures(&state, ids, days, chrono_tz::UTC).await?;
     Ok(HttpResponse::Ok().json(json!({
         "days": days,
         "funnel": d.funnel,

@@ -43,6 +43,49 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<String>,
 }
 
+/// Runs a read on a pooled connection off the async workers.
+pub(crate) async fn read<R: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&crate::store::Conn<'_>) -> crate::store::Result<R> + Send + 'static,
+) -> Result<R, HttpError> {
+    let store = state.store.clone();
+    web::block(move || store.read(f))
+        .await
+        .map_err(|_| HttpError::Unavailable(crate::store::Error::WriterGone))?
+        .map_err(HttpError::from)
+}
+
+/// The dashboard's figures for some businesses over the last `days`, by local day in `tz`.
+pub(crate) async fn figures(
+    state: &AppState,
+    ids: Vec<String>,
+    days: u32,
+    tz: chrono_tz::Tz,
+) -> Result<crate::report::Dashboard, HttpError> {
+    let now = state.clock.now();
+    let since = now - i64::from(days) * 24 * 3_600_000;
+    let (rows, segments) = read(state, move |c| {
+        Ok((
+            crate::store::reports::missed_calls(c, since)?,
+            crate::store::reports::segments_sent(c, since)?,
+        ))
+    })
+    .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| ids.contains(&r.business_id))
+        .collect();
+    let segments: Vec<_> = segments
+        .into_iter()
+        .filter(|(b, _)| ids.contains(b))
+        .collect();
+    let config = state.config.get();
+    let prices = move |id: &str| crate::report::prices_of(config.business(id));
+    Ok(crate::report::dashboard(
+        &rows, &segments, prices, tz, days, now,
+    ))
+}
+
 /// Security headers on every answer: no inline scripts or styles, no framing, no referrers leaking
 /// conversation URLs.
 pub fn security_headers() -> actix_web::middleware::DefaultHeaders {

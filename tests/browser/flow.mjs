@@ -47,13 +47,14 @@ try {
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 
-  // Log in with the keyboard alone.
+  // Log in with the keyboard alone (focus first: autofocus may land after the first keystrokes).
   await page.goto(base + "/login");
+  await page.getByLabel("User name").focus();
   await page.keyboard.type(user);
   await page.keyboard.press("Tab");
   await page.keyboard.type(password);
   await page.keyboard.press("Enter");
-  await page.waitForURL(base + "/");
+  await page.waitForURL(base + "/", { timeout: 10000 });
   check(await page.getByText("No conversations here yet.").isVisible(), "the empty inbox says what to do");
 
   // A missed call arrives while the inbox is open: it appears without a reload.

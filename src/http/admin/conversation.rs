@@ -29,10 +29,8 @@ struct Event {
 
 #[derive(Serialize)]
 struct ConversationPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     contact: ContactView,
     timeline: Vec<Event>,
     pending_follow_ups: usize,
@@ -187,10 +185,7 @@ pub async fn conversation(
         booked_value: contact.booked_value_cents.map(report::dollars),
     };
     let ctx = ConversationPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "inbox",
-        flash: None,
+        chrome: Chrome::signed(&signed, "inbox", None, &state.config.get()),
         contact: view,
         timeline: timeline(calls, msgs, notes, &pending),
         pending_follow_ups,

@@ -24,10 +24,8 @@ struct MoneyView {
 
 #[derive(Serialize)]
 struct DashboardPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     days: u32,
     business: String,
     businesses: Vec<BusinessOption>,
@@ -65,27 +63,8 @@ pub async fn dashboard(
         .filter(|b| query.business.is_empty() || b.id == query.business)
         .collect();
     let ids: Vec<String> = chosen.iter().map(|b| b.id.clone()).collect();
-    let now = state.clock.now();
-    let since = now - i64::from(days) * 24 * 3_600_000;
-    let (rows, segments) = read(&state, move |c| {
-        Ok((
-            store::reports::missed_calls(c, since)?,
-            store::reports::segments_sent(c, since)?,
-        ))
-    })
-    .await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| ids.contains(&r.business_id))
-        .collect();
-    let segments: Vec<_> = segments
-        .into_iter()
-        .filter(|(b, _)| ids.contains(b))
-        .collect();
-    let config = state.config.get();
-    let prices = move |id: &str| report::prices_of(config.business(id));
     let tz = chosen.first().map_or(chrono_tz::UTC, |b| b.tz());
-    let d = report::dashboard(&rows, &segments, prices, tz, days, now);
+    let d = super::super::figures(&state, ids, days, tz).await?;
     let f = d.funnel;
     let percent = |n: u32, of: u32| {
         if of == 0 {
@@ -105,10 +84,7 @@ pub async fn dashboard(
         )
     };
     let ctx = DashboardPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "dashboard",
-        flash: None,
+        chrome: Chrome::signed(&signed, "dashboard", None, &state.config.get()),
         days,
         business: query.business.clone(),
         businesses: businesses

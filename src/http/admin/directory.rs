@@ -16,10 +16,8 @@ struct ContactRow {
 
 #[derive(Serialize)]
 struct ContactsPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     q: &'a str,
     contacts: Vec<ContactRow>,
 }
@@ -79,10 +77,7 @@ pub async fn contacts_page(
         .collect();
     let flash = query.erased.as_ref().map(|_| "The contact was erased.");
     let ctx = ContactsPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "contacts",
-        flash,
+        chrome: Chrome::signed(&signed, "contacts", flash, &state.config.get()),
         q: &query.q,
         contacts: rows,
     };
@@ -108,10 +103,8 @@ struct ConsentRow {
 
 #[derive(Serialize)]
 struct ContactPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     contact: ContactDetail,
     consent: Vec<ConsentRow>,
 }
@@ -131,10 +124,7 @@ pub async fn contact_page(
     };
     let history = read(&state, move |c| contacts::consent_history(c, id)).await?;
     let ctx = ContactPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "contacts",
-        flash: None,
+        chrome: Chrome::signed(&signed, "contacts", None, &state.config.get()),
         contact: ContactDetail {
             id,
             name: k.name.clone().unwrap_or_else(|| k.phone.clone()),

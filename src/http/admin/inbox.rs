@@ -25,11 +25,8 @@ struct FilterLink {
 
 #[derive(Serialize)]
 struct InboxPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
-    simulator: bool,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     filter: &'a str,
     business: &'a str,
     businesses: Vec<BusinessOption>,
@@ -116,11 +113,7 @@ pub async fn inbox(
     })
     .collect();
     let ctx = InboxPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "inbox",
-        flash: None,
-        simulator: !simulated(&config, &signed.user).is_empty(),
+        chrome: Chrome::signed(&signed, "inbox", None, &state.config.get()),
         filter: &query.filter,
         business: &query.business,
         businesses: visible(&config, &signed.user)

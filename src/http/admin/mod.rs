@@ -24,7 +24,7 @@ pub use session::{login, login_form, logout, setup, setup_form};
 pub use settings::{settings, settings_preview, settings_save, settings_test_text};
 pub use simulator::{simulator, simulator_act};
 
-use super::{AppState, HttpError};
+use super::{read, AppState, HttpError};
 use crate::auth;
 use crate::clock::{format_utc, Millis};
 use crate::config::BusinessConfig;
@@ -32,7 +32,7 @@ use crate::events::{self, Env};
 use crate::report;
 use crate::store::contacts::{Contact, InboxFilter};
 use crate::store::users::User;
-use crate::store::{self, calls, contacts, jobs, messages, users, Conn};
+use crate::store::{self, calls, contacts, jobs, messages, users};
 use crate::ui::{asset_hash, Assets};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header::{self, ContentType};
@@ -88,12 +88,50 @@ fn html(
     }
 }
 
+/// What every page's layout needs: who is signed in, the CSRF token its forms carry, the current tab, a
+/// one-line message, and whether to show the simulator tab.
 #[derive(Serialize)]
-struct ErrorPage<'a> {
+struct Chrome<'a> {
     user: Option<&'a str>,
     csrf: &'a str,
     nav: &'a str,
     flash: Option<&'a str>,
+    simulator: bool,
+}
+
+impl<'a> Chrome<'a> {
+    /// The layout for a signed-in user.
+    fn signed(
+        signed: &'a Signed,
+        nav: &'a str,
+        flash: Option<&'a str>,
+        config: &crate::config::Config,
+    ) -> Self {
+        Self {
+            user: Some(&signed.user.name),
+            csrf: &signed.csrf,
+            nav,
+            flash,
+            simulator: !simulated(config, &signed.user).is_empty(),
+        }
+    }
+
+    /// The layout before sign-in.
+    fn anonymous(csrf: &'a str) -> Self {
+        Self {
+            user: None,
+            csrf,
+            nav: "",
+            flash: None,
+            simulator: false,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorPage<'a> {
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     title: &'a str,
     message: &'a str,
 }
@@ -105,11 +143,13 @@ fn error_page(
     title: &str,
     message: &str,
 ) -> HttpResponse {
+    let config = state.config.get();
+    let chrome = match signed {
+        Some(s) => Chrome::signed(s, "", None, &config),
+        None => Chrome::anonymous(""),
+    };
     let ctx = ErrorPage {
-        user: signed.map(|s| s.user.name.as_str()),
-        csrf: signed.map_or("", |s| s.csrf.as_str()),
-        nav: "",
-        flash: None,
+        chrome,
         title,
         message,
     };
@@ -124,17 +164,6 @@ fn not_found(state: &AppState, signed: &Signed) -> HttpResponse {
         "Not found",
         "There is no such conversation, or it belongs to a business you do not see.",
     )
-}
-
-async fn read<R: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&Conn<'_>) -> store::Result<R> + Send + 'static,
-) -> Result<R, HttpError> {
-    let store = state.store.clone();
-    web::block(move || store.read(f))
-        .await
-        .map_err(|_| HttpError::Unavailable(store::Error::WriterGone))?
-        .map_err(HttpError::from)
 }
 
 /// The signed-in user of a request, if the session cookie is valid.

@@ -5,10 +5,8 @@ use super::*;
 
 #[derive(Serialize)]
 struct LoginPage<'a> {
-    user: Option<&'a str>,
-    nav: &'a str,
-    flash: Option<&'a str>,
-    csrf: &'a str,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     name: &'a str,
     error: Option<&'a str>,
 }
@@ -33,10 +31,7 @@ fn login_page(
     // Login CSRF: the form must echo a random value also set as a cookie (double submit).
     let token = auth::new_token();
     let ctx = LoginPage {
-        user: None,
-        nav: "",
-        flash: None,
-        csrf: &token,
+        chrome: Chrome::anonymous(&token),
         name,
         error,
     };
@@ -163,10 +158,8 @@ pub async fn logout(
 
 #[derive(Serialize)]
 struct SetupPage<'a> {
-    user: Option<&'a str>,
-    nav: &'a str,
-    flash: Option<&'a str>,
-    csrf: &'a str,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     token: &'a str,
     name: &'a str,
     error: Option<&'a str>,
@@ -193,10 +186,7 @@ pub async fn setup_form(
         return Ok(error_page(&state, StatusCode::NOT_FOUND, None, "Link expired", "This setup link was used already or has expired. Restart textback for a new one, or add a user with `textback user add`."));
     }
     let ctx = SetupPage {
-        user: None,
-        nav: "",
-        flash: None,
-        csrf: "",
+        chrome: Chrome::anonymous(""),
         token: &query.token,
         name: "",
         error: None,
@@ -225,10 +215,7 @@ pub async fn setup(
     };
     if let Some(problem) = problem {
         let ctx = SetupPage {
-            user: None,
-            nav: "",
-            flash: None,
-            csrf: "",
+            chrome: Chrome::anonymous(""),
             token: &form.token,
             name: &name,
             error: Some(&problem),

@@ -34,10 +34,8 @@ struct BusinessSettings {
 
 #[derive(Serialize)]
 struct SettingsPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     editable: bool,
     errors: Vec<String>,
     businesses: Vec<BusinessSettings>,
@@ -232,10 +230,7 @@ fn settings_page(
 ) -> HttpResponse {
     let config = state.config.get();
     let ctx = SettingsPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "settings",
-        flash,
+        chrome: Chrome::signed(signed, "settings", flash, &state.config.get()),
         editable: state.config_path.is_some(),
         errors,
         businesses: settings_view(&config),

@@ -20,11 +20,8 @@ struct SimMessage {
 
 #[derive(Serialize)]
 struct SimulatorPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    nav: &'a str,
-    flash: Option<&'a str>,
-    simulator: bool,
+    #[serde(flatten)]
+    chrome: Chrome<'a>,
     businesses: Vec<SimBusiness>,
     business: String,
     number: String,
@@ -73,11 +70,7 @@ pub async fn simulator(
         None => vec![],
     };
     let ctx = SimulatorPage {
-        user: Some(&signed.user.name),
-        csrf: &signed.csrf,
-        nav: "simulator",
-        flash: None,
-        simulator: true,
+        chrome: Chrome::signed(&signed, "simulator", None, &state.config.get()),
         businesses: list
             .iter()
             .map(|b| SimBusiness {
