@@ -216,12 +216,10 @@ pub async fn act(
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, HttpError> {
     let config = state.config.get();
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
+    let signed = match signed_form(&state, &req, &form.csrf).await? {
+        Ok(signed) => signed,
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return Ok(csrf_refused(&state, Some(&signed)));
-    }
     let (id, action) = path.into_inner();
     let Some(contact) = visible_contact(&state, &signed, id).await? else {
         return Ok(not_found(&state, &signed));

@@ -167,12 +167,10 @@ pub async fn contact_save(
     path: web::Path<i64>,
     form: web::Form<ContactForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
+    let signed = match signed_form(&state, &req, &form.csrf).await? {
+        Ok(signed) => signed,
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return Ok(csrf_refused(&state, Some(&signed)));
-    }
     let id = path.into_inner();
     if visible_contact(&state, &signed, id).await?.is_none() {
         return Ok(not_found(&state, &signed));
@@ -203,12 +201,10 @@ pub async fn contact_erase(
     path: web::Path<i64>,
     form: web::Form<ContactForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
+    let signed = match signed_form(&state, &req, &form.csrf).await? {
+        Ok(signed) => signed,
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return Ok(csrf_refused(&state, Some(&signed)));
-    }
     let id = path.into_inner();
     let Some(k) = visible_contact(&state, &signed, id).await? else {
         return Ok(not_found(&state, &signed));

@@ -207,6 +207,22 @@ fn csrf_ok(signed: &Signed, given: &str) -> bool {
     !given.is_empty() && bool::from(signed.csrf.as_bytes().ct_eq(given.as_bytes()))
 }
 
+/// The signed-in user of a form post whose CSRF token checks out; otherwise the answer to send instead:
+/// the way to the login page, or the refusal of a forged or stale form.
+async fn signed_form(
+    state: &AppState,
+    req: &HttpRequest,
+    csrf: &str,
+) -> Result<Result<Signed, HttpResponse>, HttpError> {
+    let Some(signed) = signed_in(state, req).await? else {
+        return Ok(Err(redirect("/login")));
+    };
+    if !csrf_ok(&signed, csrf) {
+        return Ok(Err(csrf_refused(state, Some(&signed))));
+    }
+    Ok(Ok(signed))
+}
+
 fn csrf_refused(state: &AppState, signed: Option<&Signed>) -> HttpResponse {
     error_page(
         state,

@@ -136,11 +136,8 @@ pub async fn logout(
     req: HttpRequest,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
-    };
-    if !csrf_ok(&signed, &form.csrf) {
-        return Ok(csrf_refused(&state, Some(&signed)));
+    if let Err(answer) = signed_form(&state, &req, &form.csrf).await? {
+        return Ok(answer);
     }
     if let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) {
         let hash = auth::token_hash(&token);

@@ -283,19 +283,17 @@ pub async fn settings_save(
     path: web::Path<usize>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
-    };
-    if let Some(refused) = owner_only(&state, &signed) {
-        return Ok(refused);
-    }
     let given = form
         .iter()
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
-    if !csrf_ok(&signed, given) {
-        return Ok(csrf_refused(&state, Some(&signed)));
+    let signed = match signed_form(&state, &req, given).await? {
+        Ok(signed) => signed,
+        Err(answer) => return Ok(answer),
+    };
+    if let Some(refused) = owner_only(&state, &signed) {
+        return Ok(refused);
     }
     let index = path.into_inner();
     let file = state.config_path.clone();
@@ -403,14 +401,12 @@ pub async fn settings_test_text(
     path: web::Path<usize>,
     form: web::Form<TestTextForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
+    let signed = match signed_form(&state, &req, &form.csrf).await? {
+        Ok(signed) => signed,
+        Err(answer) => return Ok(answer),
     };
     if let Some(refused) = owner_only(&state, &signed) {
         return Ok(refused);
-    }
-    if !csrf_ok(&signed, &form.csrf) {
-        return Ok(csrf_refused(&state, Some(&signed)));
     }
     let config = state.config.get();
     let Some(biz) = config.businesses.get(path.into_inner()).cloned() else {

@@ -125,12 +125,10 @@ pub async fn simulator_act(
     path: web::Path<String>,
     form: web::Form<SimulatorForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(signed) = signed_in(&state, &req).await? else {
-        return Ok(redirect("/login"));
+    let signed = match signed_form(&state, &req, &form.csrf).await? {
+        Ok(signed) => signed,
+        Err(answer) => return Ok(answer),
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return Ok(csrf_refused(&state, Some(&signed)));
-    }
     let config = state.config.get();
     let Some(biz) = simulated(&config, &signed.user)
         .into_iter()
