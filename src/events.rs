@@ -589,6 +589,31 @@ fn reply(
     Ok(due)
 }
 
+/// An outgoing message row from the business's own number, not tied to a call.
+fn outgoing<'a>(
+    env: &Env<'a>,
+    contact_id: Option<i64>,
+    to: &'a str,
+    body: &'a str,
+    purpose: Purpose,
+    status: &'a str,
+) -> messages::NewMessage<'a> {
+    messages::NewMessage {
+        business_id: &env.biz.id,
+        contact_id,
+        call_id: None,
+        direction: "out",
+        purpose: purpose.as_str(),
+        provider: env.provider,
+        provider_sid: None,
+        from_number: env.biz.sender(),
+        to_number: to,
+        body,
+        segments: script::segments(body).count,
+        status,
+    }
+}
+
 /// Records an automatic text that was decided against, with the reason, so the conversation shows it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_unsent(
@@ -601,24 +626,8 @@ pub(crate) fn record_unsent(
     reason: SuppressReason,
     now: Millis,
 ) -> Result<()> {
-    let id = messages::insert(
-        c,
-        &messages::NewMessage {
-            business_id: &env.biz.id,
-            contact_id: Some(contact_id),
-            call_id: None,
-            direction: "out",
-            purpose: purpose.as_str(),
-            provider: env.provider,
-            provider_sid: None,
-            from_number: env.biz.sender(),
-            to_number: to,
-            body,
-            segments: script::segments(body).count,
-            status: status::CANCELLED,
-        },
-        now,
-    )?;
+    let row = outgoing(env, Some(contact_id), to, body, purpose, status::CANCELLED);
+    let id = messages::insert(c, &row, now)?;
     if let Some(id) = id {
         messages::set_status(c, id, status::CANCELLED, None, Some(reason.as_str()), now)?;
     }
@@ -684,20 +693,7 @@ pub fn queue_message(
 ) -> Result<Millis> {
     let id = messages::insert(
         c,
-        &messages::NewMessage {
-            business_id: &env.biz.id,
-            contact_id,
-            call_id: None,
-            direction: "out",
-            purpose: purpose.as_str(),
-            provider: env.provider,
-            provider_sid: None,
-            from_number: env.biz.sender(),
-            to_number: to,
-            body,
-            segments: script::segments(body).count,
-            status: "scheduled",
-        },
+        &outgoing(env, contact_id, to, body, purpose, "scheduled"),
         now,
     )?
     .ok_or_else(|| Error::Refused("could not record the message".into()))?;

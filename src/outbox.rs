@@ -93,17 +93,6 @@ pub enum Work {
     Call(Call),
 }
 
-impl Work {
-    /// The job it belongs to.
-    pub fn job_id(&self) -> i64 {
-        match self {
-            Self::Sms(s) => s.job_id,
-            Self::Post(p) => p.job_id,
-            Self::Call(c) => c.job_id,
-        }
-    }
-}
-
 fn env<'a>(config: &'a Config, biz: &'a BusinessConfig, public_url: &'a str) -> Env<'a> {
     Env {
         biz,

@@ -149,13 +149,7 @@ pub async fn conversations(
         return Ok(unauthorized());
     };
     let ids = scope(&user, &state.config.get(), q.business.as_deref());
-    let filter = match q.filter.as_deref() {
-        Some("needs-reply") => InboxFilter::NeedsReply,
-        Some("urgent") => InboxFilter::Urgent,
-        Some("booked") => InboxFilter::Booked,
-        Some("opted-out") => InboxFilter::OptedOut,
-        _ => InboxFilter::All,
-    };
+    let filter = InboxFilter::parse(q.filter.as_deref().unwrap_or_default());
     let rows = read(&state, move |c| contacts::inbox(c, None, filter, 1000)).await?;
     let data: Vec<_> = rows
         .into_iter()

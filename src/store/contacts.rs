@@ -383,6 +383,19 @@ pub enum InboxFilter {
     OptedOut,
 }
 
+impl InboxFilter {
+    /// The filter a URL names (`needs-reply`, `urgent`, `booked`, `opted-out`); anything else is all.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "needs-reply" => Self::NeedsReply,
+            "urgent" => Self::Urgent,
+            "booked" => Self::Booked,
+            "opted-out" => Self::OptedOut,
+            _ => Self::All,
+        }
+    }
+}
+
 /// Conversations newest first, urgent and needs-reply first, for one business or all.
 pub fn inbox(
     c: &Conn<'_>,

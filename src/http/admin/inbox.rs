@@ -52,13 +52,7 @@ pub async fn inbox(
     let Some(signed) = signed_in(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    let filter = match query.filter.as_str() {
-        "needs-reply" => InboxFilter::NeedsReply,
-        "urgent" => InboxFilter::Urgent,
-        "booked" => InboxFilter::Booked,
-        "opted-out" => InboxFilter::OptedOut,
-        _ => InboxFilter::All,
-    };
+    let filter = InboxFilter::parse(&query.filter);
     let config = state.config.get();
     let businesses = visible(&config, &signed.user);
     let business = businesses
