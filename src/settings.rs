@@ -5,23 +5,29 @@
 use crate::config::{self, Config, ConfigErrors};
 use std::path::Path;
 
-/// The settings the form edits, as text fields.
-pub const FIELDS: [&str; 15] = [
-    "name",
-    "script",
-    "after_hours_script",
-    "returning_script",
-    "booking_link",
-    "missed_greeting",
-    "text_delay",
-    "repeat_window",
-    "quiet_hours",
-    "quiet_hours_policy",
-    "max_deferral",
-    "daily_cap",
-    "send_rate",
-    "average_ticket",
-    "sms_price",
+/// The settings the form edits, as text fields, with the label the page gives each.
+pub const FIELDS: [(&str, &str); 15] = [
+    ("name", "Business name"),
+    ("script", "Script during opening hours"),
+    ("after_hours_script", "Script outside opening hours"),
+    (
+        "returning_script",
+        "Script for returning contacts (empty: the normal one)",
+    ),
+    ("booking_link", "Booking link"),
+    ("missed_greeting", "What callers hear when nobody answers"),
+    ("text_delay", "Text delay"),
+    ("repeat_window", "One text-back per caller per"),
+    ("quiet_hours", "Quiet hours (HH:MM-HH:MM, empty for none)"),
+    (
+        "quiet_hours_policy",
+        "First text in quiet hours: send, defer or skip",
+    ),
+    ("max_deferral", "Drop deferred texts older than"),
+    ("daily_cap", "Automatic texts per contact per day"),
+    ("send_rate", "Texts per second per number"),
+    ("average_ticket", "Average job value ($)"),
+    ("sms_price", "Price per SMS segment ($)"),
 ];
 
 /// Keys that hold numbers in the file, not strings.
@@ -83,7 +89,7 @@ pub fn apply(text: &str, index: usize, changes: &[(String, String)]) -> Result<S
             }
             continue;
         }
-        if !FIELDS.contains(&key.as_str()) {
+        if !FIELDS.iter().any(|(k, _)| k == key) {
             continue;
         }
         if value.is_empty() && OPTIONAL.contains(&key.as_str()) {

@@ -136,29 +136,6 @@ fn rules_of(b: &BusinessConfig) -> Vec<String> {
 }
 
 fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
-    let labels = [
-        ("name", "Business name"),
-        ("script", "Script during opening hours"),
-        ("after_hours_script", "Script outside opening hours"),
-        (
-            "returning_script",
-            "Script for returning contacts (empty: the normal one)",
-        ),
-        ("booking_link", "Booking link"),
-        ("missed_greeting", "What callers hear when nobody answers"),
-        ("text_delay", "Text delay"),
-        ("repeat_window", "One text-back per caller per"),
-        ("quiet_hours", "Quiet hours (HH:MM-HH:MM, empty for none)"),
-        (
-            "quiet_hours_policy",
-            "First text in quiet hours: send, defer or skip",
-        ),
-        ("max_deferral", "Drop deferred texts older than"),
-        ("daily_cap", "Automatic texts per contact per day"),
-        ("send_rate", "Texts per second per number"),
-        ("average_ticket", "Average job value ($)"),
-        ("sms_price", "Price per SMS segment ($)"),
-    ];
     let day_labels = [
         "Monday",
         "Tuesday",
@@ -184,7 +161,7 @@ fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
             },
             timezone: b.timezone.clone(),
             provider: config.provider_name(b).to_string(),
-            fields: labels
+            fields: crate::settings::FIELDS
                 .iter()
                 .map(|(key, label)| FieldView {
                     key,
