@@ -421,6 +421,17 @@ pub struct TestServer {
     child: Option<Child>,
 }
 
+/// Tests run at any hour: the business is open all week.
+const ALL_WEEK: &str = r#"[business.hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
+"#;
+
 /// The default test config: a Twilio business pointed at the fake API, texting after `delay`.
 pub fn twilio_config(api_base: &str, delay: &str, extra_business: &str) -> String {
     format!(
@@ -458,15 +469,7 @@ send_rate = 50.0
 follow_ups = []
 {extra_business}
 
-[business.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-"#
+{ALL_WEEK}"#
     )
 }
 
@@ -826,7 +829,8 @@ pub fn add_user(s: &TestServer, name: &str, args: &[&str]) {
 
 /// A config on the simulator provider, open all week, texting at once.
 pub fn simulator_config() -> String {
-    r#"
+    format!(
+        r#"
 [server]
 listen = "127.0.0.1:0"
 [providers.simulator]
@@ -838,14 +842,6 @@ numbers = ["+16025550100"]
 forward_to = ["+16025550199"]
 text_delay = "0s"
 quiet_hours = ""
-[business.hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-"#
-    .to_string()
+{ALL_WEEK}"#
+    )
 }
