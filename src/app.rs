@@ -118,7 +118,7 @@ async fn print_setup_link(store: &Store, public_url: &str) -> anyhow::Result<()>
                 return Ok(false);
             }
             crate::store::users::create_setup_token(c, &hash, now + crate::auth::SETUP_MS)?;
-            Ok(true)
+            Ok::<_, crate::store::Error>(true)
         })
         .await
         .context("while preparing the first-run setup link")?;

@@ -13,7 +13,25 @@ use crate::policy::{self, Keyword, StatusFacts};
 use crate::script;
 use crate::store::contacts::Contact;
 use crate::store::jobs::NewJob;
-use crate::store::{calls, contacts, jobs, messages, Conn, Error, Result};
+use crate::store::{self, calls, contacts, jobs, messages, Conn, Result};
+
+/// Why a use case did not happen. A refusal is the caller's to fix (an HTTP 4xx; a provider must not retry
+/// it); only a store that cannot be used is worth retrying (503).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is not valid (a malformed number, an empty reply).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request is valid but refused by a rule (the contact opted out).
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed or has no such row.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// Shorthand for use cases that can refuse.
+pub type Refusable<T> = std::result::Result<T, Error>;
 
 /// Attempts a send gets before it is marked failed.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -558,8 +576,15 @@ fn reply(
     if let Some(reply) = rule.and_then(|r| r.reply.as_deref()) {
         let facts = contacts::conversation(c, contact_id, now, now)?;
         let automation = automation_rules(biz);
-        let text = script::render(reply, &biz.script_fields())
-            .map_err(|e| Error::Refused(e.to_string()))?;
+        let text = match script::render(reply, &biz.script_fields()) {
+            Ok(text) => text,
+            Err(e) => {
+                // The reply is an automatic extra: the inbound text is stored and staff are alerted anyway,
+                // and the conversation shows why no reply went.
+                record_failed(c, env, contact_id, &contact.phone, reply, Purpose::Keyword, &e.to_string(), now)?;
+                return Ok(due);
+            }
+        };
         match policy::auto_reply(facts, &automation, now) {
             Ok(()) => {
                 let at = queue_message(
@@ -634,6 +659,25 @@ pub(crate) fn record_unsent(
     Ok(())
 }
 
+/// Records an automatic text that could not be written (its template failed), with the reason.
+#[allow(clippy::too_many_arguments)]
+fn record_failed(
+    c: &Conn<'_>,
+    env: &Env<'_>,
+    contact_id: i64,
+    to: &str,
+    body: &str,
+    purpose: Purpose,
+    why: &str,
+    now: Millis,
+) -> Result<()> {
+    let row = outgoing(env, Some(contact_id), to, body, purpose, status::FAILED);
+    if let Some(id) = messages::insert(c, &row, now)? {
+        messages::set_status(c, id, status::FAILED, None, Some(why), now)?;
+    }
+    Ok(())
+}
+
 /// The rules for automatic texts after the first.
 pub fn automation_rules(biz: &BusinessConfig) -> policy::AutomationRules {
     policy::AutomationRules {
@@ -696,7 +740,7 @@ pub fn queue_message(
         &outgoing(env, contact_id, to, body, purpose, "scheduled"),
         now,
     )?
-    .ok_or_else(|| Error::Refused("could not record the message".into()))?;
+    .ok_or_else(|| store::Error::Conflict("could not record the message".into()))?;
     jobs::enqueue(
         c,
         &NewJob {
@@ -913,15 +957,14 @@ fn spoken_number(phone: &str) -> String {
 // ---------------------------------------------------------------------------------------------------------
 // Staff actions
 
-/// Why a staff action was refused.
-fn refused(what: impl Into<String>) -> Error {
-    Error::Refused(what.into())
+fn invalid(what: impl Into<String>) -> Error {
+    Error::Invalid(what.into())
 }
 
-fn contact_by_phone(c: &Conn<'_>, biz: &BusinessConfig, phone: &str) -> Result<Contact> {
-    let number = PhoneNumber::parse(phone).map_err(|e| refused(e.to_string()))?;
+fn contact_by_phone(c: &Conn<'_>, biz: &BusinessConfig, phone: &str) -> Refusable<Contact> {
+    let number = PhoneNumber::parse(phone).map_err(|e| invalid(e.to_string()))?;
     contacts::find(c, &biz.id, number.as_str())?
-        .ok_or_else(|| refused(format!("{number} is not a contact of {}", biz.id)))
+        .ok_or_else(|| Error::Refused(format!("{number} is not a contact of {}", biz.id)))
 }
 
 /// Records a booking (and its value in cents): the conversation counts as recovered, follow-ups stop.
@@ -931,7 +974,7 @@ pub fn mark_booked(
     phone: &str,
     value_cents: Option<i64>,
     now: Millis,
-) -> Result<i64> {
+) -> Refusable<i64> {
     let contact = contact_by_phone(c, biz, phone)?;
     contacts::mark_booked(c, contact.id, value_cents, now)?;
     cancel_follow_ups(c, contact.id, SuppressReason::Booked, now)?;
@@ -939,7 +982,7 @@ pub fn mark_booked(
 }
 
 /// Marks a conversation lost: follow-ups stop.
-pub fn mark_lost(c: &Conn<'_>, biz: &BusinessConfig, phone: &str, now: Millis) -> Result<i64> {
+pub fn mark_lost(c: &Conn<'_>, biz: &BusinessConfig, phone: &str, now: Millis) -> Refusable<i64> {
     let contact = contact_by_phone(c, biz, phone)?;
     contacts::set_state(c, contact.id, "lost", now)?;
     cancel_follow_ups(c, contact.id, SuppressReason::Lost, now)?;
@@ -953,8 +996,8 @@ pub fn set_blocked(
     phone: &str,
     blocked: bool,
     now: Millis,
-) -> Result<i64> {
-    let number = PhoneNumber::parse(phone).map_err(|e| refused(e.to_string()))?;
+) -> Refusable<i64> {
+    let number = PhoneNumber::parse(phone).map_err(|e| invalid(e.to_string()))?;
     let (id, _) = contacts::upsert(c, &biz.id, number.as_str(), now)?;
     contacts::set_blocked(c, id, blocked, now)?;
     if blocked {
@@ -988,20 +1031,20 @@ pub fn staff_reply(
     phone: &str,
     body: &str,
     now: Millis,
-) -> Result<Millis> {
-    let number = PhoneNumber::parse(phone).map_err(|e| refused(e.to_string()))?;
+) -> Refusable<Millis> {
+    let number = PhoneNumber::parse(phone).map_err(|e| invalid(e.to_string()))?;
     if body.trim().is_empty() {
-        return Err(refused("the reply is empty"));
+        return Err(invalid("the reply is empty"));
     }
     let (id, _) = contacts::upsert(c, &env.biz.id, number.as_str(), now)?;
     let contact = contacts::get(c, id)?;
     if contact.opted_out_at.is_some() {
-        return Err(refused(format!(
+        return Err(Error::Refused(format!(
             "{number} opted out; they must text START before you can text them"
         )));
     }
     contacts::note_staff_reply(c, id, now)?;
-    queue_message(
+    Ok(queue_message(
         c,
         env,
         Some(id),
@@ -1010,5 +1053,5 @@ pub fn staff_reply(
         Purpose::Reply,
         now,
         now,
-    )
+    )?)
 }

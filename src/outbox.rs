@@ -303,7 +303,7 @@ fn new_message(
         },
         now,
     )?
-    .ok_or_else(|| Error::Refused("could not record the message".into()))?;
+    .ok_or_else(|| Error::Conflict("could not record the message".into()))?;
     jobs::set_message(c, job.id, id)?;
     Ok(id)
 }

@@ -118,7 +118,7 @@ pub fn act(loaded: &Loaded, business_id: Option<&str>, action: Action) -> anyhow
             }
         })
     });
-    done.map_err(|e| anyhow!("{e}"))
+    done.map_err(|e: events::Error| anyhow!("{e}"))
 }
 
 #[cfg(test)]

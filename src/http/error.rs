@@ -1,6 +1,8 @@
 //! The one mapping from errors to HTTP statuses. Clients get a short reason; the log gets the detail.
+//! A refusal (invalid input, a rule, a conflict) is a 4xx, which a provider does not retry; only a store
+//! that cannot be used answers 503, so the provider retries a webhook we could not record.
 
-use crate::store;
+use crate::{events, store};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -16,9 +18,15 @@ pub enum HttpError {
     /// The number or resource is not configured here.
     #[error("{0}")]
     NotFound(String),
-    /// Webhooks must be form-encoded.
+    /// The request is valid but refused: a rule or a conflicting row.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is in a format the route does not take.
     #[error("expected Content-Type application/x-www-form-urlencoded")]
     UnsupportedMediaType,
+    /// Too many requests of this kind right now.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The data could not be committed; the provider should retry.
     #[error("temporarily unavailable, please retry")]
     Unavailable(#[source] store::Error),
@@ -28,7 +36,18 @@ impl From<store::Error> for HttpError {
     fn from(e: store::Error) -> Self {
         match e {
             store::Error::NotFound => Self::NotFound("not found".into()),
+            store::Error::Conflict(why) => Self::Conflict(why),
             other => Self::Unavailable(other),
+        }
+    }
+}
+
+impl From<events::Error> for HttpError {
+    fn from(e: events::Error) -> Self {
+        match e {
+            events::Error::Invalid(why) => Self::BadRequest(why),
+            events::Error::Refused(why) => Self::Conflict(why),
+            events::Error::Store(e) => e.into(),
         }
     }
 }
@@ -39,7 +58,9 @@ impl ResponseError for HttpError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -48,8 +69,36 @@ impl ResponseError for HttpError {
         if let Self::Unavailable(cause) = self {
             tracing::error!(error = %cause, "request failed");
         }
-        HttpResponse::build(self.status_code())
-            .content_type("text/plain; charset=utf-8")
+        let mut resp = HttpResponse::build(self.status_code());
+        if let Self::Unavailable(_) = self {
+            resp.insert_header(("Retry-After", "5"));
+        }
+        resp.content_type("text/plain; charset=utf-8")
             .body(format!("{self}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_4xx_and_only_an_unusable_store_is_503() {
+        let cases: Vec<(HttpError, u16)> = vec![
+            (events::Error::Invalid("bad number".into()).into(), 400),
+            (events::Error::Refused("opted out".into()).into(), 409),
+            (events::Error::Store(store::Error::NotFound).into(), 404),
+            (store::Error::Conflict("name taken".into()).into(), 409),
+            (store::Error::NotFound.into(), 404),
+            (store::Error::WriterGone.into(), 503),
+            (store::Error::Commit("database is locked".into()).into(), 503),
+            (
+                events::Error::Store(store::Error::Commit("locked".into())).into(),
+                503,
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.status_code().as_u16(), want, "{err:?}");
+        }
     }
 }

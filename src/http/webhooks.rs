@@ -220,16 +220,13 @@ pub async fn screen(
     }
     let parent =
         query(&req, "parent").ok_or_else(|| HttpError::BadRequest("missing parent".into()))?;
-    let caller = state
-        .store
-        .read({
-            let (provider, parent) = (v.provider.clone(), parent.clone());
-            move |c| crate::store::calls::by_sid(c, &provider, &parent)
-        })
-        .ok()
-        .flatten()
-        .map(|call| call.from_raw)
-        .unwrap_or_default();
+    let (provider, p) = (v.provider.clone(), parent.clone());
+    let caller = super::read(&state, move |c| {
+        crate::store::calls::by_sid(c, &provider, &p)
+    })
+    .await?
+    .map(|call| call.from_raw)
+    .unwrap_or_default();
     let accept: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("business", &v.business.id)
         .append_pair("parent", &parent)

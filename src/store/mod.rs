@@ -27,9 +27,12 @@ pub enum Error {
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
-    /// The request is refused by a rule checked inside the transaction.
+    /// A row with the same unique key exists (a user name taken).
     #[error("{0}")]
-    Refused(String),
+    Conflict(String),
+    /// The database file or its folder cannot be used.
+    #[error("{0}")]
+    Io(String),
     /// The database file is from a newer textback.
     #[error("the database {path} has schema version {found}, but this textback knows only up to {known}; run the newer textback or restore a backup")]
     TooNew {
@@ -64,7 +67,44 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Conn<'a>(&'a rusqlite::Connection);
 
 type Finish = Box<dyn FnOnce(Option<Error>) + Send>;
-type WriteJob = Box<dyn FnOnce(&Conn<'_>) -> (bool, Finish) + Send>;
+
+/// A queued write: run inside the batch's transaction, or refused unrun when the batch cannot begin.
+trait WriteJob: Send {
+    /// Runs the write in its savepoint; says whether it succeeded and how to tell its caller once the batch
+    /// has committed (or failed to).
+    fn run(self: Box<Self>, conn: &Conn<'_>) -> (bool, Finish);
+    /// Tells the caller the write never ran.
+    fn abort(self: Box<Self>, error: Error);
+}
+
+struct Pending<F, R, E> {
+    f: F,
+    tx: tokio::sync::oneshot::Sender<std::result::Result<R, E>>,
+}
+
+impl<F, R, E> WriteJob for Pending<F, R, E>
+where
+    R: Send + 'static,
+    E: From<Error> + Send + 'static,
+    F: FnOnce(&Conn<'_>) -> std::result::Result<R, E> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Conn<'_>) -> (bool, Finish) {
+        let Self { f, tx } = *self;
+        let result = f(conn);
+        let ok = result.is_ok();
+        let finish: Finish = Box::new(move |commit_error| {
+            let _ = tx.send(match commit_error {
+                None => result,
+                Some(e) => Err(E::from(e)),
+            });
+        });
+        (ok, finish)
+    }
+
+    fn abort(self: Box<Self>, error: Error) {
+        let _ = self.tx.send(Err(E::from(error)));
+    }
+}
 
 /// At most this many writes share one transaction; bounds the latency one batch adds.
 const MAX_BATCH: usize = 512;
@@ -77,38 +117,48 @@ pub struct Store {
 
 struct Inner {
     pool: Pool<SqliteConnectionManager>,
-    writer: mpsc::Sender<WriteJob>,
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
     writer_alive: Arc<AtomicBool>,
+    /// Whether the latest batch failed to begin or commit: `/healthz` reports it until a batch commits.
+    failing: Arc<AtomicBool>,
     path: PathBuf,
 }
 
-fn configure(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+/// How long a write waits for a lock another process holds (the CLI, a backup) before it fails.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn configure(conn: &rusqlite::Connection, busy: std::time::Duration) -> rusqlite::Result<()> {
     // FULL: a webhook we acknowledged survives a power cut. The busy timeout covers the CLI reading
     // while the server writes.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA busy_timeout = 5000;
          PRAGMA foreign_keys = ON;",
-    )
+    )?;
+    conn.busy_timeout(busy)
 }
 
 impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts the writer thread.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`] with another busy timeout (tests of lock contention).
+    pub fn open_with(path: &Path, busy: std::time::Duration) -> Result<Self> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    Error::Refused(format!("cannot create the folder {}: {e}", dir.display()))
+                    Error::Io(format!("cannot create the folder {}: {e}", dir.display()))
                 })?;
             }
         }
         let mut conn = rusqlite::Connection::open(path)?;
-        configure(&conn)?;
+        configure(&conn, busy)?;
         migrations::apply(&mut conn, path)?;
 
-        let manager = SqliteConnectionManager::file(path).with_init(|c| {
-            configure(c)?;
+        let manager = SqliteConnectionManager::file(path).with_init(move |c| {
+            configure(c, busy)?;
             c.execute_batch("PRAGMA query_only = ON;")
         });
         let pool = Pool::builder()
@@ -116,21 +166,23 @@ impl Store {
             .min_idle(Some(1))
             .build(manager)?;
 
-        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let alive = Arc::new(AtomicBool::new(true));
-        let alive_writer = Arc::clone(&alive);
+        let failing = Arc::new(AtomicBool::new(false));
+        let (alive_writer, failing_writer) = (Arc::clone(&alive), Arc::clone(&failing));
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
-                run_writer(&conn, &rx);
+                run_writer(&conn, &rx, &failing_writer);
                 alive_writer.store(false, Ordering::SeqCst);
             })
-            .map_err(|e| Error::Refused(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| Error::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 writer: tx,
                 writer_alive: alive,
+                failing,
                 path: path.to_path_buf(),
             }),
         })
@@ -153,44 +205,45 @@ impl Store {
     }
 
     /// Runs `f` inside the next write transaction and returns its result once that transaction has
-    /// committed. Blocks; call it from threads, not from async code (see [`Store::write_async`]).
-    pub fn write<R, F>(&self, f: F) -> Result<R>
+    /// committed. Blocks; call it from threads, not from async code (see [`Store::write_async`]). The
+    /// closure's error type is the caller's (store errors convert into it), so a use case can refuse with
+    /// its own error and still roll back only its own changes.
+    pub fn write<R, E, F>(&self, f: F) -> std::result::Result<R, E>
     where
         R: Send + 'static,
-        F: FnOnce(&Conn<'_>) -> Result<R> + Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> std::result::Result<R, E> + Send + 'static,
     {
         let rx = self.submit(f)?;
-        rx.blocking_recv().map_err(|_| Error::WriterGone)?
+        rx.blocking_recv().map_err(|_| E::from(Error::WriterGone))?
     }
 
     /// [`Store::write`] for async callers: waits without holding a thread.
-    pub async fn write_async<R, F>(&self, f: F) -> Result<R>
+    pub async fn write_async<R, E, F>(&self, f: F) -> std::result::Result<R, E>
     where
         R: Send + 'static,
-        F: FnOnce(&Conn<'_>) -> Result<R> + Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> std::result::Result<R, E> + Send + 'static,
     {
         let rx = self.submit(f)?;
-        rx.await.map_err(|_| Error::WriterGone)?
+        rx.await.map_err(|_| E::from(Error::WriterGone))?
     }
 
-    fn submit<R, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<R>>>
+    #[allow(clippy::type_complexity)]
+    fn submit<R, E, F>(
+        &self,
+        f: F,
+    ) -> std::result::Result<tokio::sync::oneshot::Receiver<std::result::Result<R, E>>, E>
     where
         R: Send + 'static,
-        F: FnOnce(&Conn<'_>) -> Result<R> + Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> std::result::Result<R, E> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let finish: Finish = Box::new(move |commit_error| {
-                let _ = tx.send(match commit_error {
-                    None => result,
-                    Some(e) => Err(e),
-                });
-            });
-            (ok, finish)
-        });
-        self.inner.writer.send(job).map_err(|_| Error::WriterGone)?;
+        self.inner
+            .writer
+            .send(Box::new(Pending { f, tx }))
+            .map_err(|_| E::from(Error::WriterGone))?;
         Ok(rx)
     }
 
@@ -200,9 +253,15 @@ impl Store {
         f(&Conn(&conn))
     }
 
-    /// Whether the database answers and the writer thread runs; for `/healthz`.
+    /// Whether the latest write batch failed (it could not begin or commit); cleared by the next commit.
+    pub fn failing(&self) -> bool {
+        self.inner.failing.load(Ordering::SeqCst)
+    }
+
+    /// Whether the database answers, the writer thread runs and the latest write committed; for `/healthz`.
     pub fn healthy(&self) -> bool {
         self.inner.writer_alive.load(Ordering::SeqCst)
+            && !self.failing()
             && self
                 .read(|c| Ok(c.0.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
                 .is_ok()
@@ -219,7 +278,11 @@ impl ReadOnly {
     }
 }
 
-fn run_writer(conn: &rusqlite::Connection, rx: &mpsc::Receiver<WriteJob>) {
+fn run_writer(
+    conn: &rusqlite::Connection,
+    rx: &mpsc::Receiver<Box<dyn WriteJob>>,
+    failing: &AtomicBool,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -228,40 +291,63 @@ fn run_writer(conn: &rusqlite::Connection, rx: &mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        run_batch(conn, batch);
+        run_batch(conn, batch, failing);
     }
 }
 
-fn run_batch(conn: &rusqlite::Connection, batch: Vec<WriteJob>) {
+/// Runs a batch in one transaction and records in `failing` whether it committed, before its callers hear
+/// back. A batch that cannot begin runs nothing: each of its writes is failed unrun, so no write is ever
+/// applied statement by statement outside a transaction (which could store half an event).
+fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing: &AtomicBool) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        tracing::error!(error = %e, "cannot begin a write transaction");
+        failing.store(true, Ordering::SeqCst);
+        tracing::error!(error = %e, writes = batch.len(), "cannot begin a write transaction; the writes are refused");
         for job in batch {
-            let (_, finish) = job(&Conn(conn));
-            finish(Some(Error::Commit(e.to_string())));
+            job.abort(Error::Commit(e.to_string()));
         }
         return;
     }
     let mut finishes = Vec::with_capacity(batch.len());
-    for job in batch {
-        let savepoint = conn.execute_batch("SAVEPOINT w");
-        let (ok, finish) = job(&Conn(conn));
-        if savepoint.is_ok() {
-            let end = if ok {
-                "RELEASE w"
-            } else {
-                "ROLLBACK TO w; RELEASE w"
-            };
-            if let Err(e) = conn.execute_batch(end) {
-                tracing::error!(error = %e, "savepoint failed");
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+            tracing::error!(error = %e, "cannot open a savepoint; the write is refused");
+            job.abort(Error::Commit(e.to_string()));
+            continue;
+        }
+        let (ok, finish) = job.run(&Conn(conn));
+        let end = if ok {
+            "RELEASE w"
+        } else {
+            "ROLLBACK TO w; RELEASE w"
+        };
+        match conn.execute_batch(end) {
+            Ok(()) => finishes.push(finish),
+            Err(e) => {
+                // The savepoint's state is unknown: roll the whole batch back rather than commit half a write.
+                tracing::error!(error = %e, "savepoint failed; the batch is rolled back");
+                let _ = conn.execute_batch("ROLLBACK");
+                failing.store(true, Ordering::SeqCst);
+                finish(Some(Error::Commit(e.to_string())));
+                for f in finishes {
+                    f(Some(Error::Commit(format!("rolled back with the batch: {e}"))));
+                }
+                for rest in jobs {
+                    rest.abort(Error::Commit(format!("not run: the batch was rolled back: {e}")));
+                }
+                return;
             }
         }
-        finishes.push(finish);
     }
     match conn.execute_batch("COMMIT") {
-        Ok(()) => finishes.into_iter().for_each(|f| f(None)),
+        Ok(()) => {
+            failing.store(false, Ordering::SeqCst);
+            finishes.into_iter().for_each(|f| f(None));
+        }
         Err(e) => {
             tracing::error!(error = %e, "commit failed; the batch is rolled back");
             let _ = conn.execute_batch("ROLLBACK");
+            failing.store(true, Ordering::SeqCst);
             for f in finishes {
                 f(Some(Error::Commit(e.to_string())));
             }
@@ -290,13 +376,13 @@ mod tests {
         let bad = std::thread::spawn(move || {
             s1.write(|c| {
                 c.0.execute("INSERT INTO meta (key, value) VALUES ('bad', 'x')", [])?;
-                Err::<(), _>(Error::Refused("no".into()))
+                Err::<(), _>(Error::Conflict("no".into()))
             })
         });
         store
             .write(|c| {
                 c.0.execute("INSERT INTO meta (key, value) VALUES ('good', 'y')", [])?;
-                Ok(())
+                Ok::<_, Error>(())
             })
             .unwrap();
         assert!(bad.join().unwrap().is_err());
@@ -308,6 +394,39 @@ mod tests {
             })
             .unwrap();
         assert_eq!(keys, vec!["good".to_string()]);
+    }
+
+    #[test]
+    fn a_batch_that_cannot_begin_runs_nothing_and_reports_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open_with(&path, std::time::Duration::from_millis(100)).unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = Arc::clone(&ran);
+        let result = store.write(move |c| {
+            r.store(true, Ordering::SeqCst);
+            c.0.execute("INSERT INTO meta (key, value) VALUES ('half', 'x')", [])?;
+            Ok::<_, Error>(())
+        });
+        assert!(matches!(result, Err(Error::Commit(_))), "{result:?}");
+        assert!(!ran.load(Ordering::SeqCst), "a write ran outside a transaction");
+        assert!(store.failing());
+        assert!(!store.healthy());
+        other.execute_batch("ROLLBACK").unwrap();
+        store
+            .write(|c| {
+                c.0.execute("INSERT INTO meta (key, value) VALUES ('after', 'y')", [])?;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        assert!(!store.failing());
+        assert!(store.healthy());
+        let n: i64 = store
+            .read(|c| Ok(c.0.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]
@@ -324,7 +443,7 @@ mod tests {
                                 "INSERT INTO meta (key, value) VALUES (?1, 'v')",
                                 [format!("{t}-{i}")],
                             )?;
-                            Ok(())
+                            Ok::<_, Error>(())
                         })
                         .unwrap();
                     }

@@ -100,7 +100,7 @@ pub fn create(
         )?
         .execute(params![name, password_hash, role, now])?;
     if n == 0 {
-        return Err(Error::Refused(format!(
+        return Err(Error::Conflict(format!(
             "a user named {name:?} already exists"
         )));
     }

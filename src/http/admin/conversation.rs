@@ -2,6 +2,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use actix_web::ResponseError;
 
 #[derive(Serialize)]
 struct ContactView {
@@ -263,17 +264,17 @@ pub async fn act(
                 "reply" => events::staff_reply(c, &env, &phone, &form.body, now).map(Some),
                 "booked" => events::mark_booked(c, &biz, &phone, value, now).map(|_| None),
                 "lost" => events::mark_lost(c, &biz, &phone, now).map(|_| None),
-                "urgent" => contacts::set_urgent(c, id, form.urgent == "1", now).map(|()| None),
+                "urgent" => Ok(contacts::set_urgent(c, id, form.urgent == "1", now).map(|()| None)?),
                 "block" => {
                     events::set_blocked(c, &biz, &phone, form.blocked == "1", now).map(|_| None)
                 }
                 "note" if !form.body.trim().is_empty() => {
-                    contacts::add_note(c, id, &author, form.body.trim(), now).map(|()| None)
+                    Ok(contacts::add_note(c, id, &author, form.body.trim(), now).map(|()| None)?)
                 }
                 "cancel-follow-ups" => {
-                    events::cancel_follow_ups_by_staff(c, id, now).map(|()| None)
+                    Ok(events::cancel_follow_ups_by_staff(c, id, now).map(|()| None)?)
                 }
-                _ => Err(store::Error::NotFound),
+                _ => Err(events::Error::Store(store::Error::NotFound)),
             }
         })
         .await;
@@ -285,14 +286,17 @@ pub async fn act(
             let _ = state.live.send(contact.business_id.clone());
             Ok(redirect(&format!("/conversations/{id}")))
         }
-        Err(store::Error::Refused(why)) => Ok(error_page(
-            &state,
-            StatusCode::CONFLICT,
-            Some(&signed),
-            "Not done",
-            &why,
-        )),
-        Err(store::Error::NotFound) => Ok(not_found(&state, &signed)),
-        Err(e) => Err(e.into()),
+        Err(events::Error::Store(store::Error::NotFound)) => Ok(not_found(&state, &signed)),
+        Err(e) => match HttpError::from(e) {
+            // A refusal is shown on a page the user can go back from; an unusable store is a 503.
+            HttpError::Unavailable(cause) => Err(HttpError::Unavailable(cause)),
+            refusal => Ok(error_page(
+                &state,
+                refusal.status_code(),
+                Some(&signed),
+                "Not done",
+                &refusal.to_string(),
+            )),
+        },
     }
 }
