@@ -14,6 +14,14 @@ use std::sync::Arc;
 
 /// Send workers: enough that one slow provider call never holds back every other text.
 const SEND_WORKERS: usize = 4;
+/// After SIGTERM, open HTTP requests get this long to finish.
+const GRACEFUL_SECS: u64 = 3;
+/// After SIGTERM the process is gone within this, whatever its threads are doing (a provider call that
+/// hangs, a stuck worker): everything acknowledged is committed, and a send cut off mid-way is reconciled
+/// at the next start, exactly as after a crash.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the watchdog's request to our own `/healthz` may take.
+const SELF_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Runs the appliance until SIGTERM or Ctrl-C.
 pub fn serve(loaded: Loaded) -> anyhow::Result<()> {
@@ -33,7 +41,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let public_url = config.server.public_base();
     let config = crate::config::Shared::new(config);
 
-    let store = Store::open(&loaded.database)
+    let store = Store::open_with(&loaded.database, config.get().storage.busy_timeout.0)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let providers = Providers::from_config(&config.get());
@@ -71,7 +79,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(10)
+    .shutdown_timeout(GRACEFUL_SECS)
     .listen(listener)
     .with_context(|| format!("while listening on {addr}"))?
     .run();
@@ -84,26 +92,50 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         wait_for_signal().await;
         tracing::info!("shutting down");
         systemd::notify("STOPPING=1");
+        force_exit_after(SHUTDOWN_DEADLINE);
         handle.stop(true).await;
     });
     if let Some(every) = systemd::watchdog_interval() {
-        let (store, scheduler) = (store.clone(), Arc::clone(&scheduler));
-        actix_rt::spawn(async move {
-            let clock = SystemClock;
-            loop {
-                actix_rt::time::sleep(every).await;
-                let s = store.clone();
-                let db = web::block(move || s.healthy()).await.unwrap_or(false);
-                if db && scheduler.alive(clock.now()) {
-                    systemd::notify("WATCHDOG=1");
-                }
-            }
-        });
+        spawn_watchdog(every, systemd::self_check_url(addr));
     }
     server.await.context("while serving HTTP")?;
     scheduler.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pings the systemd watchdog only while the server proves it works: its own `/healthz`, asked over HTTP
+/// like any client would, answers 200 in time (the database answers and takes writes, the scheduler loop
+/// runs). A wedged server stops the pings, and systemd restarts it. The check runs on its own thread, so
+/// it does not depend on the HTTP workers it is checking.
+fn spawn_watchdog(every: std::time::Duration, url: String) {
+    let spawned = std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            if systemd::answers(&url, SELF_CHECK_TIMEOUT) {
+                systemd::notify("WATCHDOG=1");
+            } else {
+                tracing::error!(%url, "health self-check failed; not pinging the watchdog");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the watchdog thread");
+    }
+}
+
+/// Ends the process after `deadline` if the orderly shutdown has not by then.
+fn force_exit_after(deadline: std::time::Duration) {
+    let _ = std::thread::Builder::new()
+        .name("shutdown-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            tracing::warn!(
+                secs = deadline.as_secs(),
+                "shutdown took too long; exiting now (work under way is reconciled at the next start)"
+            );
+            std::process::exit(0);
+        });
 }
 
 /// While no user exists, prints a one-time link (valid 30 minutes) that creates the first owner.

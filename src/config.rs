@@ -20,6 +20,11 @@ pub const EXAMPLE: &str = include_str!("../config.example.toml");
 /// Where `serve` looks for a config file when `--config` is not given, in order.
 pub const SEARCH_PATHS: [&str; 2] = ["textback.toml", "/etc/textback/textback.toml"];
 
+/// The longest business name: every text carries it.
+const MAX_NAME: usize = 100;
+/// The longest value of a custom script field.
+const MAX_FIELD: usize = 500;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,12 +82,16 @@ impl ServerConfig {
 pub struct StorageConfig {
     /// The SQLite file, relative to the config file's folder.
     pub database: PathBuf,
+    /// How long a write waits while another process (a backup, a `sqlite3` shell) holds the database's lock;
+    /// after that the webhook answers 503 and the provider retries it.
+    pub busy_timeout: Dur,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             database: "textback.db".into(),
+            busy_timeout: Dur(Duration::from_secs(5)),
         }
     }
 }
@@ -932,6 +941,12 @@ impl Config {
                 p.add("server.public_url".into(), why);
             }
         }
+        if self.storage.busy_timeout.0 > Duration::from_secs(60) {
+            p.add(
+                "storage.busy_timeout".into(),
+                "must be at most 1m: a webhook waiting longer is retried by the provider anyway",
+            );
+        }
         if self.providers.is_empty() {
             p.add(
                 "providers".into(),
@@ -995,6 +1010,20 @@ impl Config {
         }
         if b.name.trim().is_empty() {
             p.add(key("name"), "must not be empty: scripts say it to callers");
+        }
+        if b.name.chars().count() > MAX_NAME {
+            p.add(
+                key("name"),
+                format!("must be at most {MAX_NAME} characters: every text says it"),
+            );
+        }
+        for (k, v) in &b.fields {
+            if v.chars().count() > MAX_FIELD {
+                p.add(
+                    format!("business[{i}].fields.{k}"),
+                    format!("must be at most {MAX_FIELD} characters"),
+                );
+            }
         }
         if b.numbers.is_empty() {
             p.add(

@@ -27,6 +27,20 @@ pub const BUILT_IN: [(&str, &str); 3] = [
 /// The opt-out footer added to first texts that do not already say how to opt out.
 pub const OPT_OUT_FOOTER: &str = "Reply STOP to opt out.";
 
+/// The longest script source accepted, in characters: a text carries at most 1,600 characters, and a
+/// template is not a program.
+pub const MAX_SOURCE: usize = 2_000;
+/// The longest text a script may render to: the most one SMS (of up to 10 segments) carries.
+pub const MAX_OUTPUT: usize = 1_600;
+/// Template instructions one render may run. A script substitutes a few fields; this is thousands of times
+/// what the longest accepted one needs, and a few milliseconds of work.
+const FUEL: u64 = 20_000;
+
+/// The filters a script may use: each keeps a value about its length, so the output stays bounded.
+const FILTERS: [&str; 7] = ["upper", "lower", "title", "capitalize", "trim", "default", "d"];
+/// The tests a script may use.
+const TESTS: [&str; 3] = ["defined", "undefined", "none"];
+
 /// Why a script cannot be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
@@ -39,6 +53,18 @@ pub enum ScriptError {
     /// The template rendered to nothing.
     #[error("the script renders to an empty text")]
     Empty,
+    /// The template is longer than [`MAX_SOURCE`].
+    #[error("the script is {0} characters long; at most {MAX_SOURCE} are allowed")]
+    TooLong(usize),
+    /// The template uses something scripts may not (loops, assignments, arithmetic, other filters).
+    #[error("the script uses {0}, which scripts may not: use {{{{ field }}}}, the filters upper, lower, title, capitalize, trim and default, and {{% if %}}")]
+    NotAllowed(String),
+    /// Rendering took more than its budget of work.
+    #[error("the script takes too much work to render")]
+    OverBudget,
+    /// The rendered text is longer than [`MAX_OUTPUT`].
+    #[error("the script renders to {0} characters; one text carries at most {MAX_OUTPUT}")]
+    TooLarge(usize),
 }
 
 /// The template source for a script setting: a built-in name or the template text itself.
@@ -57,11 +83,25 @@ pub fn source(script: &str) -> Result<&str, ScriptError> {
 }
 
 /// Renders a script over the business's fields. Undefined fields are errors, so a typo never reaches a caller.
+///
+/// Scripts are written by operators and staff with settings access, so they are untrusted: a script is
+/// checked before it runs to use only field substitution, a few length-keeping filters and `if`, which
+/// bounds its output by its own length (no loops, assignments or string arithmetic, which could take
+/// minutes or gigabytes); it runs on a fuel budget; and what it renders must fit in one text.
 pub fn render(script: &str, fields: &BTreeMap<String, String>) -> Result<String, ScriptError> {
     let src = source(script)?;
+    let chars = src.chars().count();
+    if chars > MAX_SOURCE {
+        return Err(ScriptError::TooLong(chars));
+    }
+    check(src)?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     let out = env.render_str(src, fields).map_err(|e| {
+        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            return ScriptError::OverBudget;
+        }
         let mut why = template_error(&e);
         if e.kind() == minijinja::ErrorKind::UndefinedError {
             let names: Vec<&str> = fields.keys().map(String::as_str).collect();
@@ -73,7 +113,98 @@ pub fn render(script: &str, fields: &BTreeMap<String, String>) -> Result<String,
     if out.is_empty() {
         return Err(ScriptError::Empty);
     }
+    let len = out.chars().count();
+    if len > MAX_OUTPUT {
+        return Err(ScriptError::TooLarge(len));
+    }
     Ok(out)
+}
+
+/// Refuses a template that uses anything beyond field substitution, the allowed filters and tests,
+/// comparisons, `and`/`or`/`not` and `if`.
+fn check(src: &str) -> Result<(), ScriptError> {
+    use minijinja::machinery::ast::Stmt;
+    let tree = minijinja::machinery::parse(
+        src,
+        "script",
+        minijinja::syntax::SyntaxConfig::default(),
+        minijinja::machinery::WhitespaceConfig::default(),
+    )
+    .map_err(|e| ScriptError::Template(template_error(&e)))?;
+    fn stmts(list: &[Stmt<'_>]) -> Result<(), ScriptError> {
+        list.iter().try_for_each(stmt)
+    }
+    fn stmt(s: &Stmt<'_>) -> Result<(), ScriptError> {
+        match s {
+            Stmt::Template(t) => stmts(&t.children),
+            Stmt::EmitRaw(_) => Ok(()),
+            Stmt::EmitExpr(e) => expr(&e.expr),
+            Stmt::IfCond(i) => {
+                expr(&i.expr)?;
+                stmts(&i.true_body)?;
+                stmts(&i.false_body)
+            }
+            Stmt::ForLoop(_) => Err(not_allowed("{% for %}")),
+            Stmt::Set(_) | Stmt::SetBlock(_) => Err(not_allowed("{% set %}")),
+            _ => Err(not_allowed("a block statement other than {% if %}")),
+        }
+    }
+    fn expr(e: &minijinja::machinery::ast::Expr<'_>) -> Result<(), ScriptError> {
+        use minijinja::machinery::ast::{BinOpKind, CallArg, Expr};
+        let args = |list: &[CallArg<'_>]| {
+            list.iter().try_for_each(|a| match a {
+                CallArg::Pos(x) | CallArg::Kwarg(_, x) => expr(x),
+                _ => Err(not_allowed("argument unpacking")),
+            })
+        };
+        match e {
+            Expr::Var(_) | Expr::Const(_) => Ok(()),
+            Expr::UnaryOp(u) => expr(&u.expr),
+            Expr::BinOp(b) => match b.op {
+                BinOpKind::ScAnd
+                | BinOpKind::ScOr
+                | BinOpKind::Eq
+                | BinOpKind::Ne
+                | BinOpKind::Lt
+                | BinOpKind::Lte
+                | BinOpKind::Gt
+                | BinOpKind::Gte => {
+                    expr(&b.left)?;
+                    expr(&b.right)
+                }
+                _ => Err(not_allowed("arithmetic or joining (+ - * / ~ in)")),
+            },
+            Expr::Compare(c) => {
+                expr(&c.expr)?;
+                c.ops.iter().try_for_each(|o| expr(&o.expr))
+            }
+            Expr::IfExpr(i) => {
+                expr(&i.test_expr)?;
+                expr(&i.true_expr)?;
+                i.false_expr.as_ref().map_or(Ok(()), expr)
+            }
+            Expr::Filter(f) if FILTERS.contains(&f.name) => {
+                f.expr.as_ref().map_or(Ok(()), expr)?;
+                args(&f.args)
+            }
+            Expr::Filter(f) => Err(not_allowed(&format!("the filter {}", f.name))),
+            Expr::Test(t) if TESTS.contains(&t.name) => {
+                expr(&t.expr)?;
+                args(&t.args)
+            }
+            Expr::Test(t) => Err(not_allowed(&format!("the test {}", t.name))),
+            Expr::Call(_) => Err(not_allowed("a function call")),
+            Expr::List(_) | Expr::Map(_) => Err(not_allowed("a list or map")),
+            Expr::Slice(_) | Expr::GetAttr(_) | Expr::GetItem(_) => {
+                Err(not_allowed("attribute or item access"))
+            }
+        }
+    }
+    stmt(&tree)
+}
+
+fn not_allowed(what: &str) -> ScriptError {
+    ScriptError::NotAllowed(what.to_string())
 }
 
 fn template_error(e: &minijinja::Error) -> String {
@@ -227,6 +358,11 @@ mod tests {
             ("Hi from {{ name ", Err(())),
             ("direct_questoin", Err(())),
             ("{{ '' }}", Err(())),
+            (
+                "{% if booking_link %}Book: {{ booking_link }}{% else %}Reply here{% endif %}",
+                Ok("Book: https://book.example.com/acme"),
+            ),
+            ("Hi {{ name|upper }} {{ nope|default('friend')|title }}", Ok("Hi ACME HVAC Friend")),
         ];
         for (script, want) in cases {
             let got = render(script, &fields());
@@ -235,6 +371,38 @@ mod tests {
                 Err(()) => assert!(got.is_err(), "{script}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn scripts_are_bounded_in_work_memory_and_length() {
+        let bomb = "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}x{% endfor %}{% endfor %}{% endfor %}";
+        let long_name = {
+            let mut f = fields();
+            f.insert("name".into(), "A".repeat(200));
+            f
+        };
+        let cases: &[(&str, &BTreeMap<String, String>, &str)] = &[
+            (bomb, &fields(), "{% for %}"),
+            ("{% set a = 'x' * 100000000 %}{{ a }}", &fields(), "{% set %}"),
+            ("{{ 'x' * 100000000 }}", &fields(), "arithmetic"),
+            ("{{ name ~ name ~ name }}", &fields(), "arithmetic"),
+            ("{{ range(100000)|join }}", &fields(), "filter join"),
+            ("{{ range(100000) }}", &fields(), "function call"),
+            ("{{ name|replace('A', name) }}", &fields(), "filter replace"),
+            ("{{ [name, name] }}", &fields(), "list"),
+            ("{{ name.upper() }}", &fields(), "function call"),
+            ("{% macro m() %}x{% endmacro %}", &fields(), "block statement"),
+            ("{% include 'x' %}", &fields(), "block statement"),
+            ("{{ name }}{{ name }}{{ name }}{{ name }}{{ name }}{{ name }}{{ name }}{{ name }}{{ name }}", &long_name, "1800 characters"),
+        ];
+        for (script, f, want) in cases {
+            let started = std::time::Instant::now();
+            let err = render(script, f).unwrap_err().to_string();
+            assert!(err.contains(want), "{script}: {err}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{script}");
+        }
+        let huge = format!("Hi {}", "x".repeat(MAX_SOURCE));
+        assert!(matches!(render(&huge, &fields()), Err(ScriptError::TooLong(_))));
     }
 
     #[test]

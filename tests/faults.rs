@@ -104,3 +104,170 @@ fn a_three_second_lock_delays_webhooks_but_loses_nothing() {
 fn a_ten_second_lock_refuses_webhooks_whole_and_health_says_so() {
     traffic_during_an_exclusive_lock(Duration::from_secs(10), true);
 }
+
+const BOMB: &str = "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}x\
+                    {% endfor %}{% endfor %}{% endfor %}";
+
+/// Posts a signed voice webhook with a short client timeout; the status, or `None` when it did not
+/// answer in time.
+fn ring_within(s: &TestServer, sid: &str, limit: Duration) -> Option<u16> {
+    let params = voice(sid, "+14805550177");
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    let sig = textback::providers::twilio::signature(
+        AUTH_TOKEN,
+        &format!("{PUBLIC_URL}/hooks/twilio/voice"),
+        &owned,
+    );
+    let agent = ureq::AgentBuilder::new().timeout(limit).build();
+    match agent
+        .post(&format!("{}/hooks/twilio/voice", s.url))
+        .set("X-Twilio-Signature", &sig)
+        .send_form(&borrow(&params))
+    {
+        Ok(r) => Some(r.status()),
+        Err(ureq::Error::Status(code, _)) => Some(code),
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn a_template_bomb_is_refused_at_once_and_webhooks_keep_flowing() {
+    let (_fake, s) = server_with("1h", "");
+    add_user(&s, "olive", &["--role", "owner"]);
+    add_user(&s, "stan", &["--role", "staff", "--business", "acme"]);
+    // Staff do not preview scripts at all.
+    let mut staff = Browser::new(&s);
+    assert_eq!(staff.login("stan", PASSWORD).status, 303);
+    let csrf = Browser::csrf(&staff.get("/"));
+    let refused = staff.post(
+        "/settings/preview",
+        &[("csrf", &csrf), ("business", "0"), ("script", BOMB)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // Owners hear at once what is wrong; meanwhile webhooks and health checks are answered promptly.
+    let mut owner = Browser::new(&s);
+    assert_eq!(owner.login("olive", PASSWORD).status, 303);
+    let csrf = Browser::csrf(&owner.get("/settings"));
+    std::thread::scope(|scope| {
+        let bombs: Vec<_> = (0..4)
+            .map(|_| {
+                let (mut b, csrf) = (owner.clone(), csrf.clone());
+                scope.spawn(move || {
+                    let p = b.post(
+                        "/settings/preview",
+                        &[("csrf", &csrf), ("business", "0"), ("script", BOMB)],
+                    );
+                    (p.status, p.body)
+                })
+            })
+            .collect();
+        for i in 0..10 {
+            let status = ring_within(&s, &format!("CA-bomb-{i}"), Duration::from_secs(1));
+            assert_eq!(status, Some(200), "webhook {i} not answered within 1 s");
+            assert_eq!(s.get("/healthz").status, 200);
+        }
+        for b in bombs {
+            let (status, body) = b.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains("{% for %}"), "{body}");
+            assert!(body.contains("\"error\""), "{body}");
+        }
+    });
+    // A script that renders longer than a text can carry is refused with its length.
+    let long = "{{ name }} ".repeat(180);
+    let p = owner.post(
+        "/settings/preview",
+        &[("csrf", &csrf), ("business", "0"), ("script", &long)],
+    );
+    assert!(p.body.contains("one text carries at most 1600"), "{}", p.body);
+    // And it is never saved: the settings form refuses it with the key.
+    let p = owner.post("/settings/0", &[("csrf", &csrf), ("script", BOMB)]);
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("business[0].script"), "{}", p.body);
+}
+
+#[test]
+fn sigterm_stops_the_process_within_seconds_even_with_a_send_hanging() {
+    let (fake, mut s) = server_with("0s", "");
+    fake.hold(true);
+    s.missed_call("CA-term", CALLER);
+    wait_for("the send to hang", 10, || (fake.held() == 1).then_some(()));
+    let status = s.terminate_within(Duration::from_secs(8));
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "still running 8 s after SIGTERM: {status:?}\n{}",
+        s.log()
+    );
+    fake.hold(false);
+}
+
+/// Messages systemd would receive on NOTIFY_SOCKET, collected until `within` passes.
+fn notifications(sock: &std::os::unix::net::UnixDatagram, within: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Whether `message` arrives within `within`.
+fn notified(sock: &std::os::unix::net::UnixDatagram, message: &str, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    let mut buf = [0u8; 256];
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) if &buf[..n] == message.as_bytes() => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn the_watchdog_is_pinged_only_while_the_server_proves_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let fake = FakeTwilio::start();
+    let s = TestServer::start_with_env(
+        &twilio_config(&fake.url, "1h", "").replace(
+            "database = \"textback.db\"",
+            "database = \"textback.db\"\nbusy_timeout = \"300ms\"",
+        ),
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            // A ping every 200 ms.
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let first = notifications(&sock, Duration::from_secs(2));
+    assert!(first.iter().any(|m| m == "READY=1"), "{first:?}");
+    assert!(first.iter().any(|m| m == "WATCHDOG=1"), "{first:?}");
+    // The database stops taking writes: health says so, and the pings stop, so systemd would restart it.
+    let locker = rusqlite::Connection::open(s.db_path()).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    wait_for("healthz to report the failing writes", 15, || {
+        (s.get("/healthz").status == 503).then_some(())
+    });
+    let _ = notifications(&sock, Duration::from_millis(300));
+    let during = notifications(&sock, Duration::from_millis(1500));
+    assert!(!during.iter().any(|m| m == "WATCHDOG=1"), "{during:?}");
+    locker.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        notified(&sock, "WATCHDOG=1", Duration::from_secs(6)),
+        "no ping after the database recovered"
+    );
+}

@@ -124,7 +124,8 @@ struct Inner {
     path: PathBuf,
 }
 
-/// How long a write waits for a lock another process holds (the CLI, a backup) before it fails.
+/// How long a write waits for a lock another process holds (the CLI, a backup) before it fails, unless
+/// configured (`storage.busy_timeout`).
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn configure(conn: &rusqlite::Connection, busy: std::time::Duration) -> rusqlite::Result<()> {

@@ -419,6 +419,7 @@ pub struct TestServer {
     pub config: PathBuf,
     pub url: String,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 /// Tests run at any hour: the business is open all week.
@@ -476,6 +477,11 @@ follow_ups = []
 impl TestServer {
     /// Writes `config` to a temp dir and starts `textback serve` on it.
     pub fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// [`TestServer::start`] with extra environment variables (systemd's NOTIFY_SOCKET, say).
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("textback.toml");
         std::fs::write(&path, config).unwrap();
@@ -484,9 +490,40 @@ impl TestServer {
             config: path,
             url: String::new(),
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
         };
         s.spawn();
         s
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit; its exit status, or `None` (then it
+    /// is killed).
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn spawn(&mut self) {
@@ -501,6 +538,8 @@ impl TestServer {
             .arg(&self.config)
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -845,3 +884,117 @@ quiet_hours = ""
 {ALL_WEEK}"#
     )
 }
+
+// -------------------------------------------------------------------------------------------------------------
+// The admin UI as a browser sees it
+
+/// A browser without redirects, keeping its cookies.
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub agent: ureq::Agent,
+    pub cookies: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Browser {
+    pub fn new(s: &TestServer) -> Self {
+        Self {
+            base: s.url.clone(),
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            cookies: Vec::new(),
+        }
+    }
+
+    pub fn keep(&mut self, page: &Page) {
+        for c in &page.set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn answer(r: Result<ureq::Response, ureq::Error>) -> Page {
+        let resp = match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| (n.clone(), resp.header(&n).unwrap_or_default().to_string()))
+            .collect();
+        Page {
+            status: resp.status(),
+            location: resp.header("Location").map(str::to_string),
+            set_cookies: resp
+                .all("Set-Cookie")
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            headers,
+            // minijinja escapes "/" in text as an entity; a browser reads it back as "/".
+            body: resp.into_string().unwrap().replace("&#x2f;", "/"),
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Page {
+        let page = Self::answer(
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie_header())
+                .call(),
+        );
+        self.keep(&page);
+        page
+    }
+
+    pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let page = Self::answer(
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie_header())
+                .send_form(form),
+        );
+        self.keep(&page);
+        page
+    }
+
+    pub fn csrf(page: &Page) -> String {
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field")
+            + 19;
+        page.body[at..].split('"').next().unwrap().to_string()
+    }
+
+    pub fn login(&mut self, name: &str, password: &str) -> Page {
+        let form = self.get("/login");
+        let csrf = Self::csrf(&form);
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("name", name), ("password", password)],
+        )
+    }
+}
+

@@ -327,7 +327,8 @@ pub struct PreviewForm {
     script: String,
 }
 
-/// `POST /settings/preview`: a script rendered with the business's fields, with its segment count.
+/// `POST /settings/preview`: a script rendered with the business's fields, with its segment count. Owners
+/// only (scripts are settings); the render runs on the blocking pool on a bounded budget.
 pub async fn settings_preview(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -340,17 +341,19 @@ pub async fn settings_preview(
         return Ok(HttpResponse::Forbidden()
             .json(serde_json::json!({ "error": "the page expired; reload it" })));
     }
+    if signed.user.role != "owner" {
+        return Ok(HttpResponse::Forbidden()
+            .json(serde_json::json!({ "error": "only an owner can preview scripts" })));
+    }
     let config = state.config.get();
-    let Some(biz) = config
-        .businesses
-        .get(form.business)
-        .filter(|b| signed.user.can_see(&b.id))
-    else {
+    let Some(fields) = config.businesses.get(form.business).map(BusinessConfig::script_fields) else {
         return Ok(
             HttpResponse::NotFound().json(serde_json::json!({ "error": "no such business" }))
         );
     };
-    let body = match crate::script::render(&form.script, &biz.script_fields()) {
+    let script = form.into_inner().script;
+    let rendered = render_off_workers(move || crate::script::render(&script, &fields)).await?;
+    let body = match rendered {
         Ok(text) => crate::script::with_opt_out(&text),
         Err(e) => return Ok(HttpResponse::Ok().json(serde_json::json!({ "error": e.to_string() }))),
     };
@@ -360,6 +363,15 @@ pub async fn settings_preview(
         "segments": s.count,
         "encoding": if s.encoding == crate::script::Encoding::Gsm7 { "GSM-7" } else { "UCS-2" },
     })))
+}
+
+/// Runs an operator-written template on the blocking pool, never on an async worker.
+async fn render_off_workers<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HttpError> {
+    web::block(f)
+        .await
+        .map_err(|_| HttpError::BadRequest("the script could not be rendered".into()))
 }
 
 /// The test text form.
@@ -401,7 +413,9 @@ pub async fn settings_test_text(
             ))
         }
     };
-    let body = match crate::script::render(&biz.script, &biz.script_fields()) {
+    let (script, fields) = (biz.script.clone(), biz.script_fields());
+    let rendered = render_off_workers(move || crate::script::render(&script, &fields)).await?;
+    let body = match rendered {
         Ok(b) => crate::script::with_opt_out(&format!("[test] {b}")),
         Err(e) => {
             return Ok(settings_page(
