@@ -55,6 +55,10 @@ pub fn user(loaded: &Loaded, command: UserCommand) -> anyhow::Result<String> {
             if name.trim().is_empty() {
                 bail!("the user name is empty");
             }
+            let max = crate::http::MAX_USER_NAME;
+            if name.chars().count() > max || name.chars().any(char::is_control) {
+                bail!("a user name has at most {max} characters and no control characters");
+            }
             let hash = auth::hash_password(&read_password()?).map_err(|e| anyhow!(e))?;
             let store = open(loaded)?;
             let (n, r) = (name.clone(), role.clone());

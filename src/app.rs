@@ -14,6 +14,10 @@ use std::sync::Arc;
 
 /// Send workers: enough that one slow provider call never holds back every other text.
 const SEND_WORKERS: usize = 4;
+/// Password hashes computed at once (each takes ~19 MiB for ~40 ms: one thread signs in 25 people a second),
+/// and sign-ins that may wait for one.
+const HASH_THREADS: usize = 1;
+const HASH_QUEUE: usize = 4;
 /// After SIGTERM, open HTTP requests get this long to finish.
 const GRACEFUL_SECS: u64 = 3;
 /// After SIGTERM the process is gone within this, whatever its threads are doing (a provider call that
@@ -68,6 +72,8 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         ui: crate::ui::Ui::new().context("while loading the admin UI templates")?,
         limiter: crate::auth::Limiter::default(),
+        hasher: crate::auth::Hasher::new(HASH_THREADS, HASH_QUEUE)
+            .context("while starting the password hashing threads")?,
         live: tokio::sync::broadcast::channel(256).0,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     /// The URL the provider calls (scheme, host, optional port and path prefix); signatures are computed over it.
     /// Defaults to `http://` + `listen`.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or blocks); nothing by default.
+    pub trusted_proxies: Vec<crate::clientip::Cidr>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod charts;
 pub mod cli;
+pub mod clientip;
 pub mod clock;
 pub mod config;
 pub mod country;

@@ -271,3 +271,152 @@ fn the_watchdog_is_pinged_only_while_the_server_proves_it_works() {
         "no ping after the database recovered"
     );
 }
+
+/// A sign-in form: the login cookie and the CSRF value it must echo.
+fn login_form(s: &TestServer) -> (String, String) {
+    let mut b = Browser::new(s);
+    let page = b.get("/login");
+    (b.cookie_header(), Browser::csrf(&page))
+}
+
+/// One sign-in attempt, optionally through a proxy that says who it forwards for; the status.
+fn sign_in(
+    s: &TestServer,
+    form: &(String, String),
+    name: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> u16 {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let mut req = agent
+        .post(&format!("{}/login", s.url))
+        .set("Cookie", &form.0);
+    if let Some(xff) = forwarded_for {
+        req = req.set("X-Forwarded-For", xff);
+    }
+    match req.send_form(&[("csrf", &form.1), ("name", name), ("password", password)]) {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The server's peak resident memory, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn parallel_guesses_check_at_most_five_passwords_and_stay_small() {
+    let (_fake, s) = server_with("1h", "");
+    add_user(&s, "sam", &["--role", "owner"]);
+    let form = login_form(&s);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let (s, form) = (&s, &form);
+                scope.spawn(move || sign_in(s, form, "sam", &format!("guess number {i}"), None))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|st| **st == 401).count();
+    let refused = statuses.iter().filter(|st| **st == 429).count();
+    assert!(checked <= 5, "{checked} guesses were checked");
+    assert_eq!(checked + refused, 200, "{statuses:?}");
+    let peak = peak_rss_kib(s.pid());
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+    // The account stays slowed down, even for the right password, for the rest of the window.
+    assert_eq!(sign_in(&s, &form, "sam", PASSWORD, None), 429);
+}
+
+#[test]
+fn guesses_at_one_account_do_not_lock_out_the_others() {
+    let (_fake, s) = server_with("1h", "");
+    add_user(&s, "sam", &["--role", "owner"]);
+    add_user(&s, "alice", &["--role", "owner"]);
+    let form = login_form(&s);
+    for i in 0..5 {
+        assert_eq!(sign_in(&s, &form, "alice", &format!("wrong {i}"), None), 401);
+    }
+    assert_eq!(sign_in(&s, &form, "alice", "wrong again", None), 429);
+    // Same address (everyone behind one proxy looks like this): Sam still gets in.
+    assert_eq!(sign_in(&s, &form, "sam", PASSWORD, None), 303);
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
+    let fake = FakeTwilio::start();
+    let config = twilio_config(&fake.url, "1h", "").replace(
+        "public_url = ",
+        "trusted_proxies = [\"127.0.0.1\"]\npublic_url = ",
+    );
+    let s = TestServer::start(&config);
+    add_user(&s, "sam", &["--role", "owner"]);
+    let form = login_form(&s);
+    // One client sprays many accounts until its own budget is spent.
+    let mut spent = 0;
+    for i in 0..40 {
+        let st = sign_in(&s, &form, &format!("nobody{i}"), "x", Some("203.0.113.5"));
+        if st == 429 {
+            break;
+        }
+        assert_eq!(st, 401);
+        spent += 1;
+    }
+    assert_eq!(spent, 20, "the per-client budget");
+    assert_eq!(
+        sign_in(&s, &form, "sam", PASSWORD, Some("203.0.113.5")),
+        429
+    );
+    // Another client behind the same proxy is unaffected; prepending to the header changes nothing.
+    assert_eq!(
+        sign_in(&s, &form, "nobody", "x", Some("1.1.1.1, 203.0.113.5")),
+        429
+    );
+    assert_eq!(
+        sign_in(&s, &form, "sam", PASSWORD, Some("198.51.100.7")),
+        303
+    );
+}
+
+#[test]
+fn without_trusted_proxies_the_forwarded_header_is_ignored() {
+    let (_fake, s) = server_with("1h", "");
+    let form = login_form(&s);
+    for i in 0..20 {
+        let xff = format!("198.51.100.{i}");
+        assert_eq!(sign_in(&s, &form, &format!("n{i}"), "x", Some(&xff)), 401);
+    }
+    assert_eq!(
+        sign_in(&s, &form, "n99", "x", Some("198.51.100.200")),
+        429
+    );
+}
+
+#[test]
+fn unknown_user_names_take_as_long_to_refuse_as_known_ones() {
+    let (_fake, s) = server_with("1h", "");
+    add_user(&s, "sam", &["--role", "owner"]);
+    let form = login_form(&s);
+    let time = |name: &str| {
+        let started = std::time::Instant::now();
+        assert_eq!(sign_in(&s, &form, name, "wrong password", None), 401);
+        started.elapsed()
+    };
+    let _warm = time("warmup");
+    let mut known: Vec<Duration> = (0..3).map(|_| time("sam")).collect();
+    let unknown: Vec<Duration> = (0..3).map(|i| time(&format!("ghost{i}"))).collect();
+    known.sort();
+    let fastest_unknown = unknown.iter().min().unwrap();
+    // Both check a full Argon2 hash; without the dummy hash an unknown name answered ~100 times faster.
+    assert!(
+        *fastest_unknown * 2 >= known[1],
+        "unknown {unknown:?} vs known {known:?}"
+    );
+}

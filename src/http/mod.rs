@@ -16,6 +16,9 @@ use crate::store::Store;
 use actix_web::web;
 use std::sync::Arc;
 
+/// User names are at most this long.
+pub const MAX_USER_NAME: usize = admin::MAX_NAME;
+
 /// Webhook bodies larger than this are refused (Twilio's are a few KB).
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -37,8 +40,10 @@ pub struct AppState {
     pub public_url: String,
     /// The admin UI's templates.
     pub ui: crate::ui::Ui,
-    /// Failed logins per IP and per user name.
+    /// Login attempts per account and per client address.
     pub limiter: crate::auth::Limiter,
+    /// Password hashing, bounded in threads and queue.
+    pub hasher: crate::auth::Hasher,
     /// Tells open admin pages that a business's data changed (server-sent events).
     pub live: tokio::sync::broadcast::Sender<String>,
 }

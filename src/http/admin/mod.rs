@@ -20,7 +20,7 @@ pub use dashboard::dashboard;
 pub use directory::{contact_erase, contact_page, contact_save, contacts_csv, contacts_page};
 pub use inbox::inbox;
 pub use live::events;
-pub use session::{login, login_form, logout, setup, setup_form};
+pub use session::{login, login_form, logout, setup, setup_form, MAX_NAME};
 pub use settings::{settings, settings_preview, settings_save, settings_test_text};
 pub use simulator::{simulator, simulator_act};
 

@@ -67,35 +67,51 @@ pub async fn login(
         ));
     }
     let now = state.clock.now();
-    let ip = format!(
-        "ip:{}",
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
-    );
-    let who = format!("user:{}", form.name.trim());
-    if !state.limiter.allowed(&ip, now) || !state.limiter.allowed(&who, now) {
-        return Ok(login_page(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.name,
-            Some("Too many failed attempts. Wait 15 minutes and try again."),
-        ));
-    }
-    let name = form.name.trim().to_string();
-    let user = read(&state, move |c| users::by_name(c, &name)).await?;
-    let password = form.password.clone();
-    let verified = match user {
-        Some(u) => {
-            web::block(move || auth::verify_password(&password, &u.password_hash).then_some(u))
-                .await
-                .unwrap_or(None)
+    let client = client_address(&state, &req);
+    // Names longer than any user's are cut: they name nobody, and must not grow the limiter's keys.
+    let name: String = form.name.trim().chars().take(MAX_NAME).collect();
+    let attempt = match state.limiter.begin(&name, &client, now) {
+        Ok(a) => a,
+        Err(until) => {
+            let minutes = ((until - now).max(0) + 59_999) / 60_000;
+            return Ok(login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.name,
+                Some(&format!(
+                    "Too many failed attempts. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )),
+            ));
         }
-        None => None,
     };
-    let Some(user) = verified else {
-        state.limiter.failed(&ip, now);
-        state.limiter.failed(&who, now);
+    let n = name.clone();
+    let user = match read(&state, move |c| users::by_name(c, &n)).await {
+        Ok(u) => u,
+        Err(e) => {
+            state.limiter.release(&attempt);
+            return Err(e);
+        }
+    };
+    let password = form.password.clone();
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let checked = state
+        .hasher
+        .run(move |memory| auth::verify_or_dummy(&password, hash.as_deref(), memory))
+        .await;
+    let verified = match checked {
+        Ok(ok) => ok,
+        Err(auth::Busy) => {
+            state.limiter.release(&attempt);
+            return Ok(login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.name,
+                Some("Too many sign-ins at once. Try again in a moment."),
+            ));
+        }
+    };
+    let Some(user) = user.filter(|_| verified) else {
         return Ok(login_page(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -103,7 +119,7 @@ pub async fn login(
             Some("Wrong user name or password."),
         ));
     };
-    state.limiter.clear(&who);
+    state.limiter.succeeded(&attempt);
     let token = start_session(&state, user.id, now).await?;
     let mut resp = redirect("/");
     let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, token));
@@ -111,6 +127,23 @@ pub async fn login(
     gone.make_removal();
     let _ = resp.add_cookie(&gone);
     Ok(resp)
+}
+
+/// User names are at most this long.
+pub const MAX_NAME: usize = 64;
+
+/// The address sign-in limits count a request against: the peer, or behind a trusted proxy the client it
+/// forwarded for.
+fn client_address(state: &AppState, req: &HttpRequest) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return String::new();
+    };
+    let forwarded = req
+        .headers()
+        .get("X-Forwarded-For")
+        .and_then(|v| v.to_str().ok());
+    let config = state.config.get();
+    crate::clientip::client_ip(peer, forwarded, &config.server.trusted_proxies).to_string()
 }
 
 async fn start_session(state: &AppState, user_id: i64, now: Millis) -> Result<String, HttpError> {
@@ -207,6 +240,8 @@ pub async fn setup(
     let name = form.name.trim().to_string();
     let problem = if name.is_empty() {
         Some("Choose a user name.".to_string())
+    } else if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        Some(format!("A user name has at most {MAX_NAME} characters."))
     } else {
         auth::check_password(&form.password).err()
     };
@@ -220,9 +255,11 @@ pub async fn setup(
         return Ok(html(&state, StatusCode::BAD_REQUEST, "setup.html", &ctx));
     }
     let password = form.password.clone();
-    let hash = web::block(move || auth::hash_password(&password))
+    let hash = state
+        .hasher
+        .run(move |_| auth::hash_password(&password))
         .await
-        .map_err(|_| HttpError::BadRequest("cannot hash the password".into()))?
+        .map_err(|busy| HttpError::TooManyRequests(busy.to_string()))?
         .map_err(HttpError::BadRequest)?;
     let (token_hash, now) = (auth::token_hash(&form.token), state.clock.now());
     let created = state
