@@ -7,9 +7,9 @@ use argon2::Argon2;
 use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use subtle::ConstantTimeEq;
 
 /// A session ends after this long without a request.
 pub const IDLE_MS: Millis = 12 * 3_600_000;
@@ -45,10 +45,9 @@ pub fn verify_in(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> 
     let Ok(hash) = PasswordHash::new(phc) else {
         return false;
     };
-    let (Ok(algorithm), Ok(params)) = (
-        Algorithm::try_from(hash.algorithm),
-        Params::try_from(&hash),
-    ) else {
+    let (Ok(algorithm), Ok(params)) =
+        (Algorithm::try_from(hash.algorithm), Params::try_from(&hash))
+    else {
         return false;
     };
     let version = match hash.version.map(Version::try_from) {
@@ -321,11 +320,7 @@ const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$dGV4dGJhY2stZHVtbXk$v3dS4iut
 
 /// Checks a password against a user's hash, or, when there is no such user, against a hash of nothing
 /// with the same parameters: both take the same time, so timing does not tell which user names exist.
-pub fn verify_or_dummy(
-    password: &str,
-    phc: Option<&str>,
-    memory: &mut Vec<argon2::Block>,
-) -> bool {
+pub fn verify_or_dummy(password: &str, phc: Option<&str>, memory: &mut Vec<argon2::Block>) -> bool {
     match phc {
         Some(phc) => verify_in(password, phc, memory),
         None => {
@@ -381,7 +376,9 @@ mod tests {
     fn each_account_gets_five_guesses_per_window_counted_before_checking() {
         let l = Limiter::default();
         // Five guesses in flight at once are all counted before any is checked; the sixth is refused.
-        let held: Vec<_> = (0..5).map(|i| l.begin("sam", "1.2.3.4", i).unwrap()).collect();
+        let held: Vec<_> = (0..5)
+            .map(|i| l.begin("sam", "1.2.3.4", i).unwrap())
+            .collect();
         assert_eq!(l.begin("sam", "1.2.3.4", 10), Err(WINDOW_MS));
         // Another account from the same address is not locked out.
         let other = l.begin("alex", "1.2.3.4", 10).unwrap();
@@ -447,12 +444,19 @@ mod tests {
     fn unknown_users_are_checked_against_a_dummy_hash() {
         let mut memory = Vec::new();
         let h = hash_password("correct horse battery").unwrap();
-        assert!(verify_or_dummy("correct horse battery", Some(&h), &mut memory));
+        assert!(verify_or_dummy(
+            "correct horse battery",
+            Some(&h),
+            &mut memory
+        ));
         assert!(!verify_or_dummy("wrong", Some(&h), &mut memory));
         assert!(!verify_or_dummy("correct horse battery", None, &mut memory));
         // The dummy is a real hash with the same cost as the ones users get: it takes the same time.
         let dummy_cost = PasswordHash::new(DUMMY).unwrap().params.to_string();
-        assert_eq!(dummy_cost, PasswordHash::new(&h).unwrap().params.to_string());
+        assert_eq!(
+            dummy_cost,
+            PasswordHash::new(&h).unwrap().params.to_string()
+        );
         assert!(verify_in("textback-no-such-user", DUMMY, &mut memory));
     }
 }

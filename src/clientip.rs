@@ -16,7 +16,9 @@ impl Cidr {
     /// Parses `ADDR` or `ADDR/PREFIX`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let bad = || format!("{s:?} is not an address or block like \"10.0.0.0/8\", \"127.0.0.1\" or \"fd00::/8\"");
+        let bad = || {
+            format!("{s:?} is not an address or block like \"10.0.0.0/8\", \"127.0.0.1\" or \"fd00::/8\"")
+        };
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
             None => (s, None),
@@ -38,7 +40,8 @@ impl Cidr {
                     == masked(u128::from(u32::from(ip)), 32, self.prefix)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked(u128::from(net), 128, self.prefix) == masked(u128::from(ip), 128, self.prefix)
+                masked(u128::from(net), 128, self.prefix)
+                    == masked(u128::from(ip), 128, self.prefix)
             }
             _ => false,
         }
@@ -129,32 +132,80 @@ mod tests {
             ("10.0.0.0/8", "::1", false),
         ];
         for (block, addr, want) in cases {
-            assert_eq!(Cidr::parse(block).unwrap().contains(ip(addr)), *want, "{block} {addr}");
+            assert_eq!(
+                Cidr::parse(block).unwrap().contains(ip(addr)),
+                *want,
+                "{block} {addr}"
+            );
         }
-        for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", "::1/129", "10.0.0.0/x", ""] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "example.com",
+            "::1/129",
+            "10.0.0.0/x",
+            "",
+        ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn the_client_is_the_first_untrusted_hop_from_the_right() {
-        let proxies = [Cidr::parse("127.0.0.1").unwrap(), Cidr::parse("10.0.0.0/8").unwrap()];
+        let proxies = [
+            Cidr::parse("127.0.0.1").unwrap(),
+            Cidr::parse("10.0.0.0/8").unwrap(),
+        ];
         let cases: &[(&str, Option<&str>, &[Cidr], &str)] = &[
             // Nothing trusted by default: the header is ignored.
             ("127.0.0.1", Some("203.0.113.5"), &[], "127.0.0.1"),
-            ("198.51.100.1", Some("203.0.113.5"), &proxies, "198.51.100.1"),
+            (
+                "198.51.100.1",
+                Some("203.0.113.5"),
+                &proxies,
+                "198.51.100.1",
+            ),
             ("127.0.0.1", Some("203.0.113.5"), &proxies, "203.0.113.5"),
             // A client cannot choose its address by prepending to the header.
-            ("127.0.0.1", Some("1.1.1.1, 203.0.113.5"), &proxies, "203.0.113.5"),
-            ("127.0.0.1", Some("203.0.113.5, 10.0.0.7"), &proxies, "203.0.113.5"),
-            ("127.0.0.1", Some("203.0.113.5:4431"), &proxies, "203.0.113.5"),
-            ("127.0.0.1", Some("[2001:db8::5]:443"), &proxies, "2001:db8::5"),
+            (
+                "127.0.0.1",
+                Some("1.1.1.1, 203.0.113.5"),
+                &proxies,
+                "203.0.113.5",
+            ),
+            (
+                "127.0.0.1",
+                Some("203.0.113.5, 10.0.0.7"),
+                &proxies,
+                "203.0.113.5",
+            ),
+            (
+                "127.0.0.1",
+                Some("203.0.113.5:4431"),
+                &proxies,
+                "203.0.113.5",
+            ),
+            (
+                "127.0.0.1",
+                Some("[2001:db8::5]:443"),
+                &proxies,
+                "2001:db8::5",
+            ),
             ("127.0.0.1", None, &proxies, "127.0.0.1"),
             ("127.0.0.1", Some("garbage, 10.0.0.7"), &proxies, "10.0.0.7"),
-            ("::ffff:127.0.0.1", Some("203.0.113.5"), &proxies, "203.0.113.5"),
+            (
+                "::ffff:127.0.0.1",
+                Some("203.0.113.5"),
+                &proxies,
+                "203.0.113.5",
+            ),
         ];
         for (peer, header, trusted, want) in cases {
-            assert_eq!(client_ip(ip(peer), *header, trusted), ip(want), "{peer} {header:?}");
+            assert_eq!(
+                client_ip(ip(peer), *header, trusted),
+                ip(want),
+                "{peer} {header:?}"
+            );
         }
     }
 }

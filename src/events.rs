@@ -581,7 +581,16 @@ fn reply(
             Err(e) => {
                 // The reply is an automatic extra: the inbound text is stored and staff are alerted anyway,
                 // and the conversation shows why no reply went.
-                record_failed(c, env, contact_id, &contact.phone, reply, Purpose::Keyword, &e.to_string(), now)?;
+                record_failed(
+                    c,
+                    env,
+                    contact_id,
+                    &contact.phone,
+                    reply,
+                    Purpose::Keyword,
+                    &e.to_string(),
+                    now,
+                )?;
                 return Ok(due);
             }
         };

@@ -37,7 +37,15 @@ pub const MAX_OUTPUT: usize = 1_600;
 const FUEL: u64 = 20_000;
 
 /// The filters a script may use: each keeps a value about its length, so the output stays bounded.
-const FILTERS: [&str; 7] = ["upper", "lower", "title", "capitalize", "trim", "default", "d"];
+const FILTERS: [&str; 7] = [
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "default",
+    "d",
+];
 /// The tests a script may use.
 const TESTS: [&str; 3] = ["defined", "undefined", "none"];
 
@@ -362,7 +370,10 @@ mod tests {
                 "{% if booking_link %}Book: {{ booking_link }}{% else %}Reply here{% endif %}",
                 Ok("Book: https://book.example.com/acme"),
             ),
-            ("Hi {{ name|upper }} {{ nope|default('friend')|title }}", Ok("Hi ACME HVAC Friend")),
+            (
+                "Hi {{ name|upper }} {{ nope|default('friend')|title }}",
+                Ok("Hi ACME HVAC Friend"),
+            ),
         ];
         for (script, want) in cases {
             let got = render(script, &fields());
@@ -399,10 +410,16 @@ mod tests {
             let started = std::time::Instant::now();
             let err = render(script, f).unwrap_err().to_string();
             assert!(err.contains(want), "{script}: {err}");
-            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{script}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{script}"
+            );
         }
         let huge = format!("Hi {}", "x".repeat(MAX_SOURCE));
-        assert!(matches!(render(&huge, &fields()), Err(ScriptError::TooLong(_))));
+        assert!(matches!(
+            render(&huge, &fields()),
+            Err(ScriptError::TooLong(_))
+        ));
     }
 
     #[test]

@@ -55,7 +55,10 @@ pub fn self_check_url(addr: std::net::SocketAddr) -> String {
         std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         ip => ip,
     };
-    format!("http://{}/healthz", std::net::SocketAddr::new(ip, addr.port()))
+    format!(
+        "http://{}/healthz",
+        std::net::SocketAddr::new(ip, addr.port())
+    )
 }
 
 /// Whether `url` answers 200 within `timeout`: a server that accepts connections but never answers, or
@@ -97,7 +100,10 @@ mod tests {
         let timeout = Duration::from_millis(300);
         let cases = [
             (Some("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), true),
-            (Some("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"), false),
+            (
+                Some("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"),
+                false,
+            ),
             (None, false),
         ];
         for (reply, want) in cases {

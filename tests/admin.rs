@@ -7,24 +7,6 @@ mod common;
 use common::*;
 use std::process::{Command, Stdio};
 
-/// Two businesses, as an agency would run them.
-fn agency(api: &str) -> String {
-    let mut config = twilio_config(api, "0s", "");
-    config.push_str(
-        r#"
-[[business]]
-id = "bolt"
-name = "Bolt Locksmiths"
-numbers = ["+16025550300"]
-forward_to = ["+16025550399"]
-quiet_hours = ""
-send_rate = 50.0
-follow_ups = []
-"#,
-    );
-    config
-}
-
 #[test]
 fn logged_out_visitors_are_sent_to_the_login_page() {
     let fake = FakeTwilio::start();
@@ -429,34 +411,6 @@ fn user_commands_list_change_and_remove_users() {
     assert_eq!(code, 0, "{out}");
     let mut b = Browser::new(&s);
     assert_eq!(b.login("ann", PASSWORD).status, 401);
-}
-
-fn create_token(s: &TestServer, user: &str) -> String {
-    let cfg = s.config.to_str().unwrap().to_string();
-    let (code, out, err) = cli(
-        s.dir.path(),
-        &[
-            "token", "create", "zapier", "--user", user, "--config", &cfg,
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    out.lines().next().unwrap().trim().to_string()
-}
-
-fn api(s: &TestServer, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-    let mut req = ureq::get(&format!("{}{path}", s.url));
-    if let Some(t) = token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
-    }
-    let resp = match req.call() {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let status = resp.status();
-    (
-        status,
-        serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
-    )
 }
 
 #[test]

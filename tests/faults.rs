@@ -44,7 +44,11 @@ fn traffic_during_an_exclusive_lock(hold: Duration, expect_refusals: bool) {
             // Writes failed while the lock is still held: health says so.
             let health = s.get("/healthz");
             assert_eq!(health.status, 503, "{}", health.body);
-            assert!(health.body.contains("\"database\":false"), "{}", health.body);
+            assert!(
+                health.body.contains("\"database\":false"),
+                "{}",
+                health.body
+            );
         }
         statuses
     });
@@ -105,7 +109,8 @@ fn a_ten_second_lock_refuses_webhooks_whole_and_health_says_so() {
     traffic_during_an_exclusive_lock(Duration::from_secs(10), true);
 }
 
-const BOMB: &str = "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}x\
+const BOMB: &str =
+    "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}x\
                     {% endfor %}{% endfor %}{% endfor %}";
 
 /// Posts a signed voice webhook with a short client timeout; the status, or `None` when it did not
@@ -182,7 +187,11 @@ fn a_template_bomb_is_refused_at_once_and_webhooks_keep_flowing() {
         "/settings/preview",
         &[("csrf", &csrf), ("business", "0"), ("script", &long)],
     );
-    assert!(p.body.contains("one text carries at most 1600"), "{}", p.body);
+    assert!(
+        p.body.contains("one text carries at most 1600"),
+        "{}",
+        p.body
+    );
     // And it is never saved: the settings form refuses it with the key.
     let p = owner.post("/settings/0", &[("csrf", &csrf), ("script", BOMB)]);
     assert_eq!(p.status, 400);
@@ -342,7 +351,10 @@ fn guesses_at_one_account_do_not_lock_out_the_others() {
     add_user(&s, "alice", &["--role", "owner"]);
     let form = login_form(&s);
     for i in 0..5 {
-        assert_eq!(sign_in(&s, &form, "alice", &format!("wrong {i}"), None), 401);
+        assert_eq!(
+            sign_in(&s, &form, "alice", &format!("wrong {i}"), None),
+            401
+        );
     }
     assert_eq!(sign_in(&s, &form, "alice", "wrong again", None), 429);
     // Same address (everyone behind one proxy looks like this): Sam still gets in.
@@ -393,10 +405,7 @@ fn without_trusted_proxies_the_forwarded_header_is_ignored() {
         let xff = format!("198.51.100.{i}");
         assert_eq!(sign_in(&s, &form, &format!("n{i}"), "x", Some(&xff)), 401);
     }
-    assert_eq!(
-        sign_in(&s, &form, "n99", "x", Some("198.51.100.200")),
-        429
-    );
+    assert_eq!(sign_in(&s, &form, "n99", "x", Some("198.51.100.200")), 429);
 }
 
 #[test]
@@ -418,5 +427,102 @@ fn unknown_user_names_take_as_long_to_refuse_as_known_ones() {
     assert!(
         *fastest_unknown * 2 >= known[1],
         "unknown {unknown:?} vs known {known:?}"
+    );
+}
+
+/// An inbound text to another business's number.
+fn text_to(s: &TestServer, to: &str, sid: &str, from: &str, body: &str) -> u16 {
+    s.post_signed(
+        "/hooks/twilio/sms",
+        &[
+            ("AccountSid", ACCOUNT_SID),
+            ("Body", body),
+            ("From", from),
+            ("MessageSid", sid),
+            ("To", to),
+        ],
+    )
+    .status
+}
+
+#[test]
+fn staff_see_their_own_conversations_however_busy_another_business_is() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&agency(&fake.url));
+    add_user(&s, "stan", &["--role", "staff", "--business", "acme"]);
+    add_user(&s, "olive", &["--role", "owner"]);
+    assert_eq!(
+        text_to(
+            &s,
+            BUSINESS_NUMBER,
+            "SMacme",
+            "+14805550001",
+            "Hi from acme's customer"
+        ),
+        200
+    );
+    // Then the other business gets busy: 520 new conversations.
+    for i in 0..520 {
+        let from = format!("+1520555{i:04}");
+        assert_eq!(
+            text_to(&s, "+16025550300", &format!("SMbolt{i}"), &from, "hello"),
+            200
+        );
+    }
+    let mut stan = Browser::new(&s);
+    assert_eq!(stan.login("stan", PASSWORD).status, 303);
+    let inbox = stan.get("/");
+    assert!(
+        inbox.body.contains("Hi from acme&#x27;s customer")
+            || inbox.body.contains("Hi from acme's customer"),
+        "{}",
+        inbox.body
+    );
+    assert!(!inbox.body.contains("Older conversations"));
+    let contacts = stan.get("/contacts");
+    assert!(contacts.body.contains("+14805550001"), "{}", contacts.body);
+    let token = create_token(&s, "stan");
+    let (_, conv) = api(&s, "/api/v1/conversations", Some(&token));
+    assert_eq!(conv["conversations"].as_array().unwrap().len(), 1, "{conv}");
+    assert!(conv["next"].is_null());
+    let (_, list) = api(&s, "/api/v1/contacts", Some(&token));
+    assert_eq!(list["contacts"].as_array().unwrap().len(), 1, "{list}");
+
+    // The owner pages through everything: nothing is silently cut off.
+    let mut olive = Browser::new(&s);
+    assert_eq!(olive.login("olive", PASSWORD).status, 303);
+    let (mut seen, mut path, mut pages) = (std::collections::HashSet::new(), "/".to_string(), 0);
+    loop {
+        let page = olive.get(&path);
+        pages += 1;
+        for id in page.body.split("href=\"/conversations/").skip(1) {
+            seen.insert(id.split('"').next().unwrap().to_string());
+        }
+        let Some(at) = page.body.find("\">Older conversations") else {
+            break;
+        };
+        let href = page.body[..at].rsplit("href=\"").next().unwrap();
+        path = href.replace("&amp;", "&");
+    }
+    assert_eq!((seen.len(), pages), (521, 6));
+    let owner_token = create_token(&s, "olive");
+    let (mut total, mut next) = (0, String::new());
+    loop {
+        let (status, body) = api(
+            &s,
+            &format!("/api/v1/contacts?before={next}"),
+            Some(&owner_token),
+        );
+        assert_eq!(status, 200, "{body}");
+        total += body["contacts"].as_array().unwrap().len();
+        match body["next"].as_str() {
+            Some(n) => next = n.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(total, 521);
+    assert_eq!(
+        api(&s, "/api/v1/contacts?before=nonsense", Some(&owner_token)).0,
+        400
     );
 }

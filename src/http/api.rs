@@ -44,6 +44,26 @@ pub struct ListQuery {
     days: Option<u32>,
     #[serde(default)]
     filter: Option<String>,
+    /// `next` of the previous page.
+    #[serde(default)]
+    before: Option<String>,
+}
+
+/// Rows per page of a list endpoint; `next` in the answer fetches the following page.
+const PAGE: usize = 200;
+
+impl ListQuery {
+    /// The page to start after; a malformed cursor is answered with a JSON 400.
+    fn cursor(&self, len: usize) -> Result<Option<store::Cursor>, HttpResponse> {
+        match self.before.as_deref().filter(|b| !b.is_empty()) {
+            None => Ok(None),
+            Some(b) => store::Cursor::parse(b, len).map(Some).ok_or_else(|| {
+                HttpResponse::BadRequest().json(json!({
+                    "error": format!("before={b:?} is not a cursor this list gave out (use `next` from the previous page)")
+                }))
+            }),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -130,13 +150,17 @@ pub async fn calls(
     };
     let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let since = state.clock.now() - i64::from(q.days.unwrap_or(30).clamp(1, 366)) * 24 * 3_600_000;
-    let rows = read(&state, move |c| calls::since(c, since)).await?;
-    let data: Vec<CallJson> = rows
-        .into_iter()
-        .filter(|c| ids.contains(&c.business_id))
-        .map(call_json)
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "calls": data })))
+    let before = match q.cursor(2) {
+        Ok(b) => b,
+        Err(answer) => return Ok(answer),
+    };
+    let page = read(&state, move |c| {
+        calls::since(c, &ids, since, before.as_ref(), PAGE)
+    })
+    .await?;
+    let next = page.next.map(|n| n.to_string());
+    let data: Vec<CallJson> = page.rows.into_iter().map(call_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "calls": data, "next": next })))
 }
 
 /// `GET /api/v1/conversations?filter=needs-reply&business=ID`
@@ -150,10 +174,18 @@ pub async fn conversations(
     };
     let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let filter = InboxFilter::parse(q.filter.as_deref().unwrap_or_default());
-    let rows = read(&state, move |c| contacts::inbox(c, None, filter, 1000)).await?;
-    let data: Vec<_> = rows
+    let before = match q.cursor(4) {
+        Ok(b) => b,
+        Err(answer) => return Ok(answer),
+    };
+    let page = read(&state, move |c| {
+        contacts::inbox(c, &ids, filter, before.as_ref(), PAGE)
+    })
+    .await?;
+    let next = page.next.map(|n| n.to_string());
+    let data: Vec<_> = page
+        .rows
         .into_iter()
-        .filter(|r| ids.contains(&r.business_id))
         .map(|r| {
             json!({
                 "contact_id": r.id, "business": r.business_id, "phone": r.phone, "name": r.name,
@@ -162,7 +194,7 @@ pub async fn conversations(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "conversations": data })))
+    Ok(HttpResponse::Ok().json(json!({ "conversations": data, "next": next })))
 }
 
 /// `GET /api/v1/conversations/{id}/messages`
@@ -200,10 +232,18 @@ pub async fn contacts(
         return Ok(unauthorized());
     };
     let ids = scope(&user, &state.config.get(), q.business.as_deref());
-    let rows = read(&state, move |c| contacts::search(c, "", 10_000)).await?;
-    let data: Vec<_> = rows
+    let before = match q.cursor(2) {
+        Ok(b) => b,
+        Err(answer) => return Ok(answer),
+    };
+    let page = read(&state, move |c| {
+        contacts::search(c, &ids, "", before.as_ref(), PAGE)
+    })
+    .await?;
+    let next = page.next.map(|n| n.to_string());
+    let data: Vec<_> = page
+        .rows
         .into_iter()
-        .filter(|k| ids.contains(&k.business_id))
         .map(|k| {
             json!({
                 "id": k.id, "business": k.business_id, "phone": k.phone, "name": k.name, "state": k.state,
@@ -212,7 +252,7 @@ pub async fn contacts(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "contacts": data })))
+    Ok(HttpResponse::Ok().json(json!({ "contacts": data, "next": next })))
 }
 
 /// `GET /api/v1/stats?days=30&business=ID`: the dashboard's figures.

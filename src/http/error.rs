@@ -91,7 +91,10 @@ mod tests {
             (store::Error::Conflict("name taken".into()).into(), 409),
             (store::Error::NotFound.into(), 404),
             (store::Error::WriterGone.into(), 503),
-            (store::Error::Commit("database is locked".into()).into(), 503),
+            (
+                store::Error::Commit("database is locked".into()).into(),
+                503,
+            ),
             (
                 events::Error::Store(store::Error::Commit("locked".into())).into(),
                 503,

@@ -1,6 +1,6 @@
 //! SQL for calls and their applied reports.
 
-use super::{optional, Conn, Result};
+use super::{optional, Conn, Cursor, Page, Result};
 use rusqlite::{params, Row};
 
 /// A stored call.
@@ -245,11 +245,34 @@ pub fn for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<Call>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Calls since `since`, newest first.
-pub fn since(c: &Conn<'_>, since: i64) -> Result<Vec<Call>> {
+/// Calls of some businesses since `since`, newest first; a page of `limit` starting after `before`.
+pub fn since(
+    c: &Conn<'_>,
+    businesses: &[String],
+    since: i64,
+    before: Option<&Cursor>,
+    limit: usize,
+) -> Result<Page<Call>> {
     let mut st = c.0.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM calls WHERE started_at >= ?1 ORDER BY started_at DESC, id DESC"
+        "SELECT {COLUMNS} FROM calls
+         WHERE business_id IN (SELECT value FROM json_each(?1)) AND started_at >= ?2
+           AND (?3 IS NULL OR (started_at, id) < (?4, ?5))
+         ORDER BY started_at DESC, id DESC LIMIT ?6"
     ))?;
-    let rows = st.query_map([since], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let at = |i: usize| before.map(|b| b.at(i));
+    let rows = st.query_map(
+        params![
+            super::ids_json(businesses),
+            since,
+            before.map(|_| 1),
+            at(0),
+            at(1),
+            super::sql_limit(limit)
+        ],
+        from_row,
+    )?;
+    let rows: Vec<Call> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(Page::of(rows, limit, |c| {
+        Cursor::new(vec![c.started_at, c.id])
+    }))
 }

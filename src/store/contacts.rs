@@ -1,6 +1,6 @@
 //! SQL for contacts, their consent (opt-out) and the audit trail of consent changes.
 
-use super::{optional, Conn, Result};
+use super::{optional, Conn, Cursor, Page, Result};
 use crate::policy::{ContactFacts, ConversationFacts};
 use rusqlite::params;
 
@@ -396,13 +396,15 @@ impl InboxFilter {
     }
 }
 
-/// Conversations newest first, urgent and needs-reply first, for one business or all.
+/// Conversations of some businesses, urgent and needs-reply first, then newest first; a page of `limit`
+/// starting after `before`.
 pub fn inbox(
     c: &Conn<'_>,
-    business: Option<&str>,
+    businesses: &[String],
     filter: InboxFilter,
+    before: Option<&Cursor>,
     limit: usize,
-) -> Result<Vec<InboxRow>> {
+) -> Result<Page<InboxRow>> {
     let condition = match filter {
         InboxFilter::All => "1",
         InboxFilter::NeedsReply => "k.needs_reply = 1",
@@ -411,16 +413,27 @@ pub fn inbox(
         InboxFilter::OptedOut => "k.opted_out_at IS NOT NULL",
     };
     let mut st = c.0.prepare_cached(&format!(
-        "SELECT k.id, k.business_id, k.phone, k.name, k.state, k.urgent, k.needs_reply, k.unread,
-                (SELECT m.body FROM messages m WHERE m.contact_id = k.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1),
-                MAX(COALESCE((SELECT MAX(m.created_at) FROM messages m WHERE m.contact_id = k.id), 0),
-                    COALESCE((SELECT MAX(l.started_at) FROM calls l WHERE l.contact_id = k.id), 0)) AS last_at
-         FROM contacts k
-         WHERE (?1 IS NULL OR k.business_id = ?1) AND {condition} AND last_at > 0
-         ORDER BY k.urgent DESC, k.needs_reply DESC, last_at DESC, k.id DESC LIMIT ?2"
+        "SELECT * FROM (
+           SELECT k.id, k.business_id, k.phone, k.name, k.state, k.urgent, k.needs_reply, k.unread,
+                  (SELECT m.body FROM messages m WHERE m.contact_id = k.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1),
+                  MAX(COALESCE((SELECT MAX(m.created_at) FROM messages m WHERE m.contact_id = k.id), 0),
+                      COALESCE((SELECT MAX(l.started_at) FROM calls l WHERE l.contact_id = k.id), 0)) AS last_at
+           FROM contacts k
+           WHERE k.business_id IN (SELECT value FROM json_each(?1)) AND {condition})
+         WHERE last_at > 0 AND (?2 IS NULL OR (urgent, needs_reply, last_at, id) < (?3, ?4, ?5, ?6))
+         ORDER BY urgent DESC, needs_reply DESC, last_at DESC, id DESC LIMIT ?7"
     ))?;
+    let at = |i: usize| before.map(|b| b.at(i));
     let rows = st.query_map(
-        params![business, i64::try_from(limit).unwrap_or(i64::MAX)],
+        params![
+            super::ids_json(businesses),
+            before.map(|_| 1),
+            at(0),
+            at(1),
+            at(2),
+            at(3),
+            super::sql_limit(limit)
+        ],
         |r| {
             Ok(InboxRow {
                 id: r.get(0)?,
@@ -436,7 +449,15 @@ pub fn inbox(
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows: Vec<InboxRow> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(Page::of(rows, limit, |r| {
+        Cursor::new(vec![
+            i64::from(r.urgent),
+            i64::from(r.needs_reply),
+            r.last_at,
+            r.id,
+        ])
+    }))
 }
 
 /// Staff opened the conversation.
@@ -464,8 +485,15 @@ pub fn notes(c: &Conn<'_>, id: i64) -> Result<Vec<(String, String, i64)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Contacts whose number or name contains `q` (all when empty), newest first.
-pub fn search(c: &Conn<'_>, q: &str, limit: usize) -> Result<Vec<Contact>> {
+/// Contacts of some businesses whose number or name contains `q` (all when empty), newest first; a page of
+/// `limit` starting after `before`.
+pub fn search(
+    c: &Conn<'_>,
+    businesses: &[String],
+    q: &str,
+    before: Option<&Cursor>,
+    limit: usize,
+) -> Result<Page<Contact>> {
     let like = format!(
         "%{}%",
         q.trim()
@@ -475,14 +503,27 @@ pub fn search(c: &Conn<'_>, q: &str, limit: usize) -> Result<Vec<Contact>> {
     );
     let mut st = c.0.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM contacts
-         WHERE phone LIKE ?1 ESCAPE '\\' OR COALESCE(name, '') LIKE ?1 ESCAPE '\\'
-         ORDER BY created_at DESC, id DESC LIMIT ?2"
+         WHERE business_id IN (SELECT value FROM json_each(?1))
+           AND (phone LIKE ?2 ESCAPE '\\' OR COALESCE(name, '') LIKE ?2 ESCAPE '\\')
+           AND (?3 IS NULL OR (created_at, id) < (?4, ?5))
+         ORDER BY created_at DESC, id DESC LIMIT ?6"
     ))?;
+    let at = |i: usize| before.map(|b| b.at(i));
     let rows = st.query_map(
-        params![like, i64::try_from(limit).unwrap_or(i64::MAX)],
+        params![
+            super::ids_json(businesses),
+            like,
+            before.map(|_| 1),
+            at(0),
+            at(1),
+            super::sql_limit(limit)
+        ],
         from_row,
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows: Vec<Contact> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(Page::of(rows, limit, |k| {
+        Cursor::new(vec![k.created_at, k.id])
+    }))
 }
 
 /// Updates what staff know about a contact.

@@ -331,10 +331,14 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing
                 failing.store(true, Ordering::SeqCst);
                 finish(Some(Error::Commit(e.to_string())));
                 for f in finishes {
-                    f(Some(Error::Commit(format!("rolled back with the batch: {e}"))));
+                    f(Some(Error::Commit(format!(
+                        "rolled back with the batch: {e}"
+                    ))));
                 }
                 for rest in jobs {
-                    rest.abort(Error::Commit(format!("not run: the batch was rolled back: {e}")));
+                    rest.abort(Error::Commit(format!(
+                        "not run: the batch was rolled back: {e}"
+                    )));
                 }
                 return;
             }
@@ -354,6 +358,68 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing
             }
         }
     }
+}
+
+/// Where a page of a list ends: the sort key of its last row, as a short opaque string for `?before=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(Vec<i64>);
+
+impl Cursor {
+    /// A cursor from sort-key values.
+    pub fn new(values: Vec<i64>) -> Self {
+        Self(values)
+    }
+
+    /// Parses a cursor of exactly `len` values; anything else is `None`.
+    pub fn parse(s: &str, len: usize) -> Option<Self> {
+        let values: Vec<i64> = s
+            .split('.')
+            .map(str::parse)
+            .collect::<std::result::Result<_, _>>()
+            .ok()?;
+        (values.len() == len).then_some(Self(values))
+    }
+
+    /// The value at `i` (0 when out of range).
+    pub fn at(&self, i: usize) -> i64 {
+        self.0.get(i).copied().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(i64::to_string).collect();
+        f.write_str(&parts.join("."))
+    }
+}
+
+/// One page of a list, and where the next (older) page starts, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The rows.
+    pub rows: Vec<T>,
+    /// Pass it back as `before` for the next page.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Cuts `rows` (fetched with one row more than `limit`) into a page, with the cursor of its last row.
+    fn of(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> Cursor) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more { rows.last().map(key) } else { None };
+        Self { rows, next }
+    }
+}
+
+/// A set of business ids as SQL reads it (`business_id IN (SELECT value FROM json_each(?))`): tenancy is
+/// filtered in the query, before any LIMIT.
+fn ids_json(ids: &[String]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
 /// Reads an optional single row.
@@ -412,7 +478,10 @@ mod tests {
             Ok::<_, Error>(())
         });
         assert!(matches!(result, Err(Error::Commit(_))), "{result:?}");
-        assert!(!ran.load(Ordering::SeqCst), "a write ran outside a transaction");
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "a write ran outside a transaction"
+        );
         assert!(store.failing());
         assert!(!store.healthy());
         other.execute_batch("ROLLBACK").unwrap();
@@ -425,7 +494,9 @@ mod tests {
         assert!(!store.failing());
         assert!(store.healthy());
         let n: i64 = store
-            .read(|c| Ok(c.0.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?))
+            .read(|c| {
+                Ok(c.0.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?)
+            })
             .unwrap();
         assert_eq!(n, 1);
     }

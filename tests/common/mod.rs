@@ -866,6 +866,54 @@ pub fn add_user(s: &TestServer, name: &str, args: &[&str]) {
     );
 }
 
+/// Two businesses, as an agency would run them.
+pub fn agency(api: &str) -> String {
+    let mut config = twilio_config(api, "0s", "");
+    config.push_str(
+        r#"
+[[business]]
+id = "bolt"
+name = "Bolt Locksmiths"
+numbers = ["+16025550300"]
+forward_to = ["+16025550399"]
+quiet_hours = ""
+send_rate = 50.0
+follow_ups = []
+"#,
+    );
+    config
+}
+
+/// A bearer token for `user`, made with `textback token create`.
+pub fn create_token(s: &TestServer, user: &str) -> String {
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, err) = cli(
+        s.dir.path(),
+        &[
+            "token", "create", "zapier", "--user", user, "--config", &cfg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines().next().unwrap().trim().to_string()
+}
+
+/// A GET on the JSON API; the status and the JSON.
+pub fn api(s: &TestServer, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = ureq::get(&format!("{}{path}", s.url));
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let resp = match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = resp.status();
+    (
+        status,
+        serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
+    )
+}
+
 /// A config on the simulator provider, open all week, texting at once.
 pub fn simulator_config() -> String {
     format!(
@@ -997,4 +1045,3 @@ impl Browser {
         )
     }
 }
-

@@ -264,7 +264,9 @@ pub async fn act(
                 "reply" => events::staff_reply(c, &env, &phone, &form.body, now).map(Some),
                 "booked" => events::mark_booked(c, &biz, &phone, value, now).map(|_| None),
                 "lost" => events::mark_lost(c, &biz, &phone, now).map(|_| None),
-                "urgent" => Ok(contacts::set_urgent(c, id, form.urgent == "1", now).map(|()| None)?),
+                "urgent" => {
+                    Ok(contacts::set_urgent(c, id, form.urgent == "1", now).map(|()| None)?)
+                }
                 "block" => {
                     events::set_blocked(c, &biz, &phone, form.blocked == "1", now).map(|_| None)
                 }

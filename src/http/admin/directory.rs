@@ -20,7 +20,11 @@ struct ContactsPage<'a> {
     chrome: Chrome<'a>,
     q: &'a str,
     contacts: Vec<ContactRow>,
+    older: Option<String>,
 }
+
+/// Contacts per page.
+const PAGE: usize = 100;
 
 /// Contacts search.
 #[derive(Deserialize)]
@@ -29,20 +33,28 @@ pub struct ContactsQuery {
     q: String,
     #[serde(default)]
     erased: Option<String>,
+    #[serde(default)]
+    before: String,
 }
 
+/// A page of the contacts the user may see, filtered in the query before the limit.
 async fn visible_contacts(
     state: &AppState,
     signed: &Signed,
     q: &str,
+    before: Option<store::Cursor>,
     limit: usize,
-) -> Result<Vec<Contact>, HttpError> {
+) -> Result<store::Page<Contact>, HttpError> {
+    let config = state.config.get();
+    let ids: Vec<String> = visible(&config, &signed.user)
+        .iter()
+        .map(|b| b.id.clone())
+        .collect();
     let query = q.to_string();
-    let all = read(state, move |c| contacts::search(c, &query, limit)).await?;
-    Ok(all
-        .into_iter()
-        .filter(|k| signed.user.can_see(&k.business_id))
-        .collect())
+    read(state, move |c| {
+        contacts::search(c, &ids, &query, before.as_ref(), limit)
+    })
+    .await
 }
 
 /// `GET /contacts?q=`: search by number or name.
@@ -54,7 +66,16 @@ pub async fn contacts_page(
     let Some(signed) = signed_in(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    let list = visible_contacts(&state, &signed, &query.q, 500).await?;
+    let before = store::Cursor::parse(&query.before, 2);
+    let page = visible_contacts(&state, &signed, &query.q, before, PAGE).await?;
+    let older = page.next.as_ref().map(|next| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &query.q)
+            .append_pair("before", &next.to_string())
+            .finish();
+        format!("/contacts?{q}")
+    });
+    let list = page.rows;
     let all = state.config.get();
     let names: std::collections::HashMap<&str, &str> = all
         .businesses
@@ -80,6 +101,7 @@ pub async fn contacts_page(
         chrome: Chrome::signed(&signed, "contacts", flash, &state.config.get()),
         q: &query.q,
         contacts: rows,
+        older,
     };
     Ok(html(&state, StatusCode::OK, "contacts.html", &ctx))
 }
@@ -251,7 +273,9 @@ pub async fn contacts_csv(
     let Some(signed) = signed_in(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    let list = visible_contacts(&state, &signed, "", 1_000_000).await?;
+    let list = visible_contacts(&state, &signed, "", None, usize::MAX)
+        .await?
+        .rows;
     let mut out = String::from("id,business,phone,name,tags,state,opted_out_at,booked_value\n");
     for k in list {
         let fields = [

@@ -32,7 +32,12 @@ struct InboxPage<'a> {
     businesses: Vec<BusinessOption>,
     filters: Vec<FilterLink>,
     conversations: Vec<InboxItem>,
+    /// The link to the next, older page, if there is one.
+    older: Option<String>,
 }
+
+/// Conversations per inbox page.
+const PAGE: usize = 100;
 
 /// Inbox query string.
 #[derive(Deserialize)]
@@ -41,6 +46,8 @@ pub struct InboxQuery {
     filter: String,
     #[serde(default)]
     business: String,
+    #[serde(default)]
+    before: String,
 }
 
 /// `GET /`: conversations, urgent and needs-reply first.
@@ -55,13 +62,16 @@ pub async fn inbox(
     let filter = InboxFilter::parse(&query.filter);
     let config = state.config.get();
     let businesses = visible(&config, &signed.user);
-    let business = businesses
+    // Tenancy is a filter in the query, before the page limit: another business's traffic never pushes
+    // this user's conversations off the page.
+    let shown: Vec<String> = businesses
         .iter()
-        .find(|b| b.id == query.business)
-        .map(|b| b.id.clone());
-    let allowed: Vec<String> = businesses.iter().map(|b| b.id.clone()).collect();
-    let rows = read(&state, move |c| {
-        contacts::inbox(c, business.as_deref(), filter, 300)
+        .filter(|b| query.business.is_empty() || b.id == query.business)
+        .map(|b| b.id.clone())
+        .collect();
+    let before = store::Cursor::parse(&query.before, 4);
+    let page = read(&state, move |c| {
+        contacts::inbox(c, &shown, filter, before.as_ref(), PAGE)
     })
     .await?;
     let all = state.config.get();
@@ -70,9 +80,17 @@ pub async fn inbox(
         .iter()
         .map(|b| (b.id.as_str(), b.name.as_str()))
         .collect();
-    let conversations = rows
+    let older = page.next.as_ref().map(|next| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("filter", &query.filter)
+            .append_pair("business", &query.business)
+            .append_pair("before", &next.to_string())
+            .finish();
+        format!("/?{q}")
+    });
+    let conversations = page
+        .rows
         .into_iter()
-        .filter(|r| allowed.contains(&r.business_id))
         .map(|r| InboxItem {
             id: r.id,
             name: r.name.clone().unwrap_or_else(|| r.phone.clone()),
@@ -119,6 +137,7 @@ pub async fn inbox(
             .collect(),
         filters,
         conversations,
+        older,
     };
     Ok(html(&state, StatusCode::OK, "inbox.html", &ctx))
 }

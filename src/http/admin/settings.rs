@@ -346,7 +346,11 @@ pub async fn settings_preview(
             .json(serde_json::json!({ "error": "only an owner can preview scripts" })));
     }
     let config = state.config.get();
-    let Some(fields) = config.businesses.get(form.business).map(BusinessConfig::script_fields) else {
+    let Some(fields) = config
+        .businesses
+        .get(form.business)
+        .map(BusinessConfig::script_fields)
+    else {
         return Ok(
             HttpResponse::NotFound().json(serde_json::json!({ "error": "no such business" }))
         );
