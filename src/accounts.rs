@@ -2,7 +2,7 @@
 
 use crate::auth;
 use crate::cli::{TokenCommand, UserCommand};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{format_utc, Clock, SystemClock};
 use crate::config::Loaded;
 use crate::store::{users, Store};
 use anyhow::{anyhow, bail, Context};
@@ -81,7 +81,7 @@ pub fn user(loaded: &Loaded, command: UserCommand) -> anyhow::Result<String> {
                 .write(move |c| users::set_password(c, user.id, &hash, now))
                 .map_err(refused)?;
             Ok(format!(
-                "changed the password of {name:?}; their sessions were ended"
+                "changed the password of {name:?}; their sessions were ended and their API tokens revoked"
             ))
         }
         UserCommand::List => {
@@ -120,22 +120,88 @@ pub fn user(loaded: &Loaded, command: UserCommand) -> anyhow::Result<String> {
     }
 }
 
-/// Runs a `textback token` command; returns what to print (the token, once).
+/// Runs a `textback token` command; returns what to print (a new token, once).
 pub fn token(loaded: &Loaded, command: TokenCommand) -> anyhow::Result<String> {
-    let TokenCommand::Create { name, user } = command;
     let store = open(loaded)?;
-    let token = auth::new_token();
-    let (hash, now, u) = (auth::token_hash(&token), SystemClock.now(), user.clone());
-    let created = store
-        .write(move |c| match users::by_name(c, &u)? {
-            Some(found) => users::create_api_token(c, &name, &hash, found.id, now).map(Some),
-            None => Ok(None),
-        })
-        .map_err(refused)?;
-    if created.is_none() {
-        bail!("no user named {user:?}");
+    let now = SystemClock.now();
+    match command {
+        TokenCommand::Create {
+            name,
+            user,
+            expires,
+        } => {
+            let expires_at = match expires {
+                None => None,
+                Some(d) => {
+                    let d = humantime::parse_duration(&d).map_err(|e| {
+                        anyhow!("--expires {d:?} is not a duration like 90d or 12h: {e}")
+                    })?;
+                    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                    if ms <= 0 {
+                        bail!("--expires must be longer than zero");
+                    }
+                    Some(now.saturating_add(ms))
+                }
+            };
+            let token = auth::new_token();
+            let (hash, u) = (auth::token_hash(&token), user.clone());
+            let created = store
+                .write(move |c| match users::by_name(c, &u)? {
+                    Some(found) => {
+                        users::create_api_token(c, &name, &hash, found.id, expires_at, now)
+                            .map(Some)
+                    }
+                    None => Ok(None),
+                })
+                .map_err(refused)?;
+            let Some(id) = created else {
+                bail!("no user named {user:?}");
+            };
+            let until = expires_at.map_or_else(
+                || "it does not expire".to_string(),
+                |at| format!("it expires {}", format_utc(at)),
+            );
+            Ok(format!(
+                "{token}\n(shown once: send it as `Authorization: Bearer <token>` to /api/v1/...; token id {id}, {until}; revoke it with `textback token revoke {id}`)"
+            ))
+        }
+        TokenCommand::List => {
+            let list = store.read(users::api_tokens).map_err(refused)?;
+            if list.is_empty() {
+                return Ok(
+                    "no API tokens: create one with `textback token create NAME --user USER`"
+                        .into(),
+                );
+            }
+            let mut out = format!(
+                "{:<5} {:<16} {:<16} {:<24} {:<24} expires",
+                "id", "name", "user", "created", "last used"
+            );
+            for t in list {
+                let expiry = match t.expires_at {
+                    None => "never".to_string(),
+                    Some(at) if at <= now => format!("{} (expired)", format_utc(at)),
+                    Some(at) => format_utc(at),
+                };
+                out.push_str(&format!(
+                    "\n{:<5} {:<16} {:<16} {:<24} {:<24} {expiry}",
+                    t.id,
+                    t.name,
+                    t.user,
+                    format_utc(t.created_at),
+                    t.last_used_at.map_or_else(|| "never".into(), format_utc),
+                ));
+            }
+            Ok(out)
+        }
+        TokenCommand::Revoke { id } => {
+            let revoked = store
+                .write(move |c| users::revoke_api_token(c, id))
+                .map_err(refused)?;
+            if !revoked {
+                bail!("no API token with id {id} (see `textback token list`)");
+            }
+            Ok(format!("revoked token {id}: it no longer works"))
+        }
     }
-    Ok(format!(
-        "{token}\n(shown once: send it as `Authorization: Bearer <token>` to /api/v1/...)"
-    ))
 }

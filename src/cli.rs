@@ -176,5 +176,15 @@ pub enum TokenCommand {
         /// The user whose access it has
         #[arg(long)]
         user: String,
+        /// Stop working after this long, e.g. 90d [default: never]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List tokens: id, name, user, created, last used, expiry (never the token itself)
+    List,
+    /// Revoke a token at once
+    Revoke {
+        /// The token's id, from `textback token list`
+        id: i64,
     },
 }

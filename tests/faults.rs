@@ -526,3 +526,169 @@ fn staff_see_their_own_conversations_however_busy_another_business_is() {
         400
     );
 }
+
+/// Runs `textback token ...` on the server's config.
+fn token_cli(s: &TestServer, args: &[&str]) -> (i32, String, String) {
+    let cfg = s.config.to_str().unwrap().to_string();
+    let mut all = vec!["token"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--config", &cfg]);
+    cli(s.dir.path(), &all)
+}
+
+fn token_id(created: &str) -> String {
+    created
+        .split("token id ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn api_tokens_are_listed_revoked_expire_and_die_with_the_password() {
+    let (_fake, s) = server_with("1h", "");
+    add_user(&s, "olive", &["--role", "owner"]);
+    let (code, created, err) = token_cli(
+        &s,
+        &["create", "zapier", "--user", "olive", "--expires", "90d"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = created.lines().next().unwrap().trim().to_string();
+    let id = token_id(&created);
+    let (_, list, _) = token_cli(&s, &["list"]);
+    assert!(
+        list.contains("zapier") && list.contains("olive") && list.contains("never"),
+        "{list}"
+    );
+    assert!(!list.contains(&token), "the list shows the secret");
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&token)).0, 200);
+    let (_, list, _) = token_cli(&s, &["list"]);
+    let row = list.lines().find(|l| l.contains("zapier")).unwrap();
+    assert_eq!(
+        row.matches("UTC").count(),
+        3,
+        "created, last used and expiry: {row}"
+    );
+    // Revoked: refused at once.
+    let (code, out, _) = token_cli(&s, &["revoke", &id]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&token)).0, 401);
+    assert_ne!(token_cli(&s, &["revoke", &id]).0, 0);
+    // Expired.
+    let (_, created, _) = token_cli(
+        &s,
+        &["create", "short", "--user", "olive", "--expires", "1ms"],
+    );
+    let short = created.lines().next().unwrap().trim().to_string();
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&short)).0, 401);
+    assert!(token_cli(&s, &["list"]).1.contains("(expired)"));
+    // A new password revokes the user's tokens; so does removing the user.
+    let (_, created, _) = token_cli(&s, &["create", "crm", "--user", "olive"]);
+    let crm = created.lines().next().unwrap().trim().to_string();
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&crm)).0, 200);
+    let passwd = std::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args([
+            "user",
+            "passwd",
+            "olive",
+            "--config",
+            s.config.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut child = passwd;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"another long password\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&crm)).0, 401);
+    add_user(&s, "temp", &["--role", "owner"]);
+    let (_, created, _) = token_cli(&s, &["create", "t", "--user", "temp"]);
+    let temp = created.lines().next().unwrap().trim().to_string();
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&temp)).0, 200);
+    let cfg = s.config.to_str().unwrap().to_string();
+    assert_eq!(
+        cli(s.dir.path(), &["user", "remove", "temp", "--config", &cfg]).0,
+        0
+    );
+    assert_eq!(api(&s, "/api/v1/contacts", Some(&temp)).0, 401);
+}
+
+/// Opens `/events` with a browser's cookies; the reader, past the response headers.
+fn open_events(s: &TestServer, b: &Browser) -> std::io::BufReader<std::net::TcpStream> {
+    use std::io::{BufRead, Write};
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+        b.cookie_header()
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    reader
+}
+
+/// Reads the stream until it ends (the last chunk, or the connection closing); what it carried.
+fn read_until_closed(reader: &mut std::io::BufReader<std::net::TcpStream>) -> String {
+    use std::io::BufRead;
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return seen,
+            Ok(_) if line == "0\r\n" => return seen,
+            Ok(_) => seen.push_str(&line),
+            Err(e) => panic!("the stream stayed open: {e}; it carried {seen:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_open_event_stream_ends_with_its_session() {
+    let (_fake, s) = server_with("1h", "");
+    add_user(&s, "sam", &["--role", "owner"]);
+    add_user(&s, "temp", &["--role", "owner"]);
+    // Logged out.
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let mut stream = open_events(&s, &b);
+    let csrf = Browser::csrf(&b.get("/"));
+    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).status, 303);
+    s.text_in("SM-live-1", CALLER, "still there?");
+    let carried = read_until_closed(&mut stream);
+    assert!(!carried.contains("event: update"), "{carried}");
+    // The user removed.
+    let mut t = Browser::new(&s);
+    t.login("temp", PASSWORD);
+    let mut stream = open_events(&s, &t);
+    let cfg = s.config.to_str().unwrap().to_string();
+    assert_eq!(
+        cli(s.dir.path(), &["user", "remove", "temp", "--config", &cfg]).0,
+        0
+    );
+    s.text_in("SM-live-2", CALLER, "hello?");
+    let carried = read_until_closed(&mut stream);
+    assert!(!carried.contains("event: update"), "{carried}");
+}

@@ -10,10 +10,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+const TOUCH_EVERY_MS: i64 = 60_000;
+
 fn unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized()
         .insert_header(("WWW-Authenticate", "Bearer realm=\"textback\""))
-        .json(json!({ "error": "a valid bearer token is required (create one with `textback token create`)" }))
+        .json(json!({ "error": "a valid bearer token is required (create one with `textback token create`; revoked or expired tokens do not work)" }))
 }
 
 async fn caller(state: &AppState, req: &HttpRequest) -> Result<Option<User>, HttpError> {
@@ -27,12 +29,27 @@ async fn caller(state: &AppState, req: &HttpRequest) -> Result<Option<User>, Htt
     else {
         return Ok(None);
     };
-    let hash = auth::token_hash(token);
-    read(state, move |c| match users::api_token_user(c, &hash)? {
-        Some(id) => users::get(c, id),
+    let (hash, now) = (auth::token_hash(token), state.clock.now());
+    let found = read(state, move |c| match users::api_token(c, &hash, now)? {
+        Some(t) => Ok(users::get(c, t.user_id)?.map(|u| (t, u))),
         None => Ok(None),
     })
-    .await
+    .await?;
+    let Some((token, user)) = found else {
+        return Ok(None);
+    };
+    // Recorded at most once a minute, so reading the API does not write on every request.
+    if token
+        .last_used_at
+        .is_none_or(|at| now - at >= TOUCH_EVERY_MS)
+    {
+        let id = token.id;
+        state
+            .store
+            .write_async(move |c| users::touch_api_token(c, id, now))
+            .await?;
+    }
+    Ok(Some(user))
 }
 
 /// Filters common to the list endpoints.

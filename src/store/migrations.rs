@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_conversations.sql"),
     include_str!("migrations/0003_admin.sql"),
+    include_str!("migrations/0004_hardening.sql"),
 ];
 
 fn version(conn: &rusqlite::Connection) -> Result<i64> {

@@ -114,11 +114,14 @@ pub fn create(
     Ok(id)
 }
 
-/// Changes a password and signs the user out everywhere.
+/// Changes a password and signs the user out everywhere: sessions end and API tokens are revoked (a
+/// password is changed because it may be known to someone else, who may have made a token with it).
 pub fn set_password(c: &Conn<'_>, id: i64, password_hash: &str, now: i64) -> Result<()> {
     c.0.prepare_cached("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![id, password_hash, now])?;
     c.0.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+        .execute([id])?;
+    c.0.prepare_cached("DELETE FROM api_tokens WHERE user_id = ?1")?
         .execute([id])?;
     Ok(())
 }
@@ -217,25 +220,97 @@ pub fn setup_token_valid(c: &Conn<'_>, token_hash: &str, now: i64) -> Result<boo
         .query_row(params![token_hash, now], |r| r.get(0))?)
 }
 
-/// Creates an API token for a user.
+/// Creates an API token for a user, valid until `expires_at` (forever when `None`).
 pub fn create_api_token(
     c: &Conn<'_>,
     name: &str,
     token_hash: &str,
     user_id: i64,
+    expires_at: Option<i64>,
     now: i64,
 ) -> Result<i64> {
     c.0.prepare_cached(
-        "INSERT INTO api_tokens (name, token_hash, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![name, token_hash, user_id, now])?;
+    .execute(params![name, token_hash, user_id, now, expires_at])?;
     Ok(c.0.last_insert_rowid())
 }
 
-/// The user an API token belongs to.
-pub fn api_token_user(c: &Conn<'_>, token_hash: &str) -> Result<Option<i64>> {
+/// A token that is valid at `now`: its id, its user, and when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenUse {
+    /// Row id.
+    pub id: i64,
+    /// Whose access it has.
+    pub user_id: i64,
+    /// Last used, if ever.
+    pub last_used_at: Option<i64>,
+}
+
+/// The valid (unexpired) token with this hash.
+pub fn api_token(c: &Conn<'_>, token_hash: &str, now: i64) -> Result<Option<ApiTokenUse>> {
     optional(
-        c.0.prepare_cached("SELECT user_id FROM api_tokens WHERE token_hash = ?1")?
-            .query_row([token_hash], |r| r.get(0)),
+        c.0.prepare_cached(
+            "SELECT id, user_id, last_used_at FROM api_tokens
+             WHERE token_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )?
+        .query_row(params![token_hash, now], |r| {
+            Ok(ApiTokenUse {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                last_used_at: r.get(2)?,
+            })
+        }),
     )
+}
+
+/// Records that a token was used.
+pub fn touch_api_token(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    Ok(())
+}
+
+/// A token as `textback token list` shows it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Row id: what `token revoke` takes.
+    pub id: i64,
+    /// What it is for.
+    pub name: String,
+    /// Whose access it has.
+    pub user: String,
+    /// Made at.
+    pub created_at: i64,
+    /// Last used.
+    pub last_used_at: Option<i64>,
+    /// Stops working at.
+    pub expires_at: Option<i64>,
+}
+
+/// Every API token, oldest first.
+pub fn api_tokens(c: &Conn<'_>) -> Result<Vec<ApiToken>> {
+    let mut st = c.0.prepare_cached(
+        "SELECT t.id, t.name, u.name, t.created_at, t.last_used_at, t.expires_at
+         FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(ApiToken {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            user: r.get(2)?,
+            created_at: r.get(3)?,
+            last_used_at: r.get(4)?,
+            expires_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Revokes a token; false when there is no such token.
+pub fn revoke_api_token(c: &Conn<'_>, id: i64) -> Result<bool> {
+    Ok(c.0
+        .prepare_cached("DELETE FROM api_tokens WHERE id = ?1")?
+        .execute([id])?
+        == 1)
 }
