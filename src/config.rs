@@ -144,6 +144,28 @@ pub struct ProviderConfig {
     /// Lookup API base URL.
     #[serde(default)]
     pub lookup_base: Option<String>,
+    /// How long one call to the provider's API may take before it counts as unanswered. Generous: a send
+    /// that times out may still have been accepted, and must then be checked before anything is resent.
+    #[serde(default = "default_send_timeout")]
+    pub send_timeout: Dur,
+    /// After a send whose outcome is unclear (a timeout, a cut connection), how long to wait for the text to
+    /// show up in the provider's records before deciding it was not sent and sending it again.
+    #[serde(default = "default_settle_time")]
+    pub settle_time: Dur,
+    /// The first retry after a temporary failure (5xx, 429, no connection) waits this long; each further
+    /// one twice as long, up to 15 minutes, never less than the provider's `Retry-After`.
+    #[serde(default = "default_retry_backoff")]
+    pub retry_backoff: Dur,
+}
+
+fn default_send_timeout() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_settle_time() -> Dur {
+    Dur(Duration::from_secs(120))
+}
+fn default_retry_backoff() -> Dur {
+    Dur(Duration::from_secs(5))
 }
 
 impl ProviderConfig {
@@ -690,6 +712,9 @@ impl Default for Config {
                 api_base: None,
                 line_type_lookup: false,
                 lookup_base: None,
+                send_timeout: default_send_timeout(),
+                settle_time: default_settle_time(),
+                retry_backoff: default_retry_backoff(),
             },
         );
         Self {
@@ -1243,6 +1268,20 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
 
 fn validate_provider(p: &mut Problems<'_>, name: &str, prov: &ProviderConfig) {
     let key = |k: &str| format!("providers.{name}.{k}");
+    if !(1..=120).contains(&prov.send_timeout.0.as_secs()) {
+        p.add(key("send_timeout"), "must be between 1s and 2m");
+    }
+    if prov.settle_time.0 > Duration::from_secs(3600) {
+        p.add(
+            key("settle_time"),
+            "must be at most 1h: an unclear text is checked and, if it never went, resent after it",
+        );
+    }
+    if prov.retry_backoff.0 < Duration::from_millis(100)
+        || prov.retry_backoff.0 > Duration::from_secs(600)
+    {
+        p.add(key("retry_backoff"), "must be between 100ms and 10m");
+    }
     for (k, base) in [
         ("api_base", &prov.api_base),
         ("lookup_base", &prov.lookup_base),

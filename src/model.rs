@@ -219,6 +219,9 @@ impl SuppressReason {
 pub mod status {
     /// The message row exists and the provider is being called (or a crash left it so).
     pub const SENDING: &str = "sending";
+    /// A send whose outcome was unclear (a timeout, a crash): the provider is asked whether it has the text
+    /// once it has had time to show it, and only then is it sent again, if ever.
+    pub const CHECKING: &str = "checking";
     /// The last attempt failed for a reason worth retrying; the job will try again.
     pub const RETRYING: &str = "retrying";
     /// The provider could not say whether an interrupted send went out; an operator must look.
@@ -234,7 +237,7 @@ pub mod status {
 /// Orders delivery states so that late or repeated receipts never move a message backwards.
 pub fn status_rank(s: &str) -> u8 {
     match s {
-        "sending" | "retrying" | "unknown" => 0,
+        "sending" | "retrying" | "unknown" | "checking" => 0,
         "accepted" | "scheduled" | "queued" => 1,
         "sent" => 3,
         "delivered" | "undelivered" | "failed" | "canceled" | "cancelled" | "received" => 4,

@@ -87,6 +87,8 @@ pub struct Call {
 pub enum Work {
     /// Send a text.
     Sms(Send),
+    /// Ask the provider whether a text whose send was unclear went out; resend it only if it certainly did not.
+    Verify(Send),
     /// POST an alert.
     Post(Post),
     /// Place an alert call.
@@ -116,6 +118,14 @@ pub fn prepare(
     job: &JobRow,
     now: Millis,
 ) -> Result<Option<Work>> {
+    // A text that may already have gone out is checked with the provider first, whatever has happened since
+    // (an opt-out must not turn a delivered text into a "cancelled" one); the decisions come after.
+    if let Some(id) = job.message_id {
+        let m = messages::get(c, id)?;
+        if m.status == status::CHECKING {
+            return Ok(Some(Work::Verify(send_of(job, &m, false))));
+        }
+    }
     match &job.job {
         Job::TextBack { call_id } => text_back(c, config, public_url, job, *call_id, now),
         Job::SendMessage { message_id } => message(c, job, *message_id, now),
@@ -458,6 +468,13 @@ pub enum Outcome {
     },
     /// Not sent, by decision (a line-type lookup found a landline).
     Suppressed(SuppressReason),
+    /// The provider may have taken it: ask it at `at`, and resend only if it certainly did not.
+    Check {
+        /// What made the outcome unclear.
+        message: String,
+        /// When to ask.
+        at: Millis,
+    },
     /// Try again at `at`.
     Retry {
         /// What failed.
@@ -564,6 +581,14 @@ pub fn record_send(
             messages::set_status(c, m.id, status::RETRYING, None, Some(message), now)?;
             jobs::retry_at(c, send.job_id, *at, message, now)?;
         }
+        Outcome::Check { message, at } => {
+            let why = format!(
+                "{message}; the provider may have it: checking at {} before anything is resent",
+                crate::clock::format_utc(*at)
+            );
+            messages::set_status(c, m.id, status::CHECKING, None, Some(&why), now)?;
+            jobs::retry_at(c, send.job_id, *at, &why, now)?;
+        }
         Outcome::GaveUp { message } => {
             messages::set_status(c, m.id, status::FAILED, None, Some(message), now)?;
             jobs::finish(c, send.job_id, "failed", Some(message), now)?;
@@ -581,7 +606,9 @@ pub fn record_send(
 pub fn record_job(c: &Conn<'_>, job_id: i64, outcome: &Outcome, now: Millis) -> Result<()> {
     match outcome {
         Outcome::Accepted { .. } => jobs::finish(c, job_id, "done", None, now),
-        Outcome::Retry { message, at } => jobs::retry_at(c, job_id, *at, message, now),
+        Outcome::Retry { message, at } | Outcome::Check { message, at } => {
+            jobs::retry_at(c, job_id, *at, message, now)
+        }
         Outcome::Rejected { message, .. }
         | Outcome::GaveUp { message }
         | Outcome::Unknown { message } => jobs::finish(c, job_id, "failed", Some(message), now),
@@ -596,29 +623,33 @@ pub fn record_line_type(c: &Conn<'_>, phone: &str, line_type: &str, now: Millis)
     contacts::set_line_type(c, phone, line_type, "lookup", now)
 }
 
-/// Jobs interrupted while running, to reconcile: each with its text if it got as far as `sending`.
-pub fn interrupted(
-    c: &Conn<'_>,
-    now: Millis,
-    all: bool,
-    lease_ms: Millis,
-) -> Result<Vec<(JobRow, Option<Send>)>> {
-    let mut out = Vec::new();
-    for job in jobs::interrupted(c, now, all)? {
-        jobs::relock(c, job.id, now + lease_ms, now)?;
-        let send = match job.message_id {
-            Some(id) => {
-                let m = messages::get(c, id)?;
-                (m.status == status::SENDING).then(|| send_of(&job, &m, false))
-            }
+/// Puts back jobs interrupted while running (by a crash, or a worker whose lease ran out; all running jobs
+/// when `all`, at start-up). A text that got as far as the provider may have gone out: it is checked with
+/// the provider once the provider has had `settle_ms` since the send to show it, and resent only if it
+/// certainly did not go. Anything else never started, and is due again now. Returns how many were put back.
+pub fn recover_interrupted(c: &Conn<'_>, config: &Config, now: Millis, all: bool) -> Result<usize> {
+    let list = jobs::interrupted(c, now, all)?;
+    for job in &list {
+        let sending = match job.message_id {
+            Some(id) => Some(messages::get(c, id)?).filter(|m| m.status == status::SENDING),
             None => None,
         };
-        out.push((job, send));
+        match sending {
+            Some(m) => {
+                let settle = config
+                    .providers
+                    .get(&m.provider)
+                    .map_or(0, |p| p.settle_time.millis());
+                let at = now.max(m.updated_at + settle);
+                let why = format!(
+                    "interrupted while sending; the provider may have it: checking at {} before anything is resent",
+                    crate::clock::format_utc(at)
+                );
+                messages::set_status(c, m.id, status::CHECKING, None, Some(&why), now)?;
+                jobs::retry_at(c, job.id, at, &why, now)?;
+            }
+            None => jobs::retry_at(c, job.id, now, "interrupted before sending", now)?,
+        }
     }
-    Ok(out)
-}
-
-/// Puts an interrupted job whose work certainly did not happen back in the queue, due now.
-pub fn requeue(c: &Conn<'_>, job_id: i64, why: &str, now: Millis) -> Result<()> {
-    jobs::retry_at(c, job_id, now, why, now)
+    Ok(list.len())
 }

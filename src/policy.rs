@@ -496,10 +496,16 @@ fn normalize(body: &str) -> String {
         .to_uppercase()
 }
 
-/// How long to wait before attempt `attempt + 1` after a transient failure: exponential from 5 s, capped at
-/// 15 min, with up to 20 % jitter (`jitter` in 0..1), and never sooner than the provider's Retry-After.
-pub fn retry_delay_ms(attempt: u32, retry_after_ms: Option<Millis>, jitter: f64) -> Millis {
-    let base: Millis = 5_000;
+/// How long to wait before attempt `attempt + 1` after a transient failure: exponential from `base_ms` (the
+/// provider's `retry_backoff`, 5 s by default), capped at 15 min, with up to 20 % jitter (`jitter` in 0..1),
+/// and never sooner than the provider's Retry-After.
+pub fn retry_delay_ms(
+    attempt: u32,
+    base_ms: Millis,
+    retry_after_ms: Option<Millis>,
+    jitter: f64,
+) -> Millis {
+    let base = base_ms.max(1);
     let cap: Millis = 15 * 60_000;
     let exp = base
         .saturating_mul(1 << attempt.saturating_sub(1).min(16))
@@ -1173,20 +1179,23 @@ mod tests {
 
     #[test]
     fn retry_backoff() {
-        let cases: &[(u32, Option<Millis>, f64, Millis)] = &[
-            (1, None, 0.0, 5_000),
-            (2, None, 0.0, 10_000),
-            (3, None, 0.0, 20_000),
-            (1, None, 1.0, 6_000),
-            (1, Some(30_000), 0.0, 30_000),
-            (20, None, 0.0, 900_000),
-            (20, None, 1.0, 1_080_000),
+        let cases: &[(u32, Millis, Option<Millis>, f64, Millis)] = &[
+            (1, 5_000, None, 0.0, 5_000),
+            (2, 5_000, None, 0.0, 10_000),
+            (3, 5_000, None, 0.0, 20_000),
+            (1, 5_000, None, 1.0, 6_000),
+            (1, 5_000, Some(30_000), 0.0, 30_000),
+            (20, 5_000, None, 0.0, 900_000),
+            (20, 5_000, None, 1.0, 1_080_000),
+            (1, 200, None, 0.0, 200),
+            (2, 200, Some(1_000), 0.0, 1_000),
+            (3, 200, None, 0.0, 800),
         ];
-        for (attempt, after, jitter, want) in cases {
+        for (attempt, base, after, jitter, want) in cases {
             assert_eq!(
-                retry_delay_ms(*attempt, *after, *jitter),
+                retry_delay_ms(*attempt, *base, *after, *jitter),
                 *want,
-                "{attempt}"
+                "{attempt} {base}"
             );
         }
     }

@@ -279,10 +279,17 @@ pub fn claim(deps: &Deps, now: Millis, limit: usize) -> crate::store::Result<(us
 pub fn perform(deps: &Deps, work: &Work) {
     match work {
         Work::Sms(send) => deliver(deps, send),
+        Work::Verify(send) => verify(deps, send),
         Work::Post(post) => {
             let outcome = match webhook::post(&deps.http, post) {
                 Ok(()) => accepted("posted"),
-                Err(e) => classify(e, post.attempt, post.max_attempts, deps.clock.now()),
+                Err(e) => classify(
+                    e,
+                    post.attempt,
+                    post.max_attempts,
+                    DEFAULT_BACKOFF_MS,
+                    deps.clock.now(),
+                ),
             };
             log_outcome(&outcome, "alert webhook");
             record_job(deps, post.job_id, &outcome);
@@ -294,7 +301,13 @@ pub fn perform(deps: &Deps, work: &Work) {
                 },
                 Some(p) => match p.place_call(&call.from, &call.to, &call.say) {
                     Ok(sid) => accepted(&sid),
-                    Err(e) => classify(e, call.attempt, call.max_attempts, deps.clock.now()),
+                    Err(e) => classify(
+                        e,
+                        call.attempt,
+                        call.max_attempts,
+                        backoff_ms(deps, &call.provider),
+                        deps.clock.now(),
+                    ),
                 },
             };
             log_outcome(&outcome, "alert call");
@@ -313,15 +326,45 @@ fn accepted(sid: &str) -> Outcome {
     }
 }
 
+/// The first retry's wait for alert webhooks (they have no provider settings).
+const DEFAULT_BACKOFF_MS: Millis = 5_000;
+
+/// A provider's `retry_backoff`, in milliseconds.
+fn backoff_ms(deps: &Deps, provider: &str) -> Millis {
+    deps.config
+        .get()
+        .providers
+        .get(provider)
+        .map_or(DEFAULT_BACKOFF_MS, |p| p.retry_backoff.millis())
+}
+
+/// A provider's `settle_time`, in milliseconds.
+fn settle_ms(deps: &Deps, provider: &str) -> Millis {
+    deps.config
+        .get()
+        .providers
+        .get(provider)
+        .map_or(0, |p| p.settle_time.millis())
+}
+
 /// Maps a failure to what happens next: final, a retry with backoff, or giving up after the last attempt.
-fn classify(e: SendError, attempt: u32, max_attempts: u32, now: Millis) -> Outcome {
+/// (Alerts are not texts to customers: an unclear one is retried, since an alert twice beats none.)
+fn classify(
+    e: SendError,
+    attempt: u32,
+    max_attempts: u32,
+    backoff: Millis,
+    now: Millis,
+) -> Outcome {
     match e {
         SendError::Rejected { code, message } => Outcome::Rejected { code, message },
         SendError::Retryable {
             message,
             retry_after,
-        } => retry(attempt, max_attempts, message, retry_after, now),
-        SendError::Ambiguous { message } => retry(attempt, max_attempts, message, None, now),
+        } => retry(attempt, max_attempts, message, backoff, retry_after, now),
+        SendError::Ambiguous { message } => {
+            retry(attempt, max_attempts, message, backoff, None, now)
+        }
     }
 }
 
@@ -353,14 +396,19 @@ pub fn deliver(deps: &Deps, send: &Send) {
                 let sent_at = deps.clock.now();
                 match provider.send_sms(&send.sms) {
                     Ok(accepted) => Outcome::Accepted { accepted, sent_at },
-                    Err(SendError::Ambiguous { message }) => match provider.find_sent(&send.sms, send.prepared_at) {
-                        Lookup::Sent(accepted) => Outcome::Accepted { accepted, sent_at },
-                        Lookup::NotSent => retry(send.attempt, send.max_attempts, message, None, deps.clock.now()),
-                        Lookup::Unknown(why) => Outcome::Unknown {
-                            message: format!("{message}; and the provider could not say whether it was sent: {why}"),
-                        },
+                    // It may have been accepted: nothing is declared unsent until the provider has had time
+                    // to show it (a slow accept must not become a second text).
+                    Err(SendError::Ambiguous { message }) => Outcome::Check {
+                        message,
+                        at: deps.clock.now() + settle_ms(deps, &send.provider),
                     },
-                    Err(e) => classify(e, send.attempt, send.max_attempts, deps.clock.now()),
+                    Err(e) => classify(
+                        e,
+                        send.attempt,
+                        send.max_attempts,
+                        backoff_ms(deps, &send.provider),
+                        deps.clock.now(),
+                    ),
                 }
             }
         }
@@ -389,10 +437,55 @@ fn textable_line(deps: &Deps, provider: &dyn crate::providers::Provider, to: &st
     }
 }
 
+/// Asks the provider whether a text whose send was unclear went out: recorded if it did, sent again (it is
+/// due at once) if it certainly did not, asked again later if the provider cannot tell yet.
+pub fn verify(deps: &Deps, send: &Send) {
+    let now = deps.clock.now();
+    let lookup = match deps.providers.get(&send.provider) {
+        Some(p) => p.find_sent(&send.sms, send.prepared_at),
+        None => Lookup::Unknown(format!(
+            "provider {:?} is no longer configured",
+            send.provider
+        )),
+    };
+    tracing::info!(
+        job = send.job_id,
+        message_id = send.message_id,
+        ?lookup,
+        "checked an unclear send with the provider"
+    );
+    let outcome = match lookup {
+        Lookup::Sent(accepted) => Outcome::Accepted {
+            accepted,
+            sent_at: send.prepared_at,
+        },
+        Lookup::NotSent => Outcome::Retry {
+            message: "the provider has no record of it after the settle time; sending it again"
+                .into(),
+            at: now,
+        },
+        Lookup::Unknown(why) if send.attempt >= send.max_attempts => Outcome::Unknown {
+            message: format!("the provider could not say whether it was sent: {why}"),
+        },
+        Lookup::Unknown(why) => Outcome::Check {
+            message: format!("the provider could not say yet whether it was sent ({why})"),
+            at: now
+                + policy::retry_delay_ms(
+                    send.attempt,
+                    backoff_ms(deps, &send.provider),
+                    None,
+                    fastrand::f64(),
+                ),
+        },
+    };
+    record(deps, send, &outcome);
+}
+
 fn retry(
     attempt: u32,
     max_attempts: u32,
     message: String,
+    backoff: Millis,
     retry_after: Option<Duration>,
     now: Millis,
 ) -> Outcome {
@@ -404,7 +497,7 @@ fn retry(
     let after = retry_after.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     Outcome::Retry {
         message,
-        at: now + policy::retry_delay_ms(attempt, after, fastrand::f64()),
+        at: now + policy::retry_delay_ms(attempt, backoff, after, fastrand::f64()),
     }
 }
 
@@ -435,58 +528,19 @@ fn record_job(deps: &Deps, job_id: i64, outcome: &Outcome) {
     }
 }
 
-/// Reconciles work that was under way when the process stopped (`all`, at start-up) or whose lease ran
-/// out: asks the provider whether each text went out, and only resends what certainly did not. Alerts
-/// (webhooks, calls) cannot be asked about, so they are sent again: an alert twice beats none.
+/// Puts back work that was under way when the process stopped (`all`, at start-up) or whose lease ran out. A
+/// text that may have reached the provider is checked with it after its settle time (see [`verify`]),
+/// never resent blindly; other work is due again at once. Alerts (webhooks, calls) cannot be asked about,
+/// so they are sent again: an alert twice beats none.
 pub fn recover(deps: &Deps, all: bool) {
-    let now = deps.clock.now();
-    let interrupted = match deps
+    let (now, config) = (deps.clock.now(), deps.config.get());
+    match deps
         .store
-        .write(move |c| outbox::interrupted(c, now, all, LEASE_MS))
+        .write(move |c| outbox::recover_interrupted(c, &config, now, all))
     {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot look for interrupted sends");
-            return;
-        }
-    };
-    for (job, send) in interrupted {
-        let requeue = |why: &'static str| {
-            let id = job.id;
-            let _ = deps.store.write(move |c| outbox::requeue(c, id, why, now));
-        };
-        let Some(send) = send else {
-            requeue("interrupted before sending");
-            continue;
-        };
-        let lookup = match deps.providers.get(&send.provider) {
-            Some(p) => p.find_sent(&send.sms, send.prepared_at),
-            None => Lookup::Unknown(format!(
-                "provider {:?} is no longer configured",
-                send.provider
-            )),
-        };
-        tracing::info!(job = job.id, ?lookup, "reconciled an interrupted send");
-        match lookup {
-            Lookup::Sent(accepted) => record(
-                deps,
-                &send,
-                &Outcome::Accepted {
-                    accepted,
-                    sent_at: send.prepared_at,
-                },
-            ),
-            Lookup::NotSent => requeue("interrupted; the provider has no record of it"),
-            Lookup::Unknown(why) => record(
-                deps,
-                &send,
-                &Outcome::Unknown {
-                    message: format!(
-                        "interrupted, and the provider could not say whether it was sent: {why}"
-                    ),
-                },
-            ),
-        }
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "put back interrupted work"),
+        Err(e) => tracing::error!(error = %e, "cannot look for interrupted sends"),
     }
 }
 
@@ -690,6 +744,57 @@ mod tests {
     }
 
     #[test]
+    fn an_unclear_send_is_checked_after_the_settle_time_and_resent_only_if_it_never_went() {
+        for accepted_late in [true, false] {
+            let (_dir, deps, recorder, clock) = setup();
+            // The request times out; the provider took it (late) or lost it.
+            recorder
+                .failures
+                .lock()
+                .unwrap()
+                .push_back(SendError::Ambiguous {
+                    message: "timed out".into(),
+                });
+            missed_call(&deps, "CA4", "+14805550114", T0);
+            let due = T0 + 20_000;
+            clock.set(due);
+            assert_eq!(run_due(&deps, due).unwrap(), 1);
+            assert!(recorder.sent.lock().unwrap().is_empty());
+            let status = |deps: &Deps| {
+                deps.store
+                    .read(|c| Ok(crate::store::messages::get(c, 1)?.status))
+                    .unwrap()
+            };
+            assert_eq!(status(&deps), "checking");
+            if accepted_late {
+                let sms = OutgoingSms {
+                    from: "+16025550100".into(),
+                    to: "+14805550114".into(),
+                    body: deps
+                        .store
+                        .read(|c| Ok(crate::store::messages::get(c, 1)?.body))
+                        .unwrap(),
+                };
+                recorder.sent.lock().unwrap().push(sms);
+            }
+            // Nothing happens before the settle time (2 minutes by default)...
+            clock.set(due + 119_000);
+            assert_eq!(run_due(&deps, due + 119_000).unwrap(), 0);
+            // ...then the provider is asked, and the text is resent only if it never went.
+            clock.set(due + 120_000);
+            run_due(&deps, due + 120_000).unwrap();
+            run_due(&deps, due + 120_000).unwrap();
+            assert_eq!(
+                recorder.sent.lock().unwrap().len(),
+                1,
+                "late {accepted_late}"
+            );
+            let want = if accepted_late { "sent" } else { "queued" };
+            assert_eq!(status(&deps), want, "late {accepted_late}");
+        }
+    }
+
+    #[test]
     fn an_interrupted_send_that_went_out_is_recorded_not_resent() {
         let (_dir, deps, recorder, clock) = setup();
         missed_call(&deps, "CA3", "+14805550113", T0);
@@ -702,6 +807,11 @@ mod tests {
         recorder.sent.lock().unwrap().push(send.sms.clone());
         clock.set(due + 1_000);
         recover(&deps, true);
+        // Not asked before the provider has had its settle time to show the text.
+        assert_eq!(run_due(&deps, due + 1_000).unwrap(), 0);
+        let settled = send.prepared_at + 120_000;
+        clock.set(settled);
+        assert_eq!(run_due(&deps, settled).unwrap(), 1);
         assert_eq!(recorder.sent.lock().unwrap().len(), 1);
         let (state, sid) = deps
             .store

@@ -692,3 +692,60 @@ fn an_open_event_stream_ends_with_its_session() {
     let carried = read_until_closed(&mut stream);
     assert!(!carried.contains("event: update"), "{carried}");
 }
+
+#[test]
+fn a_provider_that_accepts_late_gets_exactly_one_text() {
+    let fake = FakeTwilio::start();
+    let config = twilio_config(&fake.url, "0s", "").replace(
+        "settle_time = \"1s\"",
+        "settle_time = \"4s\"\nsend_timeout = \"1s\"",
+    );
+    let s = TestServer::start(&config);
+    // The provider takes 2.5 s to accept: our request times out at 1 s, the text exists at 2.5 s.
+    fake.accept_after(Some(Duration::from_millis(2500)));
+    s.missed_call("CA-late", CALLER);
+    wait_for("the unclear send to be parked for checking", 10, || {
+        s.text("SELECT status FROM messages WHERE direction = 'out'")
+            .filter(|st| st == "checking")
+    });
+    let sid = wait_for("the text to be recorded as sent", 20, || {
+        s.text("SELECT provider_sid FROM messages WHERE direction = 'out' AND provider_sid IS NOT NULL")
+    });
+    assert_eq!(fake.sends().len(), 1, "the text was sent again");
+    assert_eq!(fake.created(), 1);
+    assert!(sid.starts_with("SM"));
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM jobs WHERE kind = 'text_back' AND state = 'done'"),
+        1
+    );
+}
+
+#[test]
+fn an_unclear_send_the_provider_never_got_is_sent_once_after_checking() {
+    let fake = FakeTwilio::start();
+    let config = twilio_config(&fake.url, "0s", "").replace(
+        "settle_time = \"1s\"",
+        "settle_time = \"1s\"\nsend_timeout = \"1s\"",
+    );
+    let s = TestServer::start(&config);
+    // The request is lost on the way: no answer, no message.
+    fake.lose(true);
+    s.missed_call("CA-lost", CALLER);
+    wait_for("the unclear send to be parked for checking", 10, || {
+        s.text("SELECT status FROM messages WHERE direction = 'out'")
+            .filter(|st| st == "checking")
+    });
+    fake.lose(false);
+    wait_for("the text to be sent after checking", 20, || {
+        (fake.created() == 1).then_some(())
+    });
+    wait_for("the text to be recorded", 10, || {
+        s.text("SELECT provider_sid FROM messages WHERE direction = 'out' AND provider_sid IS NOT NULL")
+    });
+    assert_eq!(fake.created(), 1);
+    // The check came before the resend.
+    let received = fake.received();
+    let list = received.iter().position(|r| r.method == "GET").unwrap();
+    let resend = received.iter().rposition(|r| r.method == "POST").unwrap();
+    assert!(list < resend, "{received:?}");
+}

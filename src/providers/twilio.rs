@@ -391,7 +391,7 @@ impl Twilio {
             status_callback: format!("{public_url}/hooks/twilio/message-status"),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
-                .timeout(Duration::from_secs(20))
+                .timeout(config.send_timeout.0)
                 .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
                 .build(),
         }

@@ -122,15 +122,6 @@ pub fn interrupted(c: &Conn<'_>, now: i64, all: bool) -> Result<Vec<JobRow>> {
     Ok(jobs)
 }
 
-/// Extends a running job's lease (it is being reconciled).
-pub fn relock(c: &Conn<'_>, id: i64, until: i64, now: i64) -> Result<()> {
-    c.0.prepare_cached(
-        "UPDATE jobs SET locked_until = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'running'",
-    )?
-    .execute(params![id, until, now])?;
-    Ok(())
-}
-
 /// The earliest due time of a pending job.
 pub fn next_due(c: &Conn<'_>) -> Result<Option<i64>> {
     Ok(c.0

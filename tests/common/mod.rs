@@ -88,6 +88,7 @@ struct FakeState {
     landlines: Vec<String>,
     lookups: usize,
     next_sid: u64,
+    accept_delay: Option<Duration>,
 }
 
 /// A fake of Twilio's Messages API on 127.0.0.1: answers like Twilio (201 with the message JSON, error JSON
@@ -154,6 +155,12 @@ impl FakeTwilio {
         let (lock, cv) = &*self.state;
         lock.lock().unwrap().lose = on;
         cv.notify_all();
+    }
+
+    /// Takes this long to accept each message-create: the message exists (and is listed) only after the
+    /// delay, and the answer comes then, as when the provider is slow.
+    pub fn accept_after(&self, delay: Option<Duration>) {
+        self.state.0.lock().unwrap().accept_delay = delay;
     }
 
     /// Numbers Lookup reports as landlines (everything else is mobile).
@@ -229,6 +236,14 @@ fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
     let (lock, cv) = state;
     let mut st = lock.lock().unwrap();
     st.received.push(received.clone());
+    if let Some(delay) = st
+        .accept_delay
+        .filter(|_| received.method == "POST" && path.ends_with("/Messages.json"))
+    {
+        drop(st);
+        std::thread::sleep(delay);
+        st = lock.lock().unwrap();
+    }
     if st.lose && received.method == "POST" {
         st.held += 1;
         while st.lose {
@@ -452,6 +467,9 @@ kind = "twilio"
 account_sid = "{ACCOUNT_SID}"
 auth_token = "{AUTH_TOKEN}"
 api_base = "{api_base}"
+# Tests do not wait out production delays: a second to settle, retries from 200 ms.
+settle_time = "1s"
+retry_backoff = "200ms"
 
 [[business]]
 id = "acme"
