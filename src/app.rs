@@ -48,7 +48,14 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let store = Store::open_with(&loaded.database, config.get().storage.busy_timeout.0)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let providers = Providers::from_config(&config.get());
+    let simulator = simulator_token(&store).await?;
+    let providers = Providers::from_config(&config.get(), &simulator);
+    let running = Arc::new(crate::reload::Live::new(
+        config.clone(),
+        providers.clone(),
+        simulator,
+        loaded.config.clone(),
+    ));
     let scheduler = Arc::new(
         scheduler::spawn(
             scheduler::Deps::new(
@@ -67,6 +74,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         providers,
         config: config.clone(),
         config_path: loaded.path.clone(),
+        running: Arc::clone(&running),
         clock,
         scheduler: Arc::clone(&scheduler),
         public_url: public_url.clone(),
@@ -90,12 +98,18 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     .with_context(|| format!("while listening on {addr}"))?
     .run();
 
+    // Signal handlers go in before the banner announces the server: a signal sent the moment it is up must
+    // not meet the default action (SIGHUP would end the process).
+    let term = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate())
+        .context("while listening for SIGTERM")?;
+    let hangup = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::hangup())
+        .context("while listening for SIGHUP")?;
     print_banner(&loaded, &config.get(), addr, &public_url);
     print_setup_link(&store, &public_url).await?;
     systemd::notify("READY=1");
     let handle = server.handle();
     actix_rt::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(term).await;
         tracing::info!("shutting down");
         systemd::notify("STOPPING=1");
         force_exit_after(SHUTDOWN_DEADLINE);
@@ -104,10 +118,69 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     if let Some(every) = systemd::watchdog_interval() {
         spawn_watchdog(every, systemd::self_check_url(addr));
     }
+    match loaded.path.clone() {
+        Some(path) => {
+            let scheduler = Arc::clone(&scheduler);
+            actix_rt::spawn(reload_on_sighup(hangup, path, running, scheduler));
+        }
+        None => {
+            actix_rt::spawn(async move {
+                let mut hangup = hangup;
+                while hangup.recv().await.is_some() {
+                    tracing::warn!(
+                        "SIGHUP: running on the built-in defaults, there is no file to reload"
+                    );
+                }
+            });
+        }
+    }
     server.await.context("while serving HTTP")?;
     scheduler.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The key the built-in simulator signs webhooks with unless its config sets `auth_token`: made at random
+/// on the first start and kept in the database, so no two installations share it.
+async fn simulator_token(store: &Store) -> anyhow::Result<crate::providers::SimulatorToken> {
+    let fresh = crate::auth::new_token();
+    let token = store
+        .write_async(move |c| {
+            crate::store::meta::get_or_insert(c, crate::providers::simulator::TOKEN_KEY, &fresh)
+        })
+        .await
+        .context("while preparing the simulator's signing key")?;
+    Ok(crate::providers::SimulatorToken(token))
+}
+
+/// Reloads the config file on every SIGHUP, through the same validate-and-swap path as a settings save: an
+/// invalid file is logged, problem by problem, and the running configuration stays.
+async fn reload_on_sighup(
+    mut hangup: actix_rt::signal::unix::Signal,
+    path: std::path::PathBuf,
+    running: Arc<crate::reload::Live>,
+    scheduler: Arc<scheduler::Handle>,
+) {
+    while hangup.recv().await.is_some() {
+        let (p, r) = (path.clone(), Arc::clone(&running));
+        match web::block(move || r.reload(&p)).await {
+            Ok(Ok(report)) => {
+                scheduler.wake();
+                tracing::info!(file = %path.display(), changes = %report.summary(), "configuration reloaded");
+            }
+            Ok(Err(errors)) => {
+                for e in &errors.0 {
+                    tracing::error!(problem = %e, "configuration not reloaded");
+                }
+                tracing::error!(
+                    file = %path.display(),
+                    problems = errors.0.len(),
+                    "the file is not valid; the running configuration stays"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "configuration reload did not finish"),
+        }
+    }
 }
 
 /// Pings the systemd watchdog only while the server proves it works: its own `/healthz`, asked over HTTP
@@ -167,16 +240,8 @@ async fn print_setup_link(store: &Store, public_url: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use actix_rt::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio_select(term.recv(), actix_rt::signal::ctrl_c()).await;
-        }
-        Err(_) => {
-            let _ = actix_rt::signal::ctrl_c().await;
-        }
-    }
+async fn wait_for_signal(mut term: actix_rt::signal::unix::Signal) {
+    tokio_select(term.recv(), actix_rt::signal::ctrl_c()).await;
 }
 
 /// Waits for whichever of two futures finishes first.

@@ -169,13 +169,10 @@ fn default_retry_backoff() -> Dur {
 }
 
 impl ProviderConfig {
-    /// The auth token webhooks are signed with; the simulator has a fixed one unless set.
+    /// The auth token webhooks are signed with, when the file sets one. (A simulator without one signs
+    /// with a key made for this installation and kept in its database.)
     pub fn signing_token(&self) -> &str {
-        match (&self.auth_token, self.kind) {
-            (Some(s), _) => s.expose(),
-            (None, ProviderKind::Simulator) => SIMULATOR_TOKEN,
-            (None, ProviderKind::Twilio) => "",
-        }
+        self.auth_token.as_ref().map_or("", Secret::expose)
     }
     /// The Lookup API base URL without a trailing slash.
     pub fn lookup_base(&self) -> String {
@@ -194,10 +191,6 @@ impl ProviderConfig {
             .to_string()
     }
 }
-
-/// The token the simulator signs webhooks with when `auth_token` is not set. It guards nothing of value:
-/// the simulator never sends a real text.
-pub const SIMULATOR_TOKEN: &str = "simulator";
 
 /// `[[business]]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]

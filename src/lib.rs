@@ -21,6 +21,7 @@ pub mod model;
 pub mod outbox;
 pub mod policy;
 pub mod providers;
+pub mod reload;
 pub mod report;
 pub mod scheduler;
 pub mod script;

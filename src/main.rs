@@ -140,7 +140,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     duration,
                     url,
                 } => simulate::missed_call(
-                    &loaded.config,
+                    &loaded,
                     &simulate::Call {
                         from,
                         to,
@@ -154,11 +154,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     to,
                     body,
                     url,
-                } => simulate::text(
-                    &loaded.config,
-                    &simulate::Text { from, to, body },
-                    url.as_deref(),
-                )?,
+                } => simulate::text(&loaded, &simulate::Text { from, to, body }, url.as_deref())?,
             };
             println!("{out}");
         }

@@ -1,9 +1,13 @@
 //! Editing a business's settings from the admin UI: changes are applied to the TOML text with `toml_edit`
-//! (comments and layout survive), the result is validated exactly as at start-up, and only a valid file is
-//! written, atomically (a temporary file renamed over the old one).
+//! (comments and layout survive; only keys whose value changed are written), the result is validated
+//! exactly as at start-up, and only a valid file is written: atomically, through a temporary file that has
+//! the original's permissions from its first byte, keeping its owner, and through a symlink to the real
+//! file. A form carries the version of the file it was rendered from, so a stale form cannot undo a newer
+//! save. (`reload` serializes saves and puts the result in force.)
 
-use crate::config::{self, Config, ConfigErrors};
-use std::path::Path;
+use crate::config::{BusinessConfig, Config, ConfigErrors, Dur};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 
 /// The settings the form edits, as text fields, with the label the page gives each.
 pub const FIELDS: [(&str, &str); 15] = [
@@ -53,10 +57,77 @@ pub enum SaveError {
     /// The edited file is not valid; nothing was written.
     #[error("{0}")]
     Invalid(ConfigErrors),
+    /// The file changed since the form was rendered (another save, an edit by hand).
+    #[error("the settings changed since this page was loaded (someone else saved, or the file was edited); reload the page and try again")]
+    Stale,
+}
+
+/// A short fingerprint of the file's text, carried by the form to detect a stale save.
+pub fn version(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The text the form shows for a business's key, and expects back unchanged when the owner did not touch it.
+pub fn field_value(b: &BusinessConfig, key: &str) -> String {
+    let dur = |d: Dur| humantime::format_duration(d.0).to_string();
+    match key {
+        "name" => b.name.clone(),
+        "script" => b.script.clone(),
+        "after_hours_script" => b.after_hours_script.clone(),
+        "returning_script" => b.returning_script.clone().unwrap_or_default(),
+        "booking_link" => b.booking_link.clone().unwrap_or_default(),
+        "missed_greeting" => b.missed_greeting.clone(),
+        "text_delay" => dur(b.text_delay),
+        "repeat_window" => dur(b.repeat_window),
+        "quiet_hours" => b.quiet_hours.clone(),
+        "quiet_hours_policy" => format!("{:?}", b.quiet_hours_policy).to_lowercase(),
+        "max_deferral" => dur(b.max_deferral),
+        "daily_cap" => b.daily_cap.to_string(),
+        "send_rate" => b.send_rate.to_string(),
+        "average_ticket" => b.average_ticket.to_string(),
+        "sms_price" => b.sms_price.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The text the form shows for a weekday's opening hours.
+pub fn day_value(b: &BusinessConfig, day: &str) -> String {
+    b.hours
+        .days()
+        .iter()
+        .find(|(d, _)| *d == day)
+        .map(|(_, spans)| spans.join(", "))
+        .unwrap_or_default()
 }
 
 /// Applies form values (key → text; `hours.mon` → "08:00-12:00, 13:00-17:00") to business number `index`.
+/// A value equal to what the form showed for the file's current value is left alone: saving one field
+/// writes one key, not every default in another style.
 pub fn apply(text: &str, index: usize, changes: &[(String, String)]) -> Result<String, SaveError> {
+    let current: Config = toml::from_str(text).map_err(|e| {
+        SaveError::Value(format!(
+            "the file does not parse ({}); fix it first",
+            e.message().trim()
+        ))
+    })?;
+    let biz = current
+        .businesses
+        .get(index)
+        .ok_or_else(|| SaveError::Value(format!("there is no business[{index}] in the file")))?;
+    let changes: Vec<&(String, String)> = changes
+        .iter()
+        .filter(|(key, value)| {
+            let shown = match key.strip_prefix("hours.") {
+                Some(day) => day_value(biz, day),
+                None => field_value(biz, key),
+            };
+            value.trim() != shown.trim()
+        })
+        .collect();
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| SaveError::Value(e.to_string()))?;
@@ -126,34 +197,67 @@ pub fn apply(text: &str, index: usize, changes: &[(String, String)]) -> Result<S
     Ok(doc.to_string())
 }
 
-/// Validates the new text as the file at `path` and, if valid, writes it atomically; returns the new config.
-pub fn save(path: Option<&Path>, new_text: &str) -> Result<Config, SaveError> {
-    let path = path.ok_or(SaveError::NoFile)?;
-    let config = config::parse(new_text, Some(path)).map_err(SaveError::Invalid)?;
-    let dir = path
+/// Writes `text` to the config file atomically. A symlinked file is written through the link (the link
+/// stays). The temporary file beside the real one is created exclusively, under a random name, with the
+/// original's permissions from the start (it may hold secrets), given the original's owner and group where
+/// permitted, synced, then renamed over the original; the folder is synced too.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), SaveError> {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let io = |what: &str, e: std::io::Error| {
+        SaveError::Io(format!("cannot {what} {}: {e}", path.display()))
+    };
+    let real = std::fs::canonicalize(path).map_err(|e| io("find", e))?;
+    let meta = std::fs::metadata(&real).map_err(|e| io("read", e))?;
+    let (tmp, mut file) = create_temp(&real, meta.permissions().mode() & 0o7777)
+        .map_err(|e| io("write next to", e))?;
+    let written = (|| {
+        // Keeping the owner works for root and for the owner itself; otherwise the file becomes the server's,
+        // with the same permissions, which is the most it can do.
+        let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &real)?;
+        if let Some(dir) = real.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    written.map_err(|e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        io("write", e)
+    })
+}
+
+/// Creates a new, unique temporary file beside `real` with `mode`; never opens an existing file.
+fn create_temp(real: &Path, mode: u32) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = real
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let name = real
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "textback.toml".into());
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(new_text.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
+    loop {
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", fastrand::u64(..)));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+        {
+            Ok(f) => {
+                // The process umask may have cleared bits the original has; set them exactly.
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                return Ok((tmp, f));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
         }
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        SaveError::Io(format!("cannot write {}: {e}", path.display()))
-    })?;
-    Ok(config)
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +307,7 @@ text_delay = "20s"
             out.contains("sat = [\"09:00-12:00\", \"13:00-15:00\"]"),
             "{out}"
         );
-        let config = config::parse(&out, None).unwrap();
+        let config = crate::config::parse(&out, None).unwrap();
         assert_eq!(config.businesses[0].text_delay.secs(), 30);
         assert_eq!(config.businesses[0].hours.sat.len(), 2);
         // Clearing an optional key removes it.
@@ -212,28 +316,102 @@ text_delay = "20s"
     }
 
     #[test]
-    fn a_bad_edit_is_refused_and_nothing_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("textback.toml");
-        std::fs::write(&path, FILE).unwrap();
-        let bad = apply(FILE, 0, &set(&[("quiet_hours", "9pm-8am")])).unwrap();
-        match save(Some(&path), &bad) {
-            Err(SaveError::Invalid(e)) => {
-                assert!(e.to_string().contains("business[0].quiet_hours"), "{e}")
+    fn saving_one_field_writes_one_key() {
+        let file = format!("{FILE}repeat_window = \"24h\"\n");
+        let config = crate::config::parse(&file, None).unwrap();
+        let b = &config.businesses[0];
+        // The form posts every field as it showed it, with the script changed.
+        let mut form: Vec<(String, String)> = FIELDS
+            .iter()
+            .map(|(k, _)| ((*k).to_string(), field_value(b, k)))
+            .collect();
+        form.extend(DAYS.iter().map(|d| (format!("hours.{d}"), day_value(b, d))));
+        for (k, v) in &mut form {
+            if k == "script" {
+                *v = "booking_link".into();
             }
-            other => panic!("{other:?}"),
         }
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), FILE);
-        assert!(matches!(
-            apply(FILE, 0, &set(&[("daily_cap", "lots")])),
-            Err(SaveError::Value(_))
-        ));
-        let good = apply(FILE, 0, &set(&[("name", "Acme Heating")])).unwrap();
-        let config = save(Some(&path), &good).unwrap();
-        assert_eq!(config.businesses[0].name, "Acme Heating");
-        assert!(std::fs::read_to_string(&path)
+        form.push(("booking_link".into(), "https://b.example.com".into()));
+        let out = apply(&file, 0, &form).unwrap();
+        let added: Vec<&str> = out
+            .lines()
+            .filter(|l| !file.lines().any(|f| f == *l))
+            .collect();
+        assert_eq!(
+            added,
+            vec![
+                "script = \"booking_link\"",
+                "booking_link = \"https://b.example.com\""
+            ],
+            "{out}"
+        );
+        assert!(out.contains("repeat_window = \"24h\""), "{out}");
+    }
+
+    #[test]
+    fn versions_tell_texts_apart() {
+        assert_eq!(version(FILE), version(FILE));
+        assert_ne!(version(FILE), version(&format!("{FILE} ")));
+        assert_eq!(version(FILE).len(), 16);
+    }
+
+    #[test]
+    fn the_file_is_written_through_its_symlink_with_its_mode_and_owner() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        std::fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("textback.toml");
+        std::fs::write(&real, FILE).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
             .unwrap()
-            .contains("name = \"Acme Heating\""));
-        assert!(matches!(save(None, &good), Err(SaveError::NoFile)));
+            .stdout
+            == b"0\n";
+        if root {
+            std::os::unix::fs::chown(&real, Some(1234), Some(2345)).unwrap();
+        }
+        let owner = std::fs::metadata(&real).unwrap().uid();
+        let link = dir.path().join("textback.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, "# new\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "# new\n");
+        let meta = std::fs::metadata(&real).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), owner);
+        if root {
+            assert_eq!((meta.uid(), meta.gid()), (1234, 2345));
+        }
+        // No temporary file is left behind, in either folder.
+        for d in [dir.path(), real_dir.as_path()] {
+            let stray: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .collect();
+            assert!(stray.is_empty(), "{stray:?}");
+        }
+    }
+
+    #[test]
+    fn the_temporary_file_never_has_wider_permissions_than_the_original() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("textback.toml");
+        std::fs::write(&real, FILE).unwrap();
+        let (tmp, _file) = create_temp(&real, 0o600).unwrap();
+        // Checked before a byte is written: the secret in the file is never readable by others.
+        assert_eq!(
+            std::fs::metadata(&tmp).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let (other, _f) = create_temp(&real, 0o600).unwrap();
+        assert_ne!(tmp, other, "each save has its own temporary file");
     }
 }

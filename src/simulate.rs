@@ -1,7 +1,7 @@
 //! `textback simulate`: sends correctly signed, Twilio-shaped webhooks to a running server, exactly as Twilio
 //! would for a missed call or an inbound text, so the whole path can be tried without a phone.
 
-use crate::config::Config;
+use crate::config::{Config, Loaded, ProviderKind};
 use crate::model::PhoneNumber;
 use crate::providers::twilio;
 use anyhow::{bail, Context};
@@ -50,7 +50,8 @@ fn random_sid(prefix: &str) -> String {
 }
 
 impl<'a> Target<'a> {
-    fn new(config: &'a Config, to: &str, url: Option<&str>) -> anyhow::Result<Self> {
+    fn new(loaded: &'a Loaded, to: &str, url: Option<&str>) -> anyhow::Result<Self> {
+        let config = &loaded.config;
         let Some(biz) = config.business_for_number(to) else {
             bail!("{to} is not a number of any business in the configuration");
         };
@@ -72,7 +73,7 @@ impl<'a> Target<'a> {
                 .as_ref()
                 .map_or_else(|| base.clone(), |_| config.server.public_base()),
             base,
-            token: provider.signing_token().to_string(),
+            token: signing_token(loaded, provider)?,
             account_sid: provider
                 .account_sid
                 .clone()
@@ -111,6 +112,31 @@ impl<'a> Target<'a> {
     }
 }
 
+/// What the server checks signatures with: the provider's `auth_token`, or for a simulator without one, the
+/// key this installation made for it (kept in the database by `textback serve`).
+fn signing_token(
+    loaded: &Loaded,
+    provider: &crate::config::ProviderConfig,
+) -> anyhow::Result<String> {
+    if provider.auth_token.is_some() || provider.kind != ProviderKind::Simulator {
+        return Ok(provider.signing_token().to_string());
+    }
+    let missing = || {
+        anyhow::anyhow!(
+            "the simulator's signing key is made by the server on its first start: run `textback serve` first (database {})",
+            loaded.database.display()
+        )
+    };
+    if !loaded.database.exists() {
+        return Err(missing());
+    }
+    let db = crate::store::Store::open_read_only(&loaded.database)
+        .with_context(|| format!("while opening {}", loaded.database.display()))?;
+    db.read(|c| crate::store::meta::get(c, crate::providers::simulator::TOKEN_KEY))
+        .with_context(|| format!("while reading {}", loaded.database.display()))?
+        .ok_or_else(missing)
+}
+
 fn first_number(config: &Config) -> anyhow::Result<String> {
     config
         .businesses
@@ -127,7 +153,8 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Simulates a missed call: the voice webhook, the dial action (when the call was forwarded) and the final
 /// status callback. Returns a description of what happened, for the terminal.
-pub fn missed_call(config: &Config, call: &Call, url: Option<&str>) -> anyhow::Result<String> {
+pub fn missed_call(loaded: &Loaded, call: &Call, url: Option<&str>) -> anyhow::Result<String> {
+    let config = &loaded.config;
     let valid = ["no-answer", "busy", "failed", "canceled", "completed"];
     if !valid.contains(&call.status.as_str()) {
         bail!("--status must be one of {}", valid.join(", "));
@@ -136,7 +163,7 @@ pub fn missed_call(config: &Config, call: &Call, url: Option<&str>) -> anyhow::R
         Some(t) => PhoneNumber::parse(t).with_context(|| "--to")?.to_string(),
         None => first_number(config)?,
     };
-    let target = Target::new(config, &to, url)?;
+    let target = Target::new(loaded, &to, url)?;
     let call_sid = random_sid("CA");
     let base = pairs(&[
         ("AccountSid", &target.account_sid),
@@ -187,12 +214,13 @@ pub fn missed_call(config: &Config, call: &Call, url: Option<&str>) -> anyhow::R
 }
 
 /// Simulates an inbound text.
-pub fn text(config: &Config, text: &Text, url: Option<&str>) -> anyhow::Result<String> {
+pub fn text(loaded: &Loaded, text: &Text, url: Option<&str>) -> anyhow::Result<String> {
+    let config = &loaded.config;
     let to = match &text.to {
         Some(t) => PhoneNumber::parse(t).with_context(|| "--to")?.to_string(),
         None => first_number(config)?,
     };
-    let target = Target::new(config, &to, url)?;
+    let target = Target::new(loaded, &to, url)?;
     let sid = random_sid("SM");
     let params = pairs(&[
         ("AccountSid", &target.account_sid),

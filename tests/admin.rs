@@ -641,10 +641,15 @@ fn owners_edit_settings_which_are_validated_written_back_and_applied() {
     );
     assert!(broken.body.contains("undefined value"), "{}", broken.body);
     // A bad edit changes nothing.
+    let version = form_value(&page.body, "version");
     let before = std::fs::read_to_string(&s.config).unwrap();
     let bad = b.post(
         "/settings/0",
-        &[("csrf", &csrf), ("quiet_hours", "9pm-8am")],
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("quiet_hours", "9pm-8am"),
+        ],
     );
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("business[0].quiet_hours"), "{}", bad.body);
@@ -654,6 +659,7 @@ fn owners_edit_settings_which_are_validated_written_back_and_applied() {
         "/settings/0",
         &[
             ("csrf", &csrf),
+            ("version", &version),
             ("text_delay", "1h"),
             ("hours.sun", "10:00-14:00"),
         ],

@@ -749,3 +749,161 @@ fn an_unclear_send_the_provider_never_got_is_sent_once_after_checking() {
     let resend = received.iter().rposition(|r| r.method == "POST").unwrap();
     assert!(list < resend, "{received:?}");
 }
+
+/// Renders `{{ name }}|{{ booking_link }}` with the running configuration (what the next text would say).
+fn running_fields(b: &mut Browser, csrf: &str) -> String {
+    let p = b.post(
+        "/settings/preview",
+        &[
+            ("csrf", csrf),
+            ("business", "0"),
+            ("script", "{{ name }}|{{ booking_link }}"),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+    json["text"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(" Reply STOP to opt out.")
+        .to_string()
+}
+
+#[test]
+fn concurrent_settings_saves_never_lose_an_acknowledged_edit() {
+    let (_fake, s) = server_with("1h", "booking_link = \"https://book.example.com/0\"");
+    add_user(&s, "olive", &["--role", "owner"]);
+    add_user(&s, "omar", &["--role", "owner"]);
+    let (mut a, mut b) = (Browser::new(&s), Browser::new(&s));
+    a.login("olive", PASSWORD);
+    b.login("omar", PASSWORD);
+    let (mut name, mut link) = (
+        "Acme HVAC".to_string(),
+        "https://book.example.com/0".to_string(),
+    );
+    for round in 1..=20 {
+        let (pa, pb) = (a.get("/settings"), b.get("/settings"));
+        let (ca, va) = (Browser::csrf(&pa), form_value(&pa.body, "version"));
+        let (cb, vb) = (Browser::csrf(&pb), form_value(&pb.body, "version"));
+        let (new_name, new_link) = (
+            format!("Acme {round}"),
+            format!("https://book.example.com/{round}"),
+        );
+        let (sa, sb) = std::thread::scope(|scope| {
+            let ta = scope.spawn(|| {
+                a.post(
+                    "/settings/0",
+                    &[("csrf", &ca), ("version", &va), ("name", &new_name)],
+                )
+            });
+            let tb = scope.spawn(|| {
+                b.post(
+                    "/settings/0",
+                    &[("csrf", &cb), ("version", &vb), ("booking_link", &new_link)],
+                )
+            });
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        for p in [&sa, &sb] {
+            assert!(
+                p.status == 303 || p.status == 409,
+                "round {round}: {} {}",
+                p.status,
+                p.body
+            );
+        }
+        assert!(
+            sa.status == 303 || sb.status == 303,
+            "round {round}: nobody's save went through"
+        );
+        if sa.status == 303 {
+            name.clone_from(&new_name);
+        } else {
+            assert!(sa.body.contains("reload the page"), "{}", sa.body);
+        }
+        if sb.status == 303 {
+            link.clone_from(&new_link);
+        }
+        // Every acknowledged edit is in the file and in force.
+        let file = std::fs::read_to_string(&s.config).unwrap();
+        assert!(
+            file.contains(&format!("name = \"{name}\"")),
+            "round {round}: {file}"
+        );
+        assert!(
+            file.contains(&format!("booking_link = \"{link}\"")),
+            "round {round}: {file}"
+        );
+        assert_eq!(
+            running_fields(&mut a, &ca),
+            format!("{name}|{link}"),
+            "round {round}"
+        );
+    }
+    let strays: Vec<_> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+}
+
+#[test]
+fn sighup_reloads_the_file_rebuilding_providers_and_keeps_it_when_invalid() {
+    let (first, second) = (FakeTwilio::start(), FakeTwilio::start());
+    let s = TestServer::start(&twilio_config(&first.url, "0s", ""));
+    let hup = |s: &TestServer| {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &s.pid().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    // The account moves: the next text goes through the new API base, without a restart.
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, text.replace(&first.url, &second.url)).unwrap();
+    hup(&s);
+    wait_for("the reload", 10, || {
+        s.log().contains("configuration reloaded").then_some(())
+    });
+    assert!(s.log().contains("providers rebuilt: main"), "{}", s.log());
+    s.missed_call("CA-hup-1", CALLER);
+    wait_for("the text through the new account", 10, || {
+        (second.sends().len() == 1).then_some(())
+    });
+    assert!(first.sends().is_empty());
+    // A broken file is refused, problem by problem, and the running configuration stays.
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        good.replace("text_delay = \"0s\"", "text_delay = \"soon\""),
+    )
+    .unwrap();
+    hup(&s);
+    wait_for("the refusal", 10, || {
+        s.log()
+            .contains("the running configuration stays")
+            .then_some(())
+    });
+    assert!(
+        s.log().contains("invalid duration \\\"soon\\\"") || s.log().contains("soon"),
+        "{}",
+        s.log()
+    );
+    s.missed_call("CA-hup-2", "+14805550112");
+    wait_for("the second text", 10, || {
+        (second.sends().len() == 2).then_some(())
+    });
+    // A change that needs a restart says so.
+    std::fs::write(
+        &s.config,
+        good.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\""),
+    )
+    .unwrap();
+    hup(&s);
+    wait_for("the second reload", 10, || {
+        s.log()
+            .contains("restart textback to apply: server.listen")
+            .then_some(())
+    });
+    assert_eq!(s.get("/healthz").status, 200);
+}

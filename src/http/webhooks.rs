@@ -100,9 +100,10 @@ fn verify(
         }
         None => state
             .providers
-            .iter()
+            .all()
+            .into_iter()
             .find(|(_, p)| p.verify(&signed))
-            .map(|(name, _)| name.clone()),
+            .map(|(name, _)| name),
     };
     let Some(provider) = provider else {
         tracing::warn!(path = req.path(), "webhook refused: invalid signature");

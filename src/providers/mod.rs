@@ -96,40 +96,92 @@ pub trait Provider: Send + Sync {
     fn place_call(&self, from: &str, to: &str, say: &str) -> Result<String, SendError>;
 }
 
-/// The provider accounts by name.
+type Accounts = BTreeMap<String, Arc<dyn Provider>>;
+
+/// The provider accounts by name: a shared handle (clones see the same accounts), replaced whole when the
+/// configuration is (a settings save, SIGHUP).
 #[derive(Clone, Default)]
-pub struct Providers(BTreeMap<String, Arc<dyn Provider>>);
+pub struct Providers(Arc<std::sync::RwLock<Arc<Accounts>>>);
+
+/// What the built-in simulator signs its webhooks with when its config sets no `auth_token`.
+#[derive(Debug, Clone, Default)]
+pub struct SimulatorToken(pub String);
 
 impl Providers {
-    /// Builds every provider account in the config. The only `match` on provider kinds.
-    pub fn from_config(config: &Config) -> Self {
-        let public = config.server.public_base();
-        let map = config
-            .providers
-            .iter()
-            .map(|(name, p)| {
-                let provider: Arc<dyn Provider> = match p.kind {
-                    ProviderKind::Twilio => Arc::new(twilio::Twilio::new(p, &public)),
-                    ProviderKind::Simulator => Arc::new(simulator::Simulator::new(p)),
-                };
-                (name.clone(), provider)
-            })
-            .collect();
-        Self(map)
+    /// Builds every provider account in the config.
+    pub fn from_config(config: &Config, simulator: &SimulatorToken) -> Self {
+        Self::from_map(build(config, simulator, |_| None))
     }
 
     /// A set of providers built elsewhere (tests).
     pub fn from_map(map: BTreeMap<String, Arc<dyn Provider>>) -> Self {
-        Self(map)
+        Self(Arc::new(std::sync::RwLock::new(Arc::new(map))))
+    }
+
+    fn accounts(&self) -> Arc<Accounts> {
+        match self.0.read() {
+            Ok(a) => Arc::clone(&a),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     /// The provider account with this name.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
-        self.0.get(name)
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.accounts().get(name).cloned()
     }
 
     /// Every provider account.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Provider>)> {
-        self.0.iter()
+    pub fn all(&self) -> Vec<(String, Arc<dyn Provider>)> {
+        self.accounts()
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
     }
+
+    /// Puts the accounts of `new` in force, keeping those whose settings did not change (a provider keeps
+    /// what it knows, such as the simulator's sent texts); returns the names built anew.
+    pub fn rebuild(&self, old: &Config, new: &Config, simulator: &SimulatorToken) -> Vec<String> {
+        let current = self.accounts();
+        let keep = |name: &str| {
+            let same = old.providers.get(name) == new.providers.get(name)
+                && old.server.public_base() == new.server.public_base();
+            same.then(|| current.get(name).cloned()).flatten()
+        };
+        let mut rebuilt = Vec::new();
+        let map = build(new, simulator, |name| {
+            let kept = keep(name);
+            if kept.is_none() {
+                rebuilt.push(name.to_string());
+            }
+            kept
+        });
+        match self.0.write() {
+            Ok(mut a) => *a = Arc::new(map),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(map),
+        }
+        rebuilt
+    }
+}
+
+/// Builds the accounts of a config: the only `match` on provider kinds. `reuse` may hand back an existing
+/// account for a name.
+fn build(
+    config: &Config,
+    simulator: &SimulatorToken,
+    mut reuse: impl FnMut(&str) -> Option<Arc<dyn Provider>>,
+) -> Accounts {
+    let public = config.server.public_base();
+    config
+        .providers
+        .iter()
+        .map(|(name, p)| {
+            let provider = reuse(name).unwrap_or_else(|| match p.kind {
+                ProviderKind::Twilio => {
+                    Arc::new(twilio::Twilio::new(p, &public)) as Arc<dyn Provider>
+                }
+                ProviderKind::Simulator => Arc::new(simulator::Simulator::new(p, &simulator.0)),
+            });
+            (name.clone(), provider)
+        })
+        .collect()
 }

@@ -8,6 +8,10 @@ use crate::config::ProviderConfig;
 use crate::model::mask;
 use std::sync::Mutex;
 
+/// Where the installation keeps the key its simulator signs webhooks with (made at random on the first
+/// start, so no two installations share it).
+pub const TOKEN_KEY: &str = "simulator_token";
+
 /// The simulator account.
 pub struct Simulator {
     token: String,
@@ -15,10 +19,14 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    /// Builds the simulator from its config.
-    pub fn new(config: &ProviderConfig) -> Self {
+    /// Builds the simulator from its config; `default_token` signs its webhooks unless it sets `auth_token`.
+    pub fn new(config: &ProviderConfig, default_token: &str) -> Self {
         Self {
-            token: config.signing_token().to_string(),
+            token: config
+                .auth_token
+                .as_ref()
+                .map_or(default_token, |t| t.expose())
+                .to_string(),
             sent: Mutex::new(Vec::new()),
         }
     }

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod contacts;
 pub mod jobs;
 pub mod messages;
+pub mod meta;
 mod migrations;
 pub mod reports;
 pub mod users;

@@ -932,6 +932,16 @@ pub fn api(s: &TestServer, path: &str, token: Option<&str>) -> (u16, serde_json:
     )
 }
 
+/// The value of the first hidden or text field named `name` in a page.
+pub fn form_value(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        + marker.len();
+    body[at..].split('"').next().unwrap().to_string()
+}
+
 /// A config on the simulator provider, open all week, texting at once.
 pub fn simulator_config() -> String {
     format!(
@@ -1046,12 +1056,7 @@ impl Browser {
     }
 
     pub fn csrf(page: &Page) -> String {
-        let at = page
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field")
-            + 19;
-        page.body[at..].split('"').next().unwrap().to_string()
+        form_value(&page.body, "csrf")
     }
 
     pub fn login(&mut self, name: &str, password: &str) -> Page {

@@ -37,31 +37,19 @@ struct SettingsPage<'a> {
     #[serde(flatten)]
     chrome: Chrome<'a>,
     editable: bool,
+    /// The version of the file the form was rendered from; a save from an older one is refused.
+    version: String,
     errors: Vec<String>,
     businesses: Vec<BusinessSettings>,
     public_url: &'a str,
 }
 
-fn field_value(b: &BusinessConfig, key: &str) -> String {
-    let dur = |d: crate::config::Dur| humantime::format_duration(d.0).to_string();
-    match key {
-        "name" => b.name.clone(),
-        "script" => b.script.clone(),
-        "after_hours_script" => b.after_hours_script.clone(),
-        "returning_script" => b.returning_script.clone().unwrap_or_default(),
-        "booking_link" => b.booking_link.clone().unwrap_or_default(),
-        "missed_greeting" => b.missed_greeting.clone(),
-        "text_delay" => dur(b.text_delay),
-        "repeat_window" => dur(b.repeat_window),
-        "quiet_hours" => b.quiet_hours.clone(),
-        "quiet_hours_policy" => format!("{:?}", b.quiet_hours_policy).to_lowercase(),
-        "max_deferral" => dur(b.max_deferral),
-        "daily_cap" => b.daily_cap.to_string(),
-        "send_rate" => b.send_rate.to_string(),
-        "average_ticket" => b.average_ticket.to_string(),
-        "sms_price" => b.sms_price.to_string(),
-        _ => String::new(),
-    }
+/// A URL with everything after the host hidden: `https://hooks.slack.com/…`.
+fn masked_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}/…")
 }
 
 /// The rules the form does not edit, one line each, so the page shows everything the file defines.
@@ -105,7 +93,12 @@ fn rules_of(b: &BusinessConfig) -> Vec<String> {
         ));
     }
     if let Some(w) = &b.alert_webhook {
-        out.push(format!("Alert webhook ({:?}) {}", w.format, w.url));
+        // The URL is a secret (it is the only credential of a Slack or ntfy hook): show where it goes, not it.
+        out.push(format!(
+            "Alert webhook ({:?}) {}",
+            w.format,
+            masked_url(&w.url)
+        ));
     }
     out.push(format!(
         "Never texted besides staff: deny {}; countries {}",
@@ -166,7 +159,7 @@ fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
                 .map(|(key, label)| FieldView {
                     key,
                     label,
-                    value: field_value(b, key),
+                    value: crate::settings::field_value(b, key),
                     long: key.ends_with("script") || *key == "missed_greeting",
                 })
                 .collect(),
@@ -198,22 +191,55 @@ fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
     })
 }
 
-fn settings_page(
+/// The settings as the file says them (what a save edits), with the file's version; the running
+/// configuration when there is no file.
+async fn from_file(
+    state: &AppState,
+) -> Result<(std::sync::Arc<crate::config::Config>, String, Vec<String>), HttpError> {
+    let Some(path) = state.config_path.clone() else {
+        return Ok((state.config.get(), String::new(), vec![]));
+    };
+    let read = web::block(move || std::fs::read_to_string(&path).map(|t| (path, t)))
+        .await
+        .map_err(|_| HttpError::BadRequest("the settings could not be read".into()))?;
+    match read {
+        Ok((path, text)) => {
+            let version = crate::settings::version(&text);
+            match crate::config::parse(&text, Some(&path)) {
+                Ok(config) => Ok((std::sync::Arc::new(config), version, vec![])),
+                Err(errors) => Ok((
+                    state.config.get(),
+                    version,
+                    errors.0.iter().map(ToString::to_string).collect(),
+                )),
+            }
+        }
+        Err(e) => Ok((
+            state.config.get(),
+            String::new(),
+            vec![format!("cannot read the config file: {e}")],
+        )),
+    }
+}
+
+async fn settings_page(
     state: &AppState,
     signed: &Signed,
     status: StatusCode,
     flash: Option<&str>,
-    errors: Vec<String>,
-) -> HttpResponse {
-    let config = state.config.get();
+    mut errors: Vec<String>,
+) -> Result<HttpResponse, HttpError> {
+    let (config, version, problems) = from_file(state).await?;
+    errors.extend(problems);
     let ctx = SettingsPage {
         chrome: Chrome::signed(signed, "settings", flash, &state.config.get()),
         editable: state.config_path.is_some(),
+        version,
         errors,
         businesses: settings_view(&config),
         public_url: &state.public_url,
     };
-    html(state, status, "settings.html", &ctx)
+    Ok(html(state, status, "settings.html", &ctx))
 }
 
 /// `?saved=1` after a save.
@@ -244,13 +270,7 @@ pub async fn settings(
     } else {
         None
     };
-    Ok(settings_page(
-        &state,
-        &signed,
-        StatusCode::OK,
-        flash,
-        vec![],
-    ))
+    settings_page(&state, &signed, StatusCode::OK, flash, vec![]).await
 }
 
 /// `POST /settings/{index}`: validate, write the file atomically keeping its comments, apply at once.
@@ -273,47 +293,62 @@ pub async fn settings_save(
         return Ok(refused);
     }
     let index = path.into_inner();
-    let file = state.config_path.clone();
-    let changes = form.into_inner();
-    let result = web::block(move || {
-        let path = file.ok_or(crate::settings::SaveError::NoFile)?;
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            crate::settings::SaveError::Io(format!("cannot read {}: {e}", path.display()))
-        })?;
-        let edited = crate::settings::apply(&text, index, &changes)?;
-        crate::settings::save(Some(&path), &edited)
-    })
-    .await
-    .map_err(|_| HttpError::BadRequest("the save did not finish".into()))?;
-    match result {
-        Ok(mut config) => {
-            // The running server keeps the URL it bound to when none is configured.
-            if config.server.public_url.is_none() {
-                config.server.public_url = Some(state.public_url.clone());
-            }
-            state.config.set(config);
-            state.scheduler.wake();
-            tracing::info!(by = %signed.user.name, business = index, "settings saved");
-            Ok(redirect("/settings?saved=1"))
-        }
-        Err(crate::settings::SaveError::Invalid(errors)) => {
-            let list = errors.0.iter().map(ToString::to_string).collect();
-            Ok(settings_page(
-                &state,
-                &signed,
-                StatusCode::BAD_REQUEST,
-                Some("Not saved: nothing was changed."),
-                list,
-            ))
-        }
-        Err(e) => Ok(settings_page(
+    let Some(file) = state.config_path.clone() else {
+        let e = crate::settings::SaveError::NoFile.to_string();
+        return settings_page(
             &state,
             &signed,
             StatusCode::BAD_REQUEST,
-            Some("Not saved: nothing was changed."),
-            vec![e.to_string()],
-        )),
-    }
+            Some("Not saved."),
+            vec![e],
+        )
+        .await;
+    };
+    let changes = form.into_inner();
+    let version = changes
+        .iter()
+        .find(|(k, _)| k == "version")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let running = std::sync::Arc::clone(&state.running);
+    let result = web::block(move || {
+        running.edit(&file, &version, |text| {
+            crate::settings::apply(text, index, &changes)
+        })
+    })
+    .await
+    .map_err(|_| HttpError::BadRequest("the save did not finish".into()))?;
+    let (status, errors) = match result {
+        Ok(report) => {
+            state.scheduler.wake();
+            tracing::info!(by = %signed.user.name, business = index, changes = %report.summary(), "settings saved");
+            if report.restart_needed.is_empty() {
+                return Ok(redirect("/settings?saved=1"));
+            }
+            let note = format!(
+                "Saved and applied. The file also changes {}, which take effect after a restart.",
+                report.restart_needed.join(", ")
+            );
+            return settings_page(&state, &signed, StatusCode::OK, Some(&note), vec![]).await;
+        }
+        Err(crate::settings::SaveError::Stale) => (
+            StatusCode::CONFLICT,
+            vec![crate::settings::SaveError::Stale.to_string()],
+        ),
+        Err(crate::settings::SaveError::Invalid(errors)) => (
+            StatusCode::BAD_REQUEST,
+            errors.0.iter().map(ToString::to_string).collect(),
+        ),
+        Err(e) => (StatusCode::BAD_REQUEST, vec![e.to_string()]),
+    };
+    settings_page(
+        &state,
+        &signed,
+        status,
+        Some("Not saved: nothing was changed."),
+        errors,
+    )
+    .await
 }
 
 /// The preview request.
@@ -408,13 +443,14 @@ pub async fn settings_test_text(
     let to = match crate::model::PhoneNumber::parse(&form.to) {
         Ok(n) => n,
         Err(e) => {
-            return Ok(settings_page(
+            return settings_page(
                 &state,
                 &signed,
                 StatusCode::BAD_REQUEST,
                 Some("Not sent."),
                 vec![e.to_string()],
-            ))
+            )
+            .await
         }
     };
     let (script, fields) = (biz.script.clone(), biz.script_fields());
@@ -422,13 +458,14 @@ pub async fn settings_test_text(
     let body = match rendered {
         Ok(b) => crate::script::with_opt_out(&format!("[test] {b}")),
         Err(e) => {
-            return Ok(settings_page(
+            return settings_page(
                 &state,
                 &signed,
                 StatusCode::BAD_REQUEST,
                 Some("Not sent."),
                 vec![e.to_string()],
-            ))
+            )
+            .await
         }
     };
     let (provider, public, now) = (
