@@ -85,9 +85,10 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         live: tokio::sync::broadcast::channel(256).0,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let https = public_url.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(http::security_headers())
+            .wrap(http::security_headers(&https))
             .app_data(state.clone())
             .configure(http::routes)
     })

@@ -38,28 +38,42 @@ pub enum Action {
     },
 }
 
-/// Parses an amount of money like `385` or `385.50` into cents.
+/// The largest booked value accepted: a million dollars is more than any one service job.
+pub const MAX_CENTS: i64 = 100_000_000;
+
+/// Parses an amount of money like `385`, `$385.50` or `1,200` into cents: digits, at most two decimals, no
+/// sign, at most [`MAX_CENTS`].
 pub fn parse_money(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim().trim_start_matches('$');
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let whole: i64 = whole
-        .parse()
-        .map_err(|_| anyhow!("{s:?} is not an amount like 385 or 385.50"))?;
-    let frac: i64 = match frac.len() {
-        0 => 0,
-        1 => frac
-            .parse::<i64>()
-            .map(|f| f * 10)
-            .map_err(|_| anyhow!("{s:?} is not an amount"))?,
-        2 => frac
-            .parse()
-            .map_err(|_| anyhow!("{s:?} is not an amount"))?,
-        _ => bail!("{s:?} has more than two decimals"),
-    };
-    if whole < 0 {
-        bail!("the value cannot be negative");
+    let raw = s.trim();
+    let digits = raw.strip_prefix('$').unwrap_or(raw).replace(',', "");
+    let (whole, frac) = digits.split_once('.').unwrap_or((&digits, ""));
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && frac.is_empty() || !all_digits(whole) || !all_digits(frac) {
+        bail!("{raw:?} is not an amount like 385 or 385.50 (digits only, no sign)");
     }
-    Ok(whole * 100 + frac)
+    if frac.len() > 2 {
+        bail!("{raw:?} has more than two decimals");
+    }
+    let too_big = || {
+        anyhow!(
+            "{raw:?} is more than the largest value accepted, {}",
+            MAX_CENTS / 100
+        )
+    };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_big())?
+    };
+    let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
+    let cents = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(too_big)?;
+    if cents > MAX_CENTS {
+        return Err(too_big());
+    }
+    Ok(cents)
 }
 
 fn business<'a>(config: &'a Config, id: Option<&str>) -> anyhow::Result<&'a BusinessConfig> {
@@ -130,10 +144,23 @@ mod tests {
             ("385.5", Some(38_550)),
             ("385.50", Some(38_550)),
             ("$1200", Some(120_000)),
+            ("1,200.00", Some(120_000)),
             ("0.99", Some(99)),
+            (".5", Some(50)),
+            ("0", Some(0)),
+            ("1000000", Some(100_000_000)),
+            ("1000000.01", None),
+            ("92233720368547759", None),
+            ("99999999999999999999", None),
+            ("-0.5", None),
+            ("-5", None),
+            ("+5", None),
+            ("5.-5", None),
             ("3.999", None),
             ("abc", None),
-            ("-5", None),
+            ("", None),
+            (".", None),
+            ("1e3", None),
         ];
         for (s, want) in cases {
             assert_eq!(super::parse_money(s).ok(), *want, "{s}");

@@ -907,3 +907,140 @@ fn sighup_reloads_the_file_rebuilding_providers_and_keeps_it_when_invalid() {
     });
     assert_eq!(s.get("/healthz").status, 200);
 }
+
+#[test]
+fn money_recordings_and_headers_refuse_what_they_must() {
+    let (_fake, s) = server_with(
+        "1h",
+        "alert_webhook = { url = \"https://hooks.slack.com/services/T000/B000/SECRETXYZ\", format = \"slack\" }",
+    );
+    add_user(&s, "olive", &["--role", "owner"]);
+    assert_eq!(s.text_in("SM-money", CALLER, "how much?").status, 200);
+    let id = s.count("SELECT id FROM contacts");
+    let mut b = Browser::new(&s);
+    b.login("olive", PASSWORD);
+    let page = b.get(&format!("/conversations/{id}"));
+    let csrf = Browser::csrf(&page);
+    // Money: no overflow, no sign, a cap, a clear error, nothing stored.
+    for bad in ["92233720368547759", "-0.5", "1e9", "12.345"] {
+        let p = b.post(
+            &format!("/conversations/{id}/booked"),
+            &[("csrf", &csrf), ("value", bad)],
+        );
+        assert_eq!(p.status, 400, "{bad}: {}", p.body);
+        assert!(p.body.contains("Not an amount"), "{}", p.body);
+    }
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM contacts WHERE state = 'booked'"),
+        0
+    );
+    let p = b.post(
+        &format!("/conversations/{id}/booked"),
+        &[("csrf", &csrf), ("value", "$1,250.50")],
+    );
+    assert_eq!(p.status, 303);
+    assert_eq!(s.count("SELECT booked_value_cents FROM contacts"), 125_050);
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, _, err) = cli(
+        s.dir.path(),
+        &["mark-booked", CALLER, "--value=-0.5", "--config", &cfg],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no sign"), "{err}");
+    // A voicemail link is https or nothing.
+    s.missed_call("CA-vm", CALLER);
+    let mut rec = voice("CA-vm", CALLER);
+    rec.push(("RecordingUrl", "javascript:alert(document.cookie)".into()));
+    rec.push(("RecordingSid", "RE1".into()));
+    let r = s.post_signed("/hooks/twilio/recording", &borrow(&rec));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM calls WHERE recording_url IS NOT NULL"),
+        0
+    );
+    // Pages and exports with personal data are not cached; https is enforced; static files stay cacheable.
+    for path in [
+        "/",
+        &format!("/conversations/{id}"),
+        "/contacts",
+        "/contacts.csv",
+        "/settings",
+    ] {
+        let p = b.get(path);
+        assert_eq!(p.status, 200, "{path}");
+        let header = |name: &str| {
+            p.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(header("Cache-Control"), "no-store", "{path}");
+        assert!(
+            header("Strict-Transport-Security").starts_with("max-age="),
+            "{path}"
+        );
+    }
+    let css = page
+        .body
+        .split("href=\"/static/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let asset = b.get(&format!("/static/{css}"));
+    assert!(asset
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("Cache-Control") && v.contains("immutable")));
+    // The alert webhook's URL is its only secret: the settings page shows where it goes, not the URL.
+    let settings = b.get("/settings");
+    assert!(
+        settings.body.contains("hooks.slack.com"),
+        "{}",
+        settings.body
+    );
+    assert!(!settings.body.contains("SECRETXYZ"));
+}
+
+#[test]
+fn each_installation_signs_simulated_webhooks_with_its_own_key() {
+    let (a, b) = (
+        TestServer::start(&simulator_config()),
+        TestServer::start(&simulator_config()),
+    );
+    let key = |s: &TestServer| {
+        s.text("SELECT value FROM meta WHERE key = 'simulator_token'")
+            .unwrap()
+    };
+    assert_eq!(key(&a).len(), 43);
+    assert_ne!(key(&a), key(&b));
+    // The old well-known key signs nothing any more.
+    let params = voice("CA-sim", CALLER);
+    let forged = a.post_signed_with(
+        "/hooks/twilio/voice",
+        &borrow(&params),
+        "simulator",
+        &a.url,
+        &[],
+    );
+    assert_eq!(forged.status, 403);
+    // `textback simulate` finds the installation's key.
+    let cfg = a.config.to_str().unwrap().to_string();
+    let (code, out, err) = cli(
+        a.dir.path(),
+        &[
+            "simulate",
+            "missed-call",
+            "--from",
+            CALLER,
+            "--url",
+            &a.url,
+            "--config",
+            &cfg,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -94,9 +94,17 @@ pub(crate) async fn figures(
 }
 
 /// Security headers on every answer: no inline scripts or styles, no framing, no referrers leaking
-/// conversation URLs.
-pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
-    actix_web::middleware::DefaultHeaders::new()
+/// conversation URLs, and nothing kept in caches (pages and exports hold personal data; the static files
+/// set their own long-lived caching). Behind https, browsers are told to use nothing else.
+pub fn security_headers(public_url: &str) -> actix_web::middleware::DefaultHeaders {
+    let headers = actix_web::middleware::DefaultHeaders::new();
+    let headers = if public_url.starts_with("https://") {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    };
+    headers
+        .add(("Cache-Control", "no-store"))
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \

@@ -206,7 +206,7 @@ pub fn parse_call(params: &[(String, String)], hook: CallHook) -> Result<CallRep
             duration_secs: seconds(params, "CallDuration")?,
         },
         CallHook::Recording => CallReportKind::Recording {
-            url: required(params, "RecordingUrl")?.to_string(),
+            url: recording_url(required(params, "RecordingUrl")?)?,
         },
     };
     Ok(CallReport {
@@ -218,6 +218,19 @@ pub fn parse_call(params: &[(String, String)], hook: CallHook) -> Result<CallRep
         answered_by: get(params, "AnsweredBy").map(str::to_string),
         kind,
     })
+}
+
+/// A voicemail's link: shown to staff as a link, so only an `https://` URL is taken (Twilio's recordings are
+/// on `https://api.twilio.com`); anything else (`javascript:`, `data:`, plain http) is refused.
+fn recording_url(url: &str) -> Result<String, ParseError> {
+    let url = url.trim();
+    let host = url.strip_prefix("https://").unwrap_or_default();
+    if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
+        return Err(ParseError(format!(
+            "RecordingUrl must be an https:// URL, got {url:?}"
+        )));
+    }
+    Ok(url.to_string())
 }
 
 /// The digits a `<Gather>` collected.
@@ -947,7 +960,43 @@ mod tests {
                 CallHook::Status,
                 "CallDuration must be a whole number of seconds",
             ),
+            (
+                p(&[
+                    ("CallSid", "CA1"),
+                    ("To", "+2"),
+                    ("RecordingUrl", "javascript:alert(1)"),
+                ]),
+                CallHook::Recording,
+                "RecordingUrl must be an https:// URL",
+            ),
+            (
+                p(&[
+                    ("CallSid", "CA1"),
+                    ("To", "+2"),
+                    ("RecordingUrl", "http://api.twilio.com/x"),
+                ]),
+                CallHook::Recording,
+                "RecordingUrl must be an https:// URL",
+            ),
+            (
+                p(&[
+                    ("CallSid", "CA1"),
+                    ("To", "+2"),
+                    ("RecordingUrl", "https://"),
+                ]),
+                CallHook::Recording,
+                "RecordingUrl must be an https:// URL",
+            ),
         ];
+        let ok = p(&[
+            ("CallSid", "CA1"),
+            ("To", "+2"),
+            (
+                "RecordingUrl",
+                "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+            ),
+        ]);
+        assert!(parse_call(&ok, CallHook::Recording).is_ok());
         for (params, hook, want) in cases {
             let err = parse_call(params, *hook).unwrap_err().0;
             assert!(err.starts_with(want), "{err}");

@@ -72,7 +72,8 @@ fn timeline(
             title,
             body: None,
             detail,
-            link: c.recording_url,
+            // Only https links are ever shown (webhooks refuse others; old rows might hold one).
+            link: c.recording_url.filter(|u| u.starts_with("https://")),
         });
     }
     for m in messages {
