@@ -137,6 +137,55 @@ pub fn heatmap(counts: &[[u32; 24]; 7]) -> String {
 mod tests {
     use super::*;
 
+    /// WCAG relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap();
+        let channel = |shift: u32| {
+            let c = f64::from((v >> shift) & 0xff) / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(16) + 0.7152 * channel(8) + 0.0722 * channel(0)
+    }
+
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    /// The value of `--name:` in a block of the stylesheet.
+    fn var(block: &str, name: &str) -> String {
+        let at = block.find(&format!("--{name}:")).unwrap() + name.len() + 3;
+        block[at..]
+            .trim_start()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn chart_series_stand_out_from_the_page_in_light_and_dark() {
+        let css =
+            String::from_utf8(crate::ui::Assets::get("app.css").unwrap().data.to_vec()).unwrap();
+        let dark_at = css.find("prefers-color-scheme: dark").unwrap();
+        for block in [&css[..dark_at], &css[dark_at..]] {
+            for series in ["chart-missed", "chart-recovered"] {
+                for background in ["bg", "card"] {
+                    let ratio = contrast(&var(block, series), &var(block, background));
+                    assert!(ratio >= 3.0, "{series} on {background}: {ratio:.2}:1");
+                }
+            }
+            // And the two series are told apart by more than hue alone.
+            let between = contrast(&var(block, "chart-missed"), &var(block, "chart-recovered"));
+            assert!(between >= 1.2, "missed vs recovered: {between:.2}:1");
+        }
+    }
+
     #[test]
     fn daily_bars_scale_to_the_busiest_day() {
         let days = vec![

@@ -21,10 +21,14 @@ fn the_admin_ui_works_in_a_real_browser() {
     let s = TestServer::start(&simulator_config());
     add_user(&s, "sam", &["--role", "owner"]);
     let shots = root.join("test-artifacts/screenshots");
+    let key = s
+        .text("SELECT value FROM meta WHERE key = 'simulator_token'")
+        .expect("the simulator's signing key");
     let out = Command::new("node")
         .arg(root.join("tests/browser/flow.mjs"))
         .args([s.url.as_str(), "sam", PASSWORD])
         .arg(&shots)
+        .arg(&key)
         .output()
         .expect("node runs");
     assert!(

@@ -1,19 +1,19 @@
 // The admin UI in a real headless Chromium (Debian's package), driven by playwright-core:
 // log in, see a missed call arrive in the inbox live, reply, mark booked, see the dashboard count it.
 // Saves screenshots of the inbox, the conversation and the dashboard at phone and desktop sizes.
-// Usage: node flow.mjs BASE_URL USER PASSWORD SCREENSHOT_DIR   (run by tests/browser.rs)
+// Usage: node flow.mjs BASE_URL USER PASSWORD SCREENSHOT_DIR SIGNING_KEY   (run by tests/browser.rs)
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 
-const [base, user, password, shots] = process.argv.slice(2);
+const [base, user, password, shots, signingKey] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 
-// A webhook signed as Twilio signs it (the simulator provider's token), posted to the server.
+// A webhook signed as Twilio signs it (with this installation's simulator key), posted to the server.
 async function webhook(path, params) {
   const keys = Object.keys(params).sort();
   const data = base + path + keys.map((k) => k + params[k]).join("");
-  const signature = createHmac("sha1", "simulator").update(data).digest("base64");
+  const signature = createHmac("sha1", signingKey).update(data).digest("base64");
   const resp = await fetch(base + path, {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature },
@@ -92,6 +92,19 @@ try {
 
   // Nothing overflows a 360 px phone screen.
   await page.setViewportSize({ width: 360, height: 740 });
+  // Chart labels stay readable on the phone: their rendered size, not the SVG's units.
+  await page.goto(base + "/dashboard");
+  const smallest = await page.evaluate(() => {
+    let min = Infinity;
+    for (const svg of document.querySelectorAll("figure.chart svg")) {
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      for (const t of svg.querySelectorAll("text")) {
+        min = Math.min(min, parseFloat(getComputedStyle(t).fontSize) * scale);
+      }
+    }
+    return min;
+  });
+  check(smallest >= 11, `chart labels render at ${smallest.toFixed(1)}px on a 360px screen`);
   for (const path of ["/", "/dashboard", "/contacts", "/settings"]) {
     await page.goto(base + path);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
