@@ -868,16 +868,21 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigErrors> {
 
 /// Parses and validates TOML text; `file` is only used in messages.
 pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let doc = toml_edit::Document::parse(text.to_string()).ok();
     let config: Config = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of_offset(text, s.start));
+        // A value of the wrong type or shape is reported at its span: name the key found there.
+        let key = match (e.span(), &doc) {
+            (Some(span), Some(doc)) => key_at(doc, span.start).unwrap_or_default(),
+            _ => String::new(),
+        };
         ConfigErrors(vec![ConfigError {
             file: file.map(Path::to_path_buf),
             line,
-            key: String::new(),
+            key,
             message: e.message().trim().to_string(),
         }])
     })?;
-    let doc = toml_edit::Document::parse(text.to_string()).ok();
     let errors = config.validate(file, doc.as_ref().map(|d| (text, d)));
     if errors.is_empty() {
         Ok(config)
@@ -1349,6 +1354,53 @@ fn line_of_key(text: &str, doc: &toml_edit::Document<String>, path: &str) -> Opt
     best.map(|start| line_of_offset(text, start))
 }
 
+/// The key path (`business[0].quiet_hours_policy`) of the value or table header at byte `offset`.
+fn key_at(doc: &toml_edit::Document<String>, offset: usize) -> Option<String> {
+    fn covers(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+        span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+    }
+    fn in_value(v: &toml_edit::Value, offset: usize, path: &str) -> Option<String> {
+        match v {
+            toml_edit::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| in_value(x, offset, &format!("{path}[{i}]")))
+                .or_else(|| covers(v.span(), offset).then(|| path.to_string())),
+            toml_edit::Value::InlineTable(t) => t
+                .iter()
+                .find_map(|(k, x)| in_value(x, offset, &format!("{path}.{k}")))
+                .or_else(|| covers(v.span(), offset).then(|| path.to_string())),
+            _ => covers(v.span(), offset).then(|| path.to_string()),
+        }
+    }
+    fn in_table(t: &toml_edit::Table, offset: usize, prefix: &str) -> Option<String> {
+        let join = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        t.iter().find_map(|(k, item)| {
+            let path = join(k);
+            let key_span = t.key(k).and_then(toml_edit::Key::span);
+            match item {
+                toml_edit::Item::Value(v) => in_value(v, offset, &path)
+                    .or_else(|| covers(key_span, offset).then(|| path.clone())),
+                toml_edit::Item::Table(sub) => in_table(sub, offset, &path)
+                    .or_else(|| covers(sub.span(), offset).then(|| path.clone())),
+                toml_edit::Item::ArrayOfTables(a) => a.iter().enumerate().find_map(|(i, sub)| {
+                    let path = format!("{path}[{i}]");
+                    in_table(sub, offset, &path)
+                        .or_else(|| covers(sub.span(), offset).then(|| path.clone()))
+                }),
+                toml_edit::Item::None => None,
+            }
+        })
+    }
+    in_table(doc.as_table(), offset, "")
+}
+
 fn span_of(item: &toml_edit::Item) -> Option<usize> {
     match item {
         toml_edit::Item::Value(v) => v.span().map(|s| s.start),
@@ -1409,7 +1461,7 @@ numbers = ["+16025550100"]
             ),
             (
                 "[server]\nlisen = \"x\"\n",
-                "t.toml:2: unknown field `lisen`",
+                "t.toml:2: server.lisen: unknown field `lisen`",
             ),
             (
                 "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\", \"602-555\"]\n[providers.s]\nkind = \"simulator\"\n",
@@ -1417,7 +1469,23 @@ numbers = ["+16025550100"]
             ),
             (
                 "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntext_delay = \"20 parsecs\"\n[providers.s]\nkind = \"simulator\"\n",
-                "t.toml:5: invalid duration \"20 parsecs\"",
+                "t.toml:5: business[0].text_delay: invalid duration \"20 parsecs\"",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nmax_deferral = \"later\"\n",
+                "t.toml:7: business[0].max_deferral: invalid duration \"later\"",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\nsettle_time = 5\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
+                "t.toml:3: providers.s.settle_time: invalid type: integer `5`, expected a string",
+            ),
+            (
+                "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n",
+                "t.toml:2: server.trusted_proxies: \"nope\" is not an address",
+            ),
+            (
+                "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nnotify = [{ name = \"Sam\", on_call = \"yes\" }]\n",
+                "t.toml:7: business[0].notify[0].on_call: invalid type",
             ),
             (
                 "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntimezone = \"Mars/Olympus\"\n[providers.s]\nkind = \"simulator\"\n",
@@ -1465,7 +1533,7 @@ numbers = ["+16025550100"]
             ),
             (
                 "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nquiet_hours_policy = \"later\"\n",
-                "t.toml:7: unknown variant `later`",
+                "t.toml:7: business[0].quiet_hours_policy: unknown variant `later`",
             ),
             (
                 "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nsend_rate = 0.0\n",
@@ -1485,12 +1553,12 @@ numbers = ["+16025550100"]
             ),
             (
                 "[providers.s]\nkind = \"pigeon\"\n",
-                "t.toml:2: unknown variant `pigeon`",
+                "t.toml:2: providers.s.kind: unknown variant `pigeon`",
             ),
             ("[providers.s]\nkind = \"simulator\"\n", "t.toml: business: no business is defined"),
             (
                 "[providers.main]\nkind = \"twilio\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"env:TEXTBACK_TEST_SURELY_UNSET\"\n",
-                "t.toml:4: environment variable TEXTBACK_TEST_SURELY_UNSET is not set",
+                "t.toml:4: providers.main.auth_token: environment variable TEXTBACK_TEST_SURELY_UNSET is not set",
             ),
         ];
         for (text, want) in cases {

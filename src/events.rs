@@ -120,6 +120,7 @@ pub fn incoming_call(
         &call,
         CallOutcome::Missed(MissReason::NoForwardTo),
         None,
+        policy::CallerLeg::Started,
         now,
     )?;
     Ok((Answer::Missed, Applied::due(due)))
@@ -156,7 +157,7 @@ pub fn call_report(
     }
     let machine = report.answered_by.as_deref().is_some_and(is_machine);
     let biz = env.biz;
-    let (mut outcome, duration) = match &report.kind {
+    let (mut outcome, duration, leg) = match &report.kind {
         CallReportKind::DialEnded {
             dial_status,
             duration_secs,
@@ -169,7 +170,7 @@ pub fn call_report(
                 // Answered, but nobody pressed 1: a voicemail box or an IVR took the call.
                 outcome = CallOutcome::Missed(MissReason::NotAccepted);
             }
-            (outcome, *duration_secs)
+            (outcome, *duration_secs, policy::CallerLeg::DialAction)
         }
         CallReportKind::Status {
             call_status,
@@ -184,13 +185,16 @@ pub fn call_report(
             (
                 policy::status_outcome(call_status, *duration_secs, facts),
                 *duration_secs,
+                policy::CallerLeg::Status {
+                    call_duration_secs: *duration_secs,
+                },
             )
         }
         CallReportKind::Recording { url } => {
             calls::set_recording(c, call.id, url, now)?;
-            (CallOutcome::Undecided, None)
+            (CallOutcome::Undecided, None, policy::CallerLeg::Started)
         }
-        CallReportKind::Incoming => (CallOutcome::Undecided, None),
+        CallReportKind::Incoming => (CallOutcome::Undecided, None, policy::CallerLeg::Started),
     };
     if machine
         && matches!(
@@ -200,8 +204,14 @@ pub fn call_report(
     {
         outcome = CallOutcome::Missed(MissReason::Voicemail);
     }
-    let due = apply_outcome(c, env, &call, outcome, duration, now)?;
+    let due = apply_outcome(c, env, &call, outcome, duration, leg, now)?;
     Ok(Applied::due(due))
+}
+
+/// Whether a call ended up missed: the dial action's answer (greeting and voicemail, or hang up) follows
+/// the outcome recorded for the call, so screening, machine detection and short calls are decided once.
+pub fn call_missed(c: &Conn<'_>, provider: &str, call_sid: &str) -> Result<bool> {
+    Ok(calls::by_sid(c, provider, call_sid)?.is_some_and(|call| call.state == "missed"))
 }
 
 /// Whether an `AnsweredBy` value means a machine (or fax) took the call.
@@ -316,6 +326,7 @@ fn apply_outcome(
     call: &calls::Call,
     outcome: CallOutcome,
     duration: Option<u64>,
+    leg: policy::CallerLeg,
     now: Millis,
 ) -> Result<Option<Millis>> {
     match outcome {
@@ -353,11 +364,8 @@ fn apply_outcome(
                 return Ok(None);
             }
             calls::set_outcome(c, call.id, "missed", Some(reason.as_str()), duration, now)?;
-            let duration_ms = match duration {
-                Some(d) => i64::try_from(d).ok().map(|d| d * 1000),
-                None => Some(now - call.started_at),
-            };
-            schedule_text_back(c, env, call, duration_ms, now)
+            let caller_ms = policy::caller_time_ms(leg, call.started_at, now);
+            schedule_text_back(c, env, call, caller_ms, now)
         }
     }
 }
@@ -874,7 +882,8 @@ pub(crate) fn alert(
             .iter()
             .filter_map(|p| {
                 let sms = p.sms.clone()?;
-                let at = policy::alert_due(urgent && p.on_call, &biz.person_quiet(p), now);
+                // Urgent alerts go at once to everyone on the list; on-call people are also phoned.
+                let at = policy::alert_due(urgent, &biz.person_quiet(p), now);
                 Some((sms, at, p.on_call))
             })
             .collect()

@@ -49,6 +49,37 @@ pub fn dial_outcome(
     }
 }
 
+/// The report a call's outcome was decided on, as far as timing the caller goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerLeg {
+    /// The voice webhook of a business with nobody to ring: the call has only begun.
+    Started,
+    /// The `<Dial action>`: it reports the forwarded leg (`DialCallDuration`), not the caller's.
+    DialAction,
+    /// The call status callback: `CallDuration` is the caller's own leg.
+    Status {
+        /// `CallDuration`, when sent.
+        call_duration_secs: Option<u64>,
+    },
+}
+
+/// How long the caller was on the line, to tell an instant hang-up (a robocall) from a caller who waited.
+/// Measured on the caller's own leg: the forwarded leg's talk time is 0 or absent whenever nobody
+/// answered, which would make every missed caller look like an instant hang-up. For a dial action that is
+/// the time from the call's start (our voice webhook) to the dial action; `None` when unknown.
+pub fn caller_time_ms(leg: CallerLeg, started_at: Millis, now: Millis) -> Option<Millis> {
+    match leg {
+        CallerLeg::Started => None,
+        CallerLeg::DialAction => Some((now - started_at).max(0)),
+        CallerLeg::Status {
+            call_duration_secs: Some(secs),
+        } => i64::try_from(secs).ok().map(|s| s.saturating_mul(1000)),
+        CallerLeg::Status {
+            call_duration_secs: None,
+        } => Some((now - started_at).max(0)),
+    }
+}
+
 /// What we know about a call when its status callback arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusFacts {
@@ -547,6 +578,74 @@ mod tests {
             let got = textable_caller(from, &own, &staff);
             assert_eq!(got, want.map(n), "{from:?}");
         }
+    }
+
+    #[test]
+    fn the_callers_time_is_measured_on_the_callers_leg() {
+        let t0: Millis = 1_000_000;
+        let cases: &[(CallerLeg, Millis, Option<Millis>)] = &[
+            // Rang 20 s and nobody answered: DialCallDuration is 0 or absent, the caller waited 20 s.
+            (CallerLeg::DialAction, t0 + 20_000, Some(20_000)),
+            (CallerLeg::DialAction, t0 + 800, Some(800)),
+            (
+                CallerLeg::Status {
+                    call_duration_secs: Some(1),
+                },
+                t0 + 30_000,
+                Some(1_000),
+            ),
+            (
+                CallerLeg::Status {
+                    call_duration_secs: Some(25),
+                },
+                t0 + 30_000,
+                Some(25_000),
+            ),
+            (
+                CallerLeg::Status {
+                    call_duration_secs: None,
+                },
+                t0 + 3_000,
+                Some(3_000),
+            ),
+            (CallerLeg::Started, t0, None),
+        ];
+        for (leg, now, want) in cases {
+            assert_eq!(caller_time_ms(*leg, t0, *now), *want, "{leg:?}");
+        }
+        // Only a caller who really hung up at once counts as an instant hang-up.
+        let rules = TextBackRules {
+            skip_instant_hangups: true,
+            ..rules(None, QuietPolicy::Send)
+        };
+        let new = ContactFacts {
+            new_number: true,
+            ..ContactFacts::default()
+        };
+        let decide = |ms| {
+            schedule_text_back(
+                &n("+14805550111"),
+                new,
+                CallFacts {
+                    stir_verstat: None,
+                    duration_ms: ms,
+                },
+                &rules,
+                t0,
+            )
+        };
+        assert!(decide(caller_time_ms(CallerLeg::DialAction, t0 - 20_000, t0)).is_ok());
+        assert_eq!(
+            decide(caller_time_ms(
+                CallerLeg::Status {
+                    call_duration_secs: Some(1)
+                },
+                t0 - 1_000,
+                t0
+            )),
+            Err(SuppressReason::InstantHangup)
+        );
+        assert!(decide(caller_time_ms(CallerLeg::Started, t0, t0)).is_ok());
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Status {
     pub suppressed: Vec<calls::Call>,
     /// Latest other texts called off or decided against (follow-ups, keyword replies, staff replies).
     pub unsent: Vec<messages::Message>,
+    /// Latest follow-ups called off before they were written (a reply, a booking, an opt-out, a call back),
+    /// with the contact's number.
+    pub called_off: Vec<(jobs::JobRow, Option<String>)>,
 }
 
 /// Reads the status figures.
@@ -63,6 +66,17 @@ pub fn read(c: &Conn<'_>, limit: usize) -> Result<Status> {
             .into_iter()
             .filter(|m| m.purpose != "textback")
             .take(limit)
+            .collect(),
+        called_off: jobs::recent_cancelled(c, "follow_up", limit)?
+            .into_iter()
+            .filter(|j| j.message_id.is_none())
+            .map(|j| {
+                let phone = j
+                    .contact_id
+                    .and_then(|id| contacts::get(c, id).ok())
+                    .map(|k| k.phone);
+                (j, phone)
+            })
             .collect(),
     })
 }
@@ -184,15 +198,37 @@ pub fn render(s: &Status, now: Millis) -> String {
         );
     }
     let _ = writeln!(out, "Other automatic texts not sent (latest):");
-    for m in &s.unsent {
-        let _ = writeln!(
-            out,
-            "  {}  {:<9} to {}  ({})",
-            format_utc(m.updated_at),
-            m.purpose,
-            m.to_number,
-            m.error_message.as_deref().unwrap_or("-")
-        );
+    let mut lines: Vec<(Millis, String)> = s
+        .unsent
+        .iter()
+        .map(|m| {
+            (
+                m.updated_at,
+                format!(
+                    "  {}  {:<9} to {}  ({})",
+                    format_utc(m.updated_at),
+                    m.purpose,
+                    m.to_number,
+                    m.error_message.as_deref().unwrap_or("-")
+                ),
+            )
+        })
+        .chain(s.called_off.iter().map(|(j, phone)| {
+            (
+                j.updated_at,
+                format!(
+                    "  {}  {:<9} to {}  ({})",
+                    format_utc(j.updated_at),
+                    "followup",
+                    phone.as_deref().unwrap_or("?"),
+                    j.last_error.as_deref().unwrap_or("-")
+                ),
+            )
+        }))
+        .collect();
+    lines.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, line) in lines {
+        let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(
         out,

@@ -1044,3 +1044,175 @@ fn each_installation_signs_simulated_webhooks_with_its_own_key() {
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn a_screened_call_nobody_took_plays_the_greeting_and_records_a_voicemail() {
+    let (_fake, s) = server_with("1h", "call_screening = true\nvoicemail = true");
+    assert!(s
+        .ring("CA-scr", CALLER)
+        .body
+        .contains("/hooks/twilio/screen?"));
+    // A voicemail box answered the forwarded leg and never pressed 1.
+    let answer = s.dial_ended("CA-scr", CALLER, "completed", Some(40));
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body.contains("<Say>Sorry we missed your call."),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("<Record maxLength=\"120\" playBeep=\"true\" action=\"https://textback.example.com/hooks/twilio/recording\""),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        s.text("SELECT miss_reason FROM calls").as_deref(),
+        Some("not-accepted")
+    );
+    // The same decision on a redelivery.
+    assert_eq!(
+        s.dial_ended("CA-scr", CALLER, "completed", Some(40)).body,
+        answer.body
+    );
+    // Someone pressed 1 and talked: the caller is not sent to voicemail.
+    s.ring("CA-took", "+14805550122");
+    let pressed = [
+        ("CallSid", "CA-took-leg"),
+        ("Digits", "1"),
+        ("From", "+14805550122"),
+        ("To", STAFF_NUMBER),
+    ];
+    s.post_signed(
+        "/hooks/twilio/screen-accept?business=acme&parent=CA-took",
+        &pressed,
+    );
+    let took = s.dial_ended("CA-took", "+14805550122", "completed", Some(40));
+    assert!(
+        took.body.contains("<Hangup/>") && !took.body.contains("<Record"),
+        "{}",
+        took.body
+    );
+}
+
+#[test]
+fn skipping_instant_hang_ups_measures_the_callers_time_on_the_line() {
+    let (_fake, s) = server_with("1h", "skip_instant_hangups = true");
+    // A first-time caller rings for a while; nobody answers. Twilio reports the forwarded leg's talk time,
+    // DialCallDuration=0, which says nothing about how long the caller waited.
+    s.ring("CA-wait", CALLER);
+    std::thread::sleep(Duration::from_millis(2100));
+    s.dial_ended("CA-wait", CALLER, "no-answer", Some(0));
+    assert_eq!(
+        s.text("SELECT textback FROM calls WHERE call_sid = 'CA-wait'")
+            .as_deref(),
+        Some("scheduled")
+    );
+    // A robocall that hangs up at once is still skipped (the status callback's CallDuration is its own).
+    s.ring("CA-robo", "+14805550123");
+    s.call_status("CA-robo", "+14805550123", "completed", 1);
+    assert_eq!(
+        s.text("SELECT textback_reason FROM calls WHERE call_sid = 'CA-robo'")
+            .as_deref(),
+        Some("instant-hang-up")
+    );
+}
+
+/// A quiet-hours span, in Phoenix time (no daylight saving), that holds the current hour.
+fn quiet_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let hour = ((secs / 3600) + 24 - 7) % 24;
+    format!("{:02}:00-{:02}:00", (hour + 23) % 24, (hour + 2) % 24)
+}
+
+#[test]
+fn urgent_alerts_ignore_quiet_hours_for_everyone_on_the_list() {
+    let notify = format!(
+        "notify = [{{ name = \"Pat\", sms = \"+16025550188\", quiet_hours = \"{}\" }}]",
+        quiet_now()
+    );
+    let (fake, s) = server_with("1h", &notify);
+    assert_eq!(
+        s.text_in("SM-911", CALLER, "EMERGENCY my basement is flooding")
+            .status,
+        200
+    );
+    let alert = wait_for("the urgent alert", 10, || {
+        fake.sends_to("+16025550188").into_iter().next()
+    });
+    assert!(
+        alert.get("Body").unwrap().starts_with("URGENT Acme HVAC"),
+        "{alert:?}"
+    );
+    // An ordinary reply still waits for Pat's quiet hours to end.
+    assert_eq!(
+        s.text_in("SM-later", "+14805550124", "no rush, next week is fine")
+            .status,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(fake.sends_to("+16025550188").len(), 1);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM jobs j JOIN messages m ON m.id = j.message_id
+                 WHERE m.to_number = '+16025550188' AND j.state = 'pending' AND j.run_at > j.created_at"),
+        1
+    );
+}
+
+#[test]
+fn follow_ups_called_off_are_shown_with_their_reason() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", "").replace(
+        "follow_ups = []",
+        "follow_ups = [{ after = \"2h\", script = \"Still need a hand?\" }]",
+    ));
+    s.missed_call("CA-fu", CALLER);
+    wait_for("the text-back", 10, || {
+        (fake.sends().len() == 1).then_some(())
+    });
+    wait_for("the follow-up to be scheduled", 10, || {
+        (s.count("SELECT COUNT(*) FROM jobs WHERE kind = 'follow_up' AND state = 'pending'") == 1)
+            .then_some(())
+    });
+    assert_eq!(
+        s.text_in("SM-fu", CALLER, "yes please, tomorrow morning")
+            .status,
+        200
+    );
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, err) = cli(s.dir.path(), &["status", "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("followup") && l.contains(CALLER))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("(replied)"), "{line}");
+}
+
+#[test]
+fn check_config_names_the_key_of_a_bad_value_and_init_documents_line_type_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("textback.toml");
+    std::fs::write(
+        &file,
+        "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\nquiet_hours_policy = \"later\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli(
+        dir.path(),
+        &["check-config", "--config", file.to_str().unwrap()],
+    );
+    assert_eq!(code, 78);
+    assert!(
+        err.contains("textback.toml:7: business[0].quiet_hours_policy: unknown variant `later`"),
+        "{err}"
+    );
+    let written = dir.path().join("new.toml");
+    let (code, _, err) = cli(dir.path(), &["init", written.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&written)
+        .unwrap()
+        .contains("line_type_lookup"));
+}

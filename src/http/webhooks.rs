@@ -6,8 +6,6 @@ use super::{AppState, HttpError};
 use crate::clock::Millis;
 use crate::config::BusinessConfig;
 use crate::events::{self, Answer, Applied, Env};
-use crate::model::CallOutcome;
-use crate::policy;
 use crate::providers::twilio::{self, CallHook, DialOptions, ParseError};
 use crate::providers::SignedRequest;
 use crate::store::{self, Conn};
@@ -266,6 +264,22 @@ async fn apply_once<F>(state: &AppState, v: Verified, f: F) -> Result<(), HttpEr
 where
     F: FnOnce(&Conn<'_>, &Env<'_>, Millis) -> store::Result<Applied> + Send + 'static,
 {
+    apply_once_then(state, v, f, |_, _| Ok(())).await
+}
+
+/// [`apply_once`], then `answer` in the same transaction, redelivery or not: what the provider is told
+/// follows what was recorded.
+async fn apply_once_then<F, A, R>(
+    state: &AppState,
+    v: Verified,
+    f: F,
+    answer: A,
+) -> Result<R, HttpError>
+where
+    F: FnOnce(&Conn<'_>, &Env<'_>, Millis) -> store::Result<Applied> + Send + 'static,
+    A: FnOnce(&Conn<'_>, &Env<'_>) -> store::Result<R> + Send + 'static,
+    R: Send + 'static,
+{
     let now = state.clock.now();
     let Verified {
         business,
@@ -275,18 +289,20 @@ where
     } = v;
     let public = state.public_url.clone();
     let id = business.id.clone();
-    let applied = state
+    let (applied, answered) = state
         .store
         .write_async(move |c| {
-            if events::seen_token(c, token.as_deref(), now)? {
-                return Ok(Applied::default());
-            }
             let env = Env {
                 biz: &business,
                 provider: &provider,
                 public_url: &public,
             };
-            f(c, &env, now)
+            let applied = if events::seen_token(c, token.as_deref(), now)? {
+                Applied::default()
+            } else {
+                f(c, &env, now)?
+            };
+            Ok::<_, store::Error>((applied, answer(c, &env)?))
         })
         .await?;
     after(state, applied);
@@ -294,7 +310,7 @@ where
         // Nobody listening is fine.
         let _ = state.live.send(id);
     }
-    Ok(())
+    Ok(answered)
 }
 
 async fn call_report(state: &AppState, v: Verified, hook: CallHook) -> Result<(), HttpError> {
@@ -306,6 +322,8 @@ async fn call_report(state: &AppState, v: Verified, hook: CallHook) -> Result<()
 }
 
 /// `POST /hooks/twilio/dial`: the forwarded leg ended. A missed call hears the greeting (and voicemail).
+/// The answer follows the outcome recorded for the call (one decision: screening, machines and short
+/// calls included), so a redelivered dial action gets the same TwiML.
 pub async fn dial(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -314,19 +332,14 @@ pub async fn dial(
     let v = verify(&state, &req, &body, Addressed::To)?;
     let biz = v.business.clone();
     let report = twilio::parse_call(&v.params, CallHook::Dial).map_err(bad_request)?;
-    call_report(&state, v, CallHook::Dial).await?;
-    // The answer follows from the report alone, so a redelivered dial action gets the same TwiML.
-    let missed = match &report.kind {
-        crate::model::CallReportKind::DialEnded {
-            dial_status,
-            duration_secs,
-            ..
-        } => matches!(
-            policy::dial_outcome(dial_status, *duration_secs, biz.short_call.secs()),
-            CallOutcome::Missed(_)
-        ),
-        _ => false,
-    };
+    let sid = report.call_sid.clone();
+    let missed = apply_once_then(
+        &state,
+        v,
+        move |c, env, now| events::call_report(c, env, &report, now),
+        move |c, env| events::call_missed(c, env.provider, &sid),
+    )
+    .await?;
     Ok(twiml(if missed {
         missed_twiml(&state, &biz)
     } else {

@@ -27,10 +27,13 @@ pub struct JobRow {
     pub last_error: Option<String>,
     /// When it was enqueued.
     pub created_at: i64,
+    /// Its last change (when it finished, for a finished job).
+    pub updated_at: i64,
 }
 
 const COLUMNS: &str =
-    "id, payload, contact_id, message_id, run_at, state, attempts, max_attempts, last_error, created_at";
+    "id, payload, contact_id, message_id, run_at, state, attempts, max_attempts, last_error, \
+    created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
     let payload: String = r.get(1)?;
@@ -48,6 +51,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
         max_attempts: r.get(7)?,
         last_error: r.get(8)?,
         created_at: r.get(9)?,
+        updated_at: r.get(10)?,
     })
 }
 
@@ -224,6 +228,18 @@ pub fn counts(c: &Conn<'_>) -> Result<Vec<(String, i64)>> {
     let mut st =
         c.0.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The latest jobs of a kind that were called off, newest first (their `last_error` says why).
+pub fn recent_cancelled(c: &Conn<'_>, kind: &str, limit: usize) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE kind = ?1 AND state = 'cancelled' ORDER BY updated_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let rows = st.query_map(
+        params![kind, i64::try_from(limit).unwrap_or(i64::MAX)],
+        from_row,
+    )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
