@@ -226,7 +226,7 @@ pub fn render(s: &Status, now: Millis) -> String {
             )
         }))
         .collect();
-    lines.sort_by(|a, b| b.0.cmp(&a.0));
+    lines.sort_by_key(|l| std::cmp::Reverse(l.0));
     for (_, line) in lines {
         let _ = writeln!(out, "{line}");
     }

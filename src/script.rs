@@ -135,7 +135,7 @@ fn check(src: &str) -> Result<(), ScriptError> {
     let tree = minijinja::machinery::parse(
         src,
         "script",
-        minijinja::syntax::SyntaxConfig::default(),
+        minijinja::syntax::SyntaxConfig,
         minijinja::machinery::WhitespaceConfig::default(),
     )
     .map_err(|e| ScriptError::Template(template_error(&e)))?;

@@ -70,14 +70,12 @@ pub struct ListQuery {
 const PAGE: usize = 200;
 
 impl ListQuery {
-    /// The page to start after; a malformed cursor is answered with a JSON 400.
-    fn cursor(&self, len: usize) -> Result<Option<store::Cursor>, HttpResponse> {
+    /// The page to start after; `Err` says why `before` is not a cursor.
+    fn cursor(&self, len: usize) -> Result<Option<store::Cursor>, String> {
         match self.before.as_deref().filter(|b| !b.is_empty()) {
             None => Ok(None),
             Some(b) => store::Cursor::parse(b, len).map(Some).ok_or_else(|| {
-                HttpResponse::BadRequest().json(json!({
-                    "error": format!("before={b:?} is not a cursor this list gave out (use `next` from the previous page)")
-                }))
+                format!("before={b:?} is not a cursor this list gave out (use `next` from the previous page)")
             }),
         }
     }
@@ -169,7 +167,7 @@ pub async fn calls(
     let since = state.clock.now() - i64::from(q.days.unwrap_or(30).clamp(1, 366)) * 24 * 3_600_000;
     let before = match q.cursor(2) {
         Ok(b) => b,
-        Err(answer) => return Ok(answer),
+        Err(why) => return Ok(HttpResponse::BadRequest().json(json!({ "error": why }))),
     };
     let page = read(&state, move |c| {
         calls::since(c, &ids, since, before.as_ref(), PAGE)
@@ -193,7 +191,7 @@ pub async fn conversations(
     let filter = InboxFilter::parse(q.filter.as_deref().unwrap_or_default());
     let before = match q.cursor(4) {
         Ok(b) => b,
-        Err(answer) => return Ok(answer),
+        Err(why) => return Ok(HttpResponse::BadRequest().json(json!({ "error": why }))),
     };
     let page = read(&state, move |c| {
         contacts::inbox(c, &ids, filter, before.as_ref(), PAGE)
@@ -251,7 +249,7 @@ pub async fn contacts(
     let ids = scope(&user, &state.config.get(), q.business.as_deref());
     let before = match q.cursor(2) {
         Ok(b) => b,
-        Err(answer) => return Ok(answer),
+        Err(why) => return Ok(HttpResponse::BadRequest().json(json!({ "error": why }))),
     };
     let page = read(&state, move |c| {
         contacts::search(c, &ids, "", before.as_ref(), PAGE)
