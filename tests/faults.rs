@@ -193,7 +193,11 @@ fn a_template_bomb_is_refused_at_once_and_webhooks_keep_flowing() {
         p.body
     );
     // And it is never saved: the settings form refuses it with the key.
-    let p = owner.post("/settings/0", &[("csrf", &csrf), ("script", BOMB)]);
+    let version = form_value(&owner.get("/settings").body, "version");
+    let p = owner.post(
+        "/settings/0",
+        &[("csrf", &csrf), ("version", &version), ("script", BOMB)],
+    );
     assert_eq!(p.status, 400);
     assert!(p.body.contains("business[0].script"), "{}", p.body);
 }
