@@ -589,13 +589,14 @@ fn reply(
             Err(e) => {
                 // The reply is an automatic extra: the inbound text is stored and staff are alerted anyway,
                 // and the conversation shows why no reply went.
-                record_failed(
+                record_not_sent(
                     c,
                     env,
                     contact_id,
                     &contact.phone,
                     reply,
                     Purpose::Keyword,
+                    status::FAILED,
                     &e.to_string(),
                     now,
                 )?;
@@ -668,29 +669,35 @@ pub(crate) fn record_unsent(
     reason: SuppressReason,
     now: Millis,
 ) -> Result<()> {
-    let row = outgoing(env, Some(contact_id), to, body, purpose, status::CANCELLED);
-    let id = messages::insert(c, &row, now)?;
-    if let Some(id) = id {
-        messages::set_status(c, id, status::CANCELLED, None, Some(reason.as_str()), now)?;
-    }
-    Ok(())
+    record_not_sent(
+        c,
+        env,
+        contact_id,
+        to,
+        body,
+        purpose,
+        status::CANCELLED,
+        reason.as_str(),
+        now,
+    )
 }
 
-/// Records an automatic text that could not be written (its template failed), with the reason.
+/// An outgoing message row that will not be sent, in `state` with the reason, for the conversation to show.
 #[allow(clippy::too_many_arguments)]
-fn record_failed(
+fn record_not_sent(
     c: &Conn<'_>,
     env: &Env<'_>,
     contact_id: i64,
     to: &str,
     body: &str,
     purpose: Purpose,
+    state: &str,
     why: &str,
     now: Millis,
 ) -> Result<()> {
-    let row = outgoing(env, Some(contact_id), to, body, purpose, status::FAILED);
+    let row = outgoing(env, Some(contact_id), to, body, purpose, state);
     if let Some(id) = messages::insert(c, &row, now)? {
-        messages::set_status(c, id, status::FAILED, None, Some(why), now)?;
+        messages::set_status(c, id, state, None, Some(why), now)?;
     }
     Ok(())
 }

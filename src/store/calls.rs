@@ -253,26 +253,19 @@ pub fn since(
     before: Option<&Cursor>,
     limit: usize,
 ) -> Result<Page<Call>> {
-    let mut st = c.0.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE business_id IN (SELECT value FROM json_each(?1)) AND started_at >= ?2
-           AND (?3 IS NULL OR (started_at, id) < (?4, ?5))
-         ORDER BY started_at DESC, id DESC LIMIT ?6"
-    ))?;
-    let at = |i: usize| before.map(|b| b.at(i));
-    let rows = st.query_map(
-        params![
-            super::ids_json(businesses),
-            since,
-            before.map(|_| 1),
-            at(0),
-            at(1),
-            super::sql_limit(limit)
-        ],
+    super::time_page(
+        c,
+        &format!(
+            "SELECT {COLUMNS} FROM calls
+             WHERE business_id IN (SELECT value FROM json_each(?1)) AND started_at >= ?2
+               AND (?3 IS NULL OR (started_at, id) < (?4, ?5))
+             ORDER BY started_at DESC, id DESC LIMIT ?6"
+        ),
+        businesses,
+        &since,
+        before,
+        limit,
         from_row,
-    )?;
-    let rows: Vec<Call> = rows.collect::<rusqlite::Result<_>>()?;
-    Ok(Page::of(rows, limit, |c| {
-        Cursor::new(vec![c.started_at, c.id])
-    }))
+        |c| (c.started_at, c.id),
+    )
 }

@@ -501,29 +501,22 @@ pub fn search(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let mut st = c.0.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM contacts
-         WHERE business_id IN (SELECT value FROM json_each(?1))
-           AND (phone LIKE ?2 ESCAPE '\\' OR COALESCE(name, '') LIKE ?2 ESCAPE '\\')
-           AND (?3 IS NULL OR (created_at, id) < (?4, ?5))
-         ORDER BY created_at DESC, id DESC LIMIT ?6"
-    ))?;
-    let at = |i: usize| before.map(|b| b.at(i));
-    let rows = st.query_map(
-        params![
-            super::ids_json(businesses),
-            like,
-            before.map(|_| 1),
-            at(0),
-            at(1),
-            super::sql_limit(limit)
-        ],
+    super::time_page(
+        c,
+        &format!(
+            "SELECT {COLUMNS} FROM contacts
+             WHERE business_id IN (SELECT value FROM json_each(?1))
+               AND (phone LIKE ?2 ESCAPE '\\' OR COALESCE(name, '') LIKE ?2 ESCAPE '\\')
+               AND (?3 IS NULL OR (created_at, id) < (?4, ?5))
+             ORDER BY created_at DESC, id DESC LIMIT ?6"
+        ),
+        businesses,
+        &like,
+        before,
+        limit,
         from_row,
-    )?;
-    let rows: Vec<Contact> = rows.collect::<rusqlite::Result<_>>()?;
-    Ok(Page::of(rows, limit, |k| {
-        Cursor::new(vec![k.created_at, k.id])
-    }))
+        |k| (k.created_at, k.id),
+    )
 }
 
 /// Updates what staff know about a contact.

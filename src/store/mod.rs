@@ -423,6 +423,39 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
+/// One page of a list ordered newest first by (time, id). `sql` takes the businesses as ?1, one filter value
+/// as ?2, the cursor as ?3 (set or NULL), ?4 and ?5, and the limit as ?6.
+#[allow(clippy::too_many_arguments)]
+fn time_page<T>(
+    c: &Conn<'_>,
+    sql: &str,
+    businesses: &[String],
+    filter: &dyn rusqlite::ToSql,
+    before: Option<&Cursor>,
+    limit: usize,
+    from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    key: fn(&T) -> (i64, i64),
+) -> Result<Page<T>> {
+    let mut st = c.0.prepare_cached(sql)?;
+    let at = |i: usize| before.map(|b| b.at(i));
+    let rows = st.query_map(
+        rusqlite::params![
+            ids_json(businesses),
+            filter,
+            before.map(|_| 1),
+            at(0),
+            at(1),
+            sql_limit(limit)
+        ],
+        from_row,
+    )?;
+    let rows: Vec<T> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(Page::of(rows, limit, |r| {
+        let (t, id) = key(r);
+        Cursor::new(vec![t, id])
+    }))
+}
+
 /// Reads an optional single row.
 fn optional<T>(r: rusqlite::Result<T>) -> Result<Option<T>> {
     match r {
