@@ -589,15 +589,14 @@ fn reply(
             Err(e) => {
                 // The reply is an automatic extra: the inbound text is stored and staff are alerted anyway,
                 // and the conversation shows why no reply went.
-                record_not_sent(
+                record_unsent(
                     c,
                     env,
                     contact_id,
                     &contact.phone,
                     reply,
                     Purpose::Keyword,
-                    status::FAILED,
-                    &e.to_string(),
+                    NotSent::Failed(&e.to_string()),
                     now,
                 )?;
                 return Ok(due);
@@ -624,7 +623,7 @@ fn reply(
                 &contact.phone,
                 &text,
                 Purpose::Keyword,
-                reason,
+                NotSent::Suppressed(reason),
                 now,
             )?,
         }
@@ -657,7 +656,16 @@ fn outgoing<'a>(
     }
 }
 
-/// Records an automatic text that was decided against, with the reason, so the conversation shows it.
+/// Why an automatic text is not sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NotSent<'a> {
+    /// Decided against (shown as cancelled with the reason).
+    Suppressed(SuppressReason),
+    /// It could not be written (its template failed): shown as failed with the error.
+    Failed(&'a str),
+}
+
+/// Records an automatic text that will not be sent, with why, so the conversation shows it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_unsent(
     c: &Conn<'_>,
@@ -666,35 +674,13 @@ pub(crate) fn record_unsent(
     to: &str,
     body: &str,
     purpose: Purpose,
-    reason: SuppressReason,
+    why: NotSent<'_>,
     now: Millis,
 ) -> Result<()> {
-    record_not_sent(
-        c,
-        env,
-        contact_id,
-        to,
-        body,
-        purpose,
-        status::CANCELLED,
-        reason.as_str(),
-        now,
-    )
-}
-
-/// An outgoing message row that will not be sent, in `state` with the reason, for the conversation to show.
-#[allow(clippy::too_many_arguments)]
-fn record_not_sent(
-    c: &Conn<'_>,
-    env: &Env<'_>,
-    contact_id: i64,
-    to: &str,
-    body: &str,
-    purpose: Purpose,
-    state: &str,
-    why: &str,
-    now: Millis,
-) -> Result<()> {
+    let (state, why) = match why {
+        NotSent::Suppressed(reason) => (status::CANCELLED, reason.as_str()),
+        NotSent::Failed(error) => (status::FAILED, error),
+    };
     let row = outgoing(env, Some(contact_id), to, body, purpose, state);
     if let Some(id) = messages::insert(c, &row, now)? {
         messages::set_status(c, id, state, None, Some(why), now)?;

@@ -364,7 +364,7 @@ fn follow_up(
                         &contact.phone,
                         &body,
                         Purpose::FollowUp,
-                        reason,
+                        events::NotSent::Suppressed(reason),
                         now,
                     )?;
                 }
