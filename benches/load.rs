@@ -408,6 +408,9 @@ fn main() {
         .unwrap();
     drop(server);
 
+    println!("sign-in flood: 200 parallel wrong passwords for one account...");
+    let flood = sign_in_flood(&bin);
+
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     println!();
     println!(
@@ -445,4 +448,72 @@ fn main() {
         ms(*late.last().unwrap_or(&Duration::ZERO))
     );
     println!("| texts still pending afterwards | {pending_after} | |");
+    println!(
+        "| 200 parallel wrong sign-ins at one account: passwords checked, refused (429), peak RSS | {} checked, {} refused, {} | <= 5 checked, < 64 MB |",
+        flood.checked,
+        flood.refused,
+        mib(flood.peak_kib * 1024)
+    );
+}
+
+struct Flood {
+    checked: usize,
+    refused: usize,
+    peak_kib: u64,
+}
+
+/// A fresh server with one owner, and 200 sign-ins with wrong passwords at once: how many passwords were
+/// checked (401) and refused unchecked (429), and the server's peak memory.
+fn sign_in_flood(bin: &Path) -> Flood {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = Server::start(bin, dir.path());
+    let mut add = Command::new(bin)
+        .args(["user", "add", "owner", "--role", "owner", "--config"])
+        .arg(dir.path().join("textback.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let base = format!("http://{}", server.addr);
+    let form = ureq::get(&format!("{base}/login")).call().unwrap();
+    let cookie = form
+        .header("Set-Cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = form.into_string().unwrap();
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = body[at..].split('"').next().unwrap().to_string();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let (base, cookie, csrf) = (&base, &cookie, &csrf);
+                scope.spawn(move || {
+                    let guess = format!("guess {i}");
+                    match ureq::post(&format!("{base}/login"))
+                        .set("Cookie", cookie)
+                        .send_form(&[("csrf", csrf), ("name", "owner"), ("password", &guess)])
+                    {
+                        Ok(r) => r.status(),
+                        Err(ureq::Error::Status(code, _)) => code,
+                        Err(_) => 0,
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    Flood {
+        checked: statuses.iter().filter(|s| **s == 401).count(),
+        refused: statuses.iter().filter(|s| **s == 429).count(),
+        peak_kib: server.rss_kib("VmHWM:"),
+    }
 }

@@ -58,7 +58,12 @@ pub fn read(c: &Conn<'_>, limit: usize) -> Result<Status> {
             .collect(),
         failed: messages::recent(
             c,
-            &[status::FAILED, status::UNKNOWN, status::RETRYING],
+            &[
+                status::FAILED,
+                status::UNKNOWN,
+                status::RETRYING,
+                status::CHECKING,
+            ],
             limit,
         )?,
         suppressed: calls::recent_suppressed(c, limit)?,
@@ -162,13 +167,23 @@ pub fn render(s: &Status, now: Millis) -> String {
     }
     let failed = sum(&s.messages, &["failed", "undelivered"]);
     let unknown = count(&s.messages, status::UNKNOWN);
+    let checking = count(&s.messages, status::CHECKING);
+    let mut notes = Vec::new();
+    if unknown > 0 {
+        notes.push(format!("{unknown} whose outcome the provider could not confirm: check them in the provider's console"));
+    }
+    if checking > 0 {
+        notes.push(format!(
+            "{checking} being checked with the provider before anything is resent"
+        ));
+    }
     let _ = writeln!(
         out,
         "Failed texts: {failed}{}",
-        if unknown > 0 {
-            format!(" (and {unknown} whose outcome the provider could not confirm: check them in the provider's console)")
-        } else {
+        if notes.is_empty() {
             String::new()
+        } else {
+            format!(" (and {})", notes.join("; "))
         }
     );
     for m in &s.failed {
