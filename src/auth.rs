@@ -130,11 +130,18 @@ pub const WINDOW_MS: Millis = 15 * 60_000;
 /// Counts login attempts per account and per client address in a sliding window. An attempt is reserved
 /// (counted as a failure) under the lock *before* the password is checked, so parallel guesses cannot
 /// all slip in before the first one is counted; a success clears the account and gives the client its
-/// attempt back. The map is bounded: expired keys are dropped, and at the cap the stalest key goes.
+/// attempt back. Accounts and clients are kept apart, each bounded: expired keys are dropped first, then the
+/// stalest key that is not at its limit, so flooding new names or addresses cannot flush a locked one.
 #[derive(Debug)]
 pub struct Limiter {
     limits: Limits,
-    failures: Mutex<HashMap<String, Vec<Millis>>>,
+    state: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    accounts: HashMap<String, Vec<Millis>>,
+    clients: HashMap<String, Vec<Millis>>,
 }
 
 impl Default for Limiter {
@@ -156,12 +163,12 @@ impl Limiter {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            failures: Mutex::new(HashMap::new()),
+            state: Mutex::new(Counts::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Millis>>> {
-        match self.failures.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -170,60 +177,88 @@ impl Limiter {
     /// Reserves an attempt for `account` from `client` at `now`: counted as a failure until [`Limiter::
     /// succeeded`] or [`Limiter::release`]. `Err` holds when the next attempt will be allowed.
     pub fn begin(&self, account: &str, client: &str, now: Millis) -> Result<Attempt, Millis> {
-        let (account, client) = (format!("user:{account}"), format!("ip:{client}"));
-        let mut map = self.lock();
-        let mut blocked_until = None;
-        for (key, max) in [
-            (&account, self.limits.per_account),
-            (&client, self.limits.per_client),
-        ] {
-            if let Some(list) = map.get_mut(key.as_str()) {
-                list.retain(|t| now - t < WINDOW_MS);
-                if list.len() >= max {
-                    let until = list.iter().min().copied().unwrap_or(now) + WINDOW_MS;
-                    blocked_until = Some(blocked_until.map_or(until, |b: Millis| b.max(until)));
-                }
-            }
-        }
-        if let Some(until) = blocked_until {
+        let mut counts = self.lock();
+        let Counts { accounts, clients } = &mut *counts;
+        let until = [
+            blocked_until(accounts, account, self.limits.per_account, now),
+            blocked_until(clients, client, self.limits.per_client, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(until) = until {
             return Err(until);
         }
-        for key in [&account, &client] {
-            if !map.contains_key(key.as_str()) {
-                make_room(&mut map, self.limits.max_keys, now);
-            }
-            map.entry(key.clone()).or_default().push(now);
-        }
-        Ok(Attempt {
+        reserve(
+            accounts,
             account,
+            self.limits.per_account,
+            self.limits.max_keys,
+            now,
+        );
+        reserve(
+            clients,
             client,
+            self.limits.per_client,
+            self.limits.max_keys,
+            now,
+        );
+        Ok(Attempt {
+            account: account.to_string(),
+            client: client.to_string(),
             at: now,
         })
     }
 
     /// The password was right: the account's failures are forgotten and the client gets its attempt back.
     pub fn succeeded(&self, attempt: &Attempt) {
-        let mut map = self.lock();
-        map.remove(&attempt.account);
-        unreserve(&mut map, &attempt.client, attempt.at);
+        let mut counts = self.lock();
+        counts.accounts.remove(&attempt.account);
+        unreserve(&mut counts.clients, &attempt.client, attempt.at);
     }
 
     /// The password was never checked (the server was too busy): the attempt does not count.
     pub fn release(&self, attempt: &Attempt) {
-        let mut map = self.lock();
-        unreserve(&mut map, &attempt.account, attempt.at);
-        unreserve(&mut map, &attempt.client, attempt.at);
+        let mut counts = self.lock();
+        unreserve(&mut counts.accounts, &attempt.account, attempt.at);
+        unreserve(&mut counts.clients, &attempt.client, attempt.at);
     }
 
-    /// How many keys are remembered.
+    /// How many keys are remembered (accounts and clients).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        let counts = self.lock();
+        counts.accounts.len() + counts.clients.len()
     }
 
     /// Whether no key is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// When `key` may try again, if it is at its `limit` now.
+fn blocked_until(
+    map: &mut HashMap<String, Vec<Millis>>,
+    key: &str,
+    limit: usize,
+    now: Millis,
+) -> Option<Millis> {
+    let list = map.get_mut(key)?;
+    list.retain(|t| now - t < WINDOW_MS);
+    (list.len() >= limit).then(|| list.iter().min().copied().unwrap_or(now) + WINDOW_MS)
+}
+
+fn reserve(
+    map: &mut HashMap<String, Vec<Millis>>,
+    key: &str,
+    limit: usize,
+    max_keys: usize,
+    now: Millis,
+) {
+    if !map.contains_key(key) {
+        make_room(map, max_keys, limit, now);
+    }
+    map.entry(key.to_string()).or_default().push(now);
 }
 
 fn unreserve(map: &mut HashMap<String, Vec<Millis>>, key: &str, at: Millis) {
@@ -237,16 +272,20 @@ fn unreserve(map: &mut HashMap<String, Vec<Millis>>, key: &str, at: Millis) {
     }
 }
 
-/// Keeps the map under `max` keys before one is added: expired keys go first, then the stalest.
-fn make_room(map: &mut HashMap<String, Vec<Millis>>, max: usize, now: Millis) {
+/// Keeps the map under `max` keys before one is added: expired keys go first, then the stalest key below its
+/// `limit` (a locked key goes only when every key is locked).
+fn make_room(map: &mut HashMap<String, Vec<Millis>>, max: usize, limit: usize, now: Millis) {
     if map.len() < max {
         return;
     }
     map.retain(|_, list| list.iter().any(|t| now - t < WINDOW_MS));
     while map.len() >= max {
+        let latest = |list: &Vec<Millis>| list.iter().max().copied().unwrap_or(Millis::MIN);
         let stalest = map
             .iter()
-            .min_by_key(|(_, list)| list.iter().max().copied().unwrap_or(Millis::MIN))
+            .filter(|(_, list)| list.len() < limit)
+            .min_by_key(|(_, list)| latest(list))
+            .or_else(|| map.iter().min_by_key(|(_, list)| latest(list)))
             .map(|(k, _)| k.clone());
         match stalest {
             Some(k) => {
@@ -424,20 +463,43 @@ mod tests {
             max_keys: 50,
         });
         for i in 0..10_000 {
-            let _ = l.begin(&format!("name{i}"), "1.1.1.1", i);
-            assert!(l.len() <= 50, "{} keys after {i}", l.len());
+            let _ = l.begin(
+                &format!("name{i}"),
+                &format!("10.0.{}.{}", i / 256, i % 256),
+                i,
+            );
+            assert!(l.len() <= 100, "{} keys after {i}", l.len());
         }
-        // Expired keys go first: a fresh key after the window finds room without evicting live ones.
+        // Expired keys go first: a fresh key after the window finds room without evicting a live one.
         let l = Limiter::new(Limits {
-            per_account: 5,
-            per_client: 5,
-            max_keys: 4,
+            per_account: 2,
+            per_client: 100,
+            max_keys: 2,
         });
         let _ = l.begin("old", "1.1.1.1", 0);
-        let _ = l.begin("new", "2.2.2.2", WINDOW_MS);
-        assert_eq!(l.len(), 4);
-        let _ = l.begin("newer", "2.2.2.2", WINDOW_MS + 1);
-        assert_eq!(l.len(), 3, "the expired keys were dropped");
+        let _ = l.begin("live", "1.1.1.1", WINDOW_MS);
+        let _ = l.begin("newer", "1.1.1.1", WINDOW_MS + 1);
+        assert!(l.begin("live", "1.1.1.1", WINDOW_MS + 2).is_ok());
+        assert!(
+            l.begin("live", "1.1.1.1", WINDOW_MS + 3).is_err(),
+            "the live key's count was lost"
+        );
+        // A locked account survives a flood of new names: the unlocked keys go first.
+        let l = Limiter::new(Limits {
+            per_account: 2,
+            per_client: 1_000_000,
+            max_keys: 10,
+        });
+        for t in 0..2 {
+            let _ = l.begin("victim", "1.1.1.1", t);
+        }
+        for i in 0..1_000 {
+            let _ = l.begin(&format!("junk{i}"), "1.1.1.1", 10 + i);
+        }
+        assert!(
+            l.begin("victim", "1.1.1.1", 2_000).is_err(),
+            "the lock was flushed"
+        );
     }
 
     #[test]

@@ -98,6 +98,19 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) ->
     client
 }
 
+/// What sign-in limits count an address as: an IPv4 address itself, an IPv6 address by its /64 (one
+/// subscriber's network holds billions of addresses; counting each apart would let one client look like
+/// many).
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let net = u128::from(v6) >> 64 << 64;
+            format!("{}/64", std::net::Ipv6Addr::from(net))
+        }
+    }
+}
+
 /// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`, `[::1]:80`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(ip) = hop.parse::<IpAddr>() {
@@ -147,6 +160,20 @@ mod tests {
             "",
         ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let cases = [
+            ("203.0.113.5", "203.0.113.5"),
+            ("::ffff:203.0.113.5", "203.0.113.5"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ];
+        for (addr, want) in cases {
+            assert_eq!(limit_key(ip(addr)), want, "{addr}");
         }
     }
 

@@ -1258,8 +1258,12 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
         }
     }
     if let Some(w) = &b.alert_webhook {
-        if let Err(why) = check_url(&w.url) {
-            p.add(key("alert_webhook.url"), why);
+        // The URL is the webhook's only credential: the message does not repeat it (it may reach a log).
+        if check_url(&w.url).is_err() {
+            p.add(
+                key("alert_webhook.url"),
+                "is not an http(s) URL without query, fragment or spaces, e.g. \"https://hooks.slack.com/services/...\"",
+            );
         }
     }
 }

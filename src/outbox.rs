@@ -238,7 +238,7 @@ fn text_back(
     let contact = contacts::get(c, contact_id)?;
     let message_id = match job.message_id {
         Some(id) => {
-            messages::set_status(c, id, status::SENDING, None, None, now)?;
+            messages::mark_sending(c, id, now)?;
             id
         }
         None => {
@@ -378,7 +378,7 @@ fn follow_up(
         Verdict::Send => {
             let message_id = match job.message_id {
                 Some(id) => {
-                    messages::set_status(c, id, status::SENDING, None, None, now)?;
+                    messages::mark_sending(c, id, now)?;
                     id
                 }
                 None => {
@@ -420,7 +420,7 @@ fn message(c: &Conn<'_>, job: &JobRow, message_id: i64, now: Millis) -> Result<O
         messages::set_status(c, message_id, status::CANCELLED, None, Some(reason), now)?;
         return Ok(None);
     }
-    messages::set_status(c, message_id, status::SENDING, None, None, now)?;
+    messages::mark_sending(c, message_id, now)?;
     let m = messages::get(c, message_id)?;
     Ok(Some(Work::Sms(send_of(job, &m, false))))
 }
@@ -438,7 +438,8 @@ fn send_of(job: &JobRow, m: &messages::Message, lookup: bool) -> Send {
             to: m.to_number.clone(),
             body: m.body.clone(),
         },
-        prepared_at: m.updated_at,
+        // The lookup window of a reconciliation starts with the attempt, not the row's latest change.
+        prepared_at: m.send_started_at.unwrap_or(m.updated_at),
         lookup,
     }
 }
@@ -640,7 +641,8 @@ pub fn recover_interrupted(c: &Conn<'_>, config: &Config, now: Millis, all: bool
                     .providers
                     .get(&m.provider)
                     .map_or(0, |p| p.settle_time.millis());
-                let at = now.max(m.updated_at + settle);
+                let started = m.send_started_at.unwrap_or(m.updated_at);
+                let at = now.max(started + settle);
                 let why = format!(
                     "interrupted while sending; the provider may have it: checking at {} before anything is resent",
                     crate::clock::format_utc(at)

@@ -24,7 +24,9 @@ use std::time::Duration;
 
 /// Jobs claimed per transaction.
 const BATCH: usize = 64;
-/// How long a claimed job may stay running before it counts as interrupted.
+/// How long a claimed job may stay running before it counts as interrupted. A worker renews it when it
+/// starts the work, and one piece of work takes at most two provider calls of at most `send_timeout`
+/// (2 minutes at most) each, so a lease never runs out under a worker that is still at it.
 const LEASE_MS: Millis = 5 * 60_000;
 /// The longest the scheduler sleeps with nothing due: jobs the CLI adds are picked up within this.
 const MAX_IDLE_MS: Millis = 2_000;
@@ -275,8 +277,33 @@ pub fn claim(deps: &Deps, now: Millis, limit: usize) -> crate::store::Result<(us
     })
 }
 
-/// Does one piece of work and records how it ended.
+/// Does one piece of work and records how it ended. Work that waited in the queue past its lease, and was
+/// taken back by lease recovery meanwhile, is dropped unstarted: only one worker ever acts on a claim.
 pub fn perform(deps: &Deps, work: &Work) {
+    let (job, attempt) = match work {
+        Work::Sms(s) | Work::Verify(s) => (s.job_id, s.attempt),
+        Work::Post(p) => (p.job_id, p.attempt),
+        Work::Call(c) => (c.job_id, c.attempt),
+    };
+    let now = deps.clock.now();
+    match deps
+        .store
+        .write(move |c| jobs::start(c, job, attempt, now + LEASE_MS, now))
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                job,
+                "work waited past its lease and was taken back; not doing it twice"
+            );
+            return;
+        }
+        Err(e) => {
+            // Unstarted: lease recovery puts it back.
+            tracing::error!(job, error = %e, "cannot start work");
+            return;
+        }
+    }
     match work {
         Work::Sms(send) => deliver(deps, send),
         Work::Verify(send) => verify(deps, send),
@@ -573,6 +600,8 @@ mod tests {
     struct Recorder {
         sent: Mutex<Vec<OutgoingSms>>,
         failures: Mutex<VecDeque<SendError>>,
+        /// Lookups that answer "cannot tell" before the real answer.
+        unsure: Mutex<usize>,
     }
 
     impl Provider for Recorder {
@@ -587,6 +616,11 @@ mod tests {
             })
         }
         fn find_sent(&self, sms: &OutgoingSms, _since: Millis) -> Lookup {
+            let mut unsure = self.unsure.lock().unwrap();
+            if *unsure > 0 {
+                *unsure -= 1;
+                return Lookup::Unknown("HTTP 503".into());
+            }
             if self.sent.lock().unwrap().contains(sms) {
                 Lookup::Sent(Accepted {
                     sid: "SMfound".into(),
@@ -792,6 +826,111 @@ mod tests {
             let want = if accepted_late { "sent" } else { "queued" };
             assert_eq!(status(&deps), want, "late {accepted_late}");
         }
+    }
+
+    /// A text whose send timed out, parked for checking; returns its due time.
+    fn unclear_send(deps: &Deps, recorder: &Recorder, clock: &ManualClock, from: &str) -> Millis {
+        recorder
+            .failures
+            .lock()
+            .unwrap()
+            .push_back(SendError::Ambiguous {
+                message: "timed out".into(),
+            });
+        missed_call(deps, &format!("CA-{from}"), from, T0);
+        let due = T0 + 20_000;
+        clock.set(due);
+        assert_eq!(run_due(deps, due).unwrap(), 1);
+        due
+    }
+
+    fn message_status(deps: &Deps) -> String {
+        deps.store
+            .read(|c| Ok(crate::store::messages::get(c, 1)?.status))
+            .unwrap()
+    }
+
+    #[test]
+    fn checks_look_from_when_the_send_began_however_often_they_repeat() {
+        let (_dir, deps, recorder, clock) = setup();
+        let due = unclear_send(&deps, &recorder, &clock, "+14805550115");
+        // The provider cannot tell, twice; each check changes the row, never where the lookup starts.
+        *recorder.unsure.lock().unwrap() = 2;
+        let mut at = due + 120_000;
+        for _ in 0..2 {
+            clock.set(at);
+            let (_, work) = claim(&deps, at, 10).unwrap();
+            let [Work::Verify(send)] = work.as_slice() else {
+                panic!("{work:?}")
+            };
+            assert_eq!(send.prepared_at, due, "the lookup window moved");
+            perform(&deps, &work[0]);
+            assert_eq!(message_status(&deps), "checking");
+            at = deps.store.read(jobs::next_due).unwrap().unwrap();
+        }
+    }
+
+    #[test]
+    fn work_taken_back_by_lease_recovery_is_not_done_twice() {
+        let (_dir, deps, recorder, clock) = setup();
+        missed_call(&deps, "CA5", "+14805550116", T0);
+        let due = T0 + 20_000;
+        // Claimed, then stuck in the queue past its lease; recovery takes it back meanwhile.
+        let (_, stale) = claim(&deps, due, 10).unwrap();
+        clock.set(due + LEASE_MS + 1);
+        recover(&deps, false);
+        assert_eq!(message_status(&deps), "checking");
+        perform(&deps, &stale[0]);
+        assert!(
+            recorder.sent.lock().unwrap().is_empty(),
+            "the stale worker sent it"
+        );
+        // The recovered job checks, finds nothing, and sends it once.
+        let settled = due + LEASE_MS + 1 + 120_000;
+        clock.set(settled);
+        run_due(&deps, settled).unwrap();
+        run_due(&deps, settled).unwrap();
+        assert_eq!(recorder.sent.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_text_being_checked_is_not_called_off_by_an_opt_out() {
+        let (_dir, deps, recorder, clock) = setup();
+        let due = unclear_send(&deps, &recorder, &clock, "+14805550117");
+        // It did go out (the provider was slow); then the caller texts STOP.
+        let sms = OutgoingSms {
+            from: "+16025550100".into(),
+            to: "+14805550117".into(),
+            body: deps
+                .store
+                .read(|c| Ok(crate::store::messages::get(c, 1)?.body))
+                .unwrap(),
+        };
+        recorder.sent.lock().unwrap().push(sms);
+        let config = deps.config.get();
+        let stop = crate::model::InboundText {
+            message_sid: "SMstop".into(),
+            from: "+14805550117".into(),
+            to: "+16025550100".into(),
+            body: "STOP".into(),
+            opt_out_type: None,
+        };
+        deps.store
+            .write(move |c| {
+                let env = events::Env {
+                    biz: &config.businesses[0],
+                    provider: "simulator",
+                    public_url: "http://127.0.0.1:8080",
+                };
+                events::inbound_text(c, &env, &stop, due + 1_000)
+            })
+            .unwrap();
+        assert_eq!(message_status(&deps), "checking");
+        clock.set(due + 120_000);
+        run_due(&deps, due + 120_000).unwrap();
+        // The truth is recorded: it was sent (and nothing more goes to the opted-out caller).
+        assert_eq!(message_status(&deps), "sent");
+        assert_eq!(recorder.sent.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -217,16 +217,20 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), SaveError> {
         let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, &real)?;
-        if let Some(dir) = real.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        std::fs::rename(&tmp, &real)
     })();
     written.map_err(|e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
         io("write", e)
-    })
+    })?;
+    // The new file is in place; syncing its folder makes the rename itself durable. If that fails the
+    // save has still happened, so it is reported in the log, not as a failed save.
+    if let Some(dir) = real.parent() {
+        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(folder = %dir.display(), error = %e, "cannot sync the config folder after saving");
+        }
+    }
+    Ok(())
 }
 
 /// Creates a new, unique temporary file beside `real` with `mode`; never opens an existing file.

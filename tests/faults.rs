@@ -39,18 +39,18 @@ fn traffic_during_an_exclusive_lock(hold: Duration, expect_refusals: bool) {
                 })
             })
             .collect();
-        let statuses = handles.into_iter().map(|h| h.join().unwrap()).collect();
         if expect_refusals {
-            // Writes failed while the lock is still held: health says so.
-            let health = s.get("/healthz");
-            assert_eq!(health.status, 503, "{}", health.body);
+            // Once a write has failed, and while the lock is still held, health says so.
+            let health = wait_for("healthz to report the failing writes", 9, || {
+                Some(s.get("/healthz")).filter(|h| h.status == 503)
+            });
             assert!(
                 health.body.contains("\"database\":false"),
                 "{}",
                 health.body
             );
         }
-        statuses
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     release.join().unwrap();
 
@@ -399,6 +399,33 @@ fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
         sign_in(&s, &form, "sam", PASSWORD, Some("198.51.100.7")),
         303
     );
+    // A proxy that adds its own X-Forwarded-For line below the client's: the client's line is not believed.
+    assert_eq!(
+        raw_sign_in(&s, &form, &["198.51.100.8", "203.0.113.5"]),
+        429
+    );
+}
+
+/// A sign-in whose request carries each of `forwarded` as its own X-Forwarded-For line; the status.
+fn raw_sign_in(s: &TestServer, form: &(String, String), forwarded: &[&str]) -> u16 {
+    use std::io::{Read, Write};
+    let addr = s.url.trim_start_matches("http://");
+    let body = format!("csrf={}&name=nobody&password=x", form.1);
+    let lines: String = forwarded
+        .iter()
+        .map(|f| format!("X-Forwarded-For: {f}\r\n"))
+        .collect();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\n{lines}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        form.0,
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 #[test]

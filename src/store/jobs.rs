@@ -126,6 +126,19 @@ pub fn interrupted(c: &Conn<'_>, now: i64, all: bool) -> Result<Vec<JobRow>> {
     Ok(jobs)
 }
 
+/// A worker starts a claimed job: its lease is renewed from now, and only if the job is still running
+/// under the same claim (`attempts`). False when lease recovery has taken it back meanwhile, in which case
+/// the worker must not do it.
+pub fn start(c: &Conn<'_>, id: i64, attempts: u32, until: i64, now: i64) -> Result<bool> {
+    Ok(c.0
+        .prepare_cached(
+            "UPDATE jobs SET locked_until = ?3, updated_at = ?4
+             WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+        )?
+        .execute(params![id, attempts, until, now])?
+        == 1)
+}
+
 /// The earliest due time of a pending job.
 pub fn next_due(c: &Conn<'_>) -> Result<Option<i64>> {
     Ok(c.0
@@ -169,6 +182,11 @@ pub fn set_message(c: &Conn<'_>, id: i64, message_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// A job whose text may already have gone out (its message is being checked with the provider) is never
+/// called off: the check decides, and only a text that certainly did not go is then decided again.
+const NOT_CHECKING: &str = "(message_id IS NULL OR NOT EXISTS
+    (SELECT 1 FROM messages m WHERE m.id = jobs.message_id AND m.status = 'checking'))";
+
 /// Cancels a pending job by kind and dedupe key; returns whether one was cancelled.
 pub fn cancel_by_key(
     c: &Conn<'_>,
@@ -178,10 +196,10 @@ pub fn cancel_by_key(
     now: i64,
 ) -> Result<bool> {
     let n =
-        c.0.prepare_cached(
+        c.0.prepare_cached(&format!(
             "UPDATE jobs SET state = 'cancelled', last_error = ?3, updated_at = ?4
-         WHERE kind = ?1 AND dedupe_key = ?2 AND state = 'pending'",
-        )?
+             WHERE kind = ?1 AND dedupe_key = ?2 AND state = 'pending' AND {NOT_CHECKING}"
+        ))?
         .execute(params![kind, dedupe_key, reason, now])?;
     Ok(n > 0)
 }
@@ -196,7 +214,7 @@ pub fn cancel_for_contact(
 ) -> Result<Vec<JobRow>> {
     let mut st = c.0.prepare_cached(&format!(
         "UPDATE jobs SET state = 'cancelled', last_error = ?3, updated_at = ?4
-         WHERE contact_id = ?1 AND kind = ?2 AND state = 'pending'
+         WHERE contact_id = ?1 AND kind = ?2 AND state = 'pending' AND {NOT_CHECKING}
          RETURNING {COLUMNS}"
     ))?;
     let rows = st.query_map(params![contact_id, kind, reason, now], from_row)?;
@@ -214,10 +232,11 @@ pub fn postpone(c: &Conn<'_>, id: i64, run_at: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Pending jobs for a contact (so an opt-out can cancel them).
+/// Pending jobs for a contact (so an opt-out can cancel them); those being checked with the provider are
+/// left out (see `NOT_CHECKING`).
 pub fn pending_for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<JobRow>> {
     let mut st = c.0.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE contact_id = ?1 AND state = 'pending' ORDER BY id"
+        "SELECT {COLUMNS} FROM jobs WHERE contact_id = ?1 AND state = 'pending' AND {NOT_CHECKING} ORDER BY id"
     ))?;
     let rows = st.query_map([contact_id], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

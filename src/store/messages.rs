@@ -43,10 +43,13 @@ pub struct Message {
     pub updated_at: i64,
     /// The keyword rule an inbound text matched.
     pub keyword: Option<String>,
+    /// When the current attempt to send it began.
+    pub send_started_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, business_id, contact_id, call_id, direction, purpose, provider, provider_sid, \
-    from_number, to_number, body, status, error_code, error_message, created_at, sent_at, updated_at, keyword";
+    from_number, to_number, body, status, error_code, error_message, created_at, sent_at, updated_at, keyword, \
+    send_started_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -68,6 +71,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         sent_at: r.get(15)?,
         updated_at: r.get(16)?,
         keyword: r.get(17)?,
+        send_started_at: r.get(18)?,
     })
 }
 
@@ -103,8 +107,10 @@ pub struct NewMessage<'a> {
 pub fn insert(c: &Conn<'_>, m: &NewMessage<'_>, now: i64) -> Result<Option<i64>> {
     let n = c.0.prepare_cached(
         "INSERT INTO messages (business_id, contact_id, call_id, direction, purpose, provider, provider_sid,
-                               from_number, to_number, body, segments, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                               from_number, to_number, body, segments, status, created_at, updated_at,
+                               send_started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13,
+                 CASE WHEN ?12 = 'sending' THEN ?13 END)
          ON CONFLICT (provider, provider_sid) DO NOTHING",
     )?
     .execute(params![
@@ -147,6 +153,16 @@ pub fn set_status(
         "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4, updated_at = ?5 WHERE id = ?1",
     )?
     .execute(params![id, status, error_code, error_message, now])?;
+    Ok(())
+}
+
+/// Readies a message for a send attempt starting now: state `sending`, the attempt's start recorded.
+pub fn mark_sending(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE messages SET status = 'sending', error_code = NULL, error_message = NULL, send_started_at = ?2,
+                updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
     Ok(())
 }
 

@@ -138,12 +138,22 @@ fn client_address(state: &AppState, req: &HttpRequest) -> String {
     let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
         return String::new();
     };
-    let forwarded = req
+    // Every X-Forwarded-For line, in order: a proxy may add its own line below one the client sent.
+    let forwarded: Vec<&str> = req
         .headers()
-        .get("X-Forwarded-For")
-        .and_then(|v| v.to_str().ok());
+        .get_all("X-Forwarded-For")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = forwarded.join(", ");
     let config = state.config.get();
-    crate::clientip::client_ip(peer, forwarded, &config.server.trusted_proxies).to_string()
+    let client = crate::clientip::client_ip(
+        peer,
+        Some(&forwarded)
+            .filter(|f| !f.is_empty())
+            .map(String::as_str),
+        &config.server.trusted_proxies,
+    );
+    crate::clientip::limit_key(client)
 }
 
 async fn start_session(state: &AppState, user_id: i64, now: Millis) -> Result<String, HttpError> {
