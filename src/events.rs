@@ -6,7 +6,8 @@
 use crate::clock::Millis;
 use crate::config::BusinessConfig;
 use crate::model::{
-    status, CallOutcome, CallReport, CallReportKind, DeliveryReceipt, InboundText, Job, MissReason,
+    status, AnsweredBy, CallEnd, CallOutcome, CallReport, CallReportKind, CallerId,
+    DeliveryReceipt, Direction, FailReason, Failure, InboundText, Job, MissReason, OptOutKind,
     PhoneNumber, Purpose, SuppressReason,
 };
 use crate::policy::{self, Keyword, StatusFacts};
@@ -133,49 +134,37 @@ pub fn call_report(
     report: &CallReport,
     now: Millis,
 ) -> Result<Applied> {
-    if report
-        .direction
-        .as_deref()
-        .is_some_and(|d| d.starts_with("outbound"))
-    {
+    if report.direction == Direction::Outbound {
         return outbound_call(c, env, report, now);
     }
     let (call, _) = record_call(c, env, report, false, now)?;
     let key = match &report.kind {
         CallReportKind::Incoming => return Ok(Applied::due(None)),
-        CallReportKind::DialEnded { dial_call_sid, .. } => {
-            format!("dial:{}", dial_call_sid.as_deref().unwrap_or("-"))
+        CallReportKind::DialEnded { leg_id, .. } => {
+            format!("dial:{}", leg_id.as_deref().unwrap_or("-"))
         }
-        CallReportKind::Status { call_status, .. } => format!("status:{call_status}"),
+        CallReportKind::Status { end, .. } => format!("status:{}", end.as_str()),
         CallReportKind::Recording { url } => format!("recording:{url}"),
     };
     if !calls::add_report(c, call.id, &key, now)? {
         return Ok(Applied::duplicate());
     }
-    if let Some(by) = &report.answered_by {
+    if let Some(by) = report.answered_by.as_str() {
         calls::set_answered_by(c, call.id, by, now)?;
     }
-    let machine = report.answered_by.as_deref().is_some_and(is_machine);
+    let machine = report.answered_by == AnsweredBy::Machine;
     let biz = env.biz;
     let (mut outcome, duration, leg) = match &report.kind {
-        CallReportKind::DialEnded {
-            dial_status,
-            duration_secs,
-            ..
-        } => {
-            calls::set_dial_reported(c, call.id, dial_status, now)?;
-            let mut outcome =
-                policy::dial_outcome(dial_status, *duration_secs, biz.short_call.secs());
+        CallReportKind::DialEnded { end, talk_secs, .. } => {
+            calls::set_dial_reported(c, call.id, end.as_str(), now)?;
+            let mut outcome = policy::dial_outcome(*end, *talk_secs, biz.short_call.secs());
             if outcome == CallOutcome::Answered && biz.call_screening && !call.screened_in {
                 // Answered, but nobody pressed 1: a voicemail box or an IVR took the call.
                 outcome = CallOutcome::Missed(MissReason::NotAccepted);
             }
-            (outcome, *duration_secs, policy::CallerLeg::DialAction)
+            (outcome, *talk_secs, policy::CallerLeg::DialAction)
         }
-        CallReportKind::Status {
-            call_status,
-            duration_secs,
-        } => {
+        CallReportKind::Status { end, duration_secs } => {
             let facts = StatusFacts {
                 dialed_by_us: call.dialed,
                 dial_reported: call.dial_reported,
@@ -183,7 +172,7 @@ pub fn call_report(
                 short_call_secs: biz.short_call.secs(),
             };
             (
-                policy::status_outcome(call_status, *duration_secs, facts),
+                policy::status_outcome(*end, *duration_secs, facts),
                 *duration_secs,
                 policy::CallerLeg::Status {
                     call_duration_secs: *duration_secs,
@@ -214,11 +203,6 @@ pub fn call_missed(c: &Conn<'_>, provider: &str, call_sid: &str) -> Result<bool>
     Ok(calls::by_sid(c, provider, call_sid)?.is_some_and(|call| call.state == "missed"))
 }
 
-/// Whether an `AnsweredBy` value means a machine (or fax) took the call.
-fn is_machine(answered_by: &str) -> bool {
-    answered_by.starts_with("machine") || answered_by == "fax"
-}
-
 /// Staff pressed 1 on a screened call: it counts as answered by a person.
 pub fn screened_in(c: &Conn<'_>, env: &Env<'_>, call_sid: &str, now: Millis) -> Result<()> {
     if let Some(call) = calls::by_sid(c, env.provider, call_sid)? {
@@ -233,20 +217,14 @@ fn outbound_call(c: &Conn<'_>, env: &Env<'_>, report: &CallReport, now: Millis) 
     let Some(contact) = contacts::find(c, &env.biz.id, report.to.trim())? else {
         return Ok(Applied::due(None));
     };
-    let (status, duration) = match &report.kind {
-        CallReportKind::Status {
-            call_status,
-            duration_secs,
-        } => (call_status.as_str(), *duration_secs),
-        _ => ("", None),
+    let CallReportKind::Status { end, duration_secs } = report.kind else {
+        return Ok(Applied::due(None));
     };
-    if matches!(
-        status,
-        "initiated" | "queued" | "ringing" | "in-progress" | "completed"
-    ) {
+    // Ringing or talking: the business is calling them back.
+    if matches!(end, CallEnd::Ongoing | CallEnd::Completed) {
         cancel_text_backs(c, contact.id, SuppressReason::CalledBack, now)?;
     }
-    if status == "completed" && duration.is_some_and(|d| d >= env.biz.short_call.secs()) {
+    if end == CallEnd::Completed && duration_secs.is_some_and(|d| d >= env.biz.short_call.secs()) {
         reached(c, contact.id, now)?;
     }
     Ok(Applied::due(None))
@@ -269,8 +247,8 @@ fn record_call(
             from_raw: &report.from,
             to_number: &report.to,
             dialed,
-            direction: report.direction.as_deref(),
-            stir_verstat: report.stir_verstat.as_deref(),
+            direction: Some(report.direction.as_str()),
+            stir_verstat: report.caller_id.as_str(),
         },
         now,
     )
@@ -412,7 +390,7 @@ fn schedule_text_back(
     let allowed = biz.allowed_countries();
     let rules = text_back_rules(biz, &allowed);
     let call_facts = policy::CallFacts {
-        stir_verstat: call.stir_verstat.as_deref(),
+        caller_id_failed: call.stir_verstat.as_deref() == CallerId::Failed.as_str(),
         duration_ms,
     };
     match policy::schedule_text_back(&caller, facts, call_facts, &rules, now) {
@@ -498,12 +476,12 @@ pub fn inbound_text(
     else {
         return Ok((Keyword::None, Applied::duplicate()));
     };
-    // The provider's Advanced Opt-Out has already acted on its own (possibly localized) keywords.
-    let keyword = match text.opt_out_type.as_deref() {
-        Some("STOP") => Keyword::OptOut,
-        Some("START") => Keyword::OptIn,
-        Some("HELP") => Keyword::Help,
-        _ => policy::keyword(&text.body),
+    // The provider's own opt-out handling has already acted on its (possibly localized) keywords.
+    let keyword = match text.opt_out {
+        Some(OptOutKind::Stop) => Keyword::OptOut,
+        Some(OptOutKind::Start) => Keyword::OptIn,
+        Some(OptOutKind::Help) => Keyword::Help,
+        None => policy::keyword(&text.body),
     };
     let Some(contact_id) = contact_id else {
         return Ok((keyword, Applied::due(None)));
@@ -774,47 +752,52 @@ pub fn delivery_receipt(
     receipt: &DeliveryReceipt,
     now: Millis,
 ) -> Result<Applied> {
+    let code = receipt.failure.as_ref().and_then(|f| f.code.as_deref());
     let Some(m) = messages::apply_receipt(
         c,
         provider,
         &receipt.message_sid,
         &receipt.status,
-        receipt.error_code,
+        code,
         now,
     )?
     else {
         return Ok(Applied::duplicate());
     };
-    if let Some(code) = receipt.error_code {
-        provider_error(c, &m, code, now)?;
+    if let Some(failure) = &receipt.failure {
+        provider_error(c, &m, failure, now)?;
     }
     Ok(Applied::due(None))
 }
 
-/// What a provider error code teaches about the recipient.
+/// What a provider's refusal teaches about the recipient: an opt-out at the provider opts them out here
+/// too; a number that cannot take texts is marked so it is never tried again.
 pub(crate) fn provider_error(
     c: &Conn<'_>,
     m: &messages::Message,
-    code: i64,
+    failure: &Failure,
     now: Millis,
 ) -> Result<()> {
     if m.direction != "out" {
         return Ok(());
     }
-    if code == 21610 {
-        if let Some(contact) = m.contact_id {
-            opt_out(
-                c,
-                contact,
-                &format!("provider:{code}"),
-                Some(m.provider_sid.as_deref().unwrap_or("")),
-                now,
-            )?;
+    let code = failure.code.as_deref().unwrap_or("-");
+    match failure.reason {
+        FailReason::OptedOut => {
+            if let Some(contact) = m.contact_id {
+                opt_out(
+                    c,
+                    contact,
+                    &format!("provider:{code}"),
+                    Some(m.provider_sid.as_deref().unwrap_or("")),
+                    now,
+                )?;
+            }
         }
-    }
-    // 30006: landline or unreachable carrier; 21614: not a mobile number.
-    if matches!(code, 30006 | 21614) {
-        contacts::set_line_type(c, &m.to_number, "landline", &format!("error:{code}"), now)?;
+        FailReason::NotMobile => {
+            contacts::set_line_type(c, &m.to_number, "landline", &format!("error:{code}"), now)?;
+        }
+        FailReason::InvalidNumber | FailReason::Blocked | FailReason::Other => {}
     }
     Ok(())
 }

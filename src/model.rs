@@ -404,30 +404,163 @@ impl Job {
     }
 }
 
-/// Which call webhook a report came from.
+/// Where a call, or the forwarded leg of one, stands or how it ended, in the domain's words. Each provider
+/// maps its own statuses and causes into these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    /// Not over yet (queued, ringing, in progress): nothing final to decide.
+    Ongoing,
+    /// Answered, then ended.
+    Completed,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// The line was busy.
+    Busy,
+    /// It could not be connected.
+    Failed,
+    /// It was abandoned before anyone answered (often: the caller hung up while it rang).
+    Canceled,
+}
+
+impl CallEnd {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ongoing => "ongoing",
+            Self::Completed => "completed",
+            Self::NoAnswer => "no-answer",
+            Self::Busy => "busy",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+/// Which way a call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// A caller called the business.
+    #[default]
+    Inbound,
+    /// The business (or a staff phone through it) called out.
+    Outbound,
+}
+
+impl Direction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
+/// Who answered a forwarded call, when the provider detected it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnsweredBy {
+    /// Not detected (or not asked).
+    #[default]
+    Unknown,
+    /// A person.
+    Human,
+    /// An answering machine, voicemail box or fax.
+    Machine,
+}
+
+impl AnsweredBy {
+    /// The stored name (`None` when unknown).
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Self::Unknown => None,
+            Self::Human => Some("human"),
+            Self::Machine => Some("machine"),
+        }
+    }
+}
+
+/// The carrier's verdict on the caller's number (SHAKEN/STIR), when it gave one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallerId {
+    /// No verdict.
+    #[default]
+    Unchecked,
+    /// The number was verified.
+    Verified,
+    /// Verification failed: the number may be spoofed.
+    Failed,
+}
+
+impl CallerId {
+    /// The stored name (`None` when unchecked).
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Self::Unchecked => None,
+            Self::Verified => Some("verified"),
+            Self::Failed => Some("failed"),
+        }
+    }
+}
+
+/// What a provider's own opt-out handling read in an inbound text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOutKind {
+    /// Stop texting me.
+    Stop,
+    /// Start again.
+    Start,
+    /// Who are you and how do I stop this.
+    Help,
+}
+
+/// Why a provider refused a text for good, in the domain's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    /// The number is not a valid phone number.
+    InvalidNumber,
+    /// The number cannot receive texts (a landline, a pager, an unreachable carrier).
+    NotMobile,
+    /// The recipient opted out at the provider or carrier.
+    OptedOut,
+    /// The content or sender was blocked (spam filtering, an unregistered sender).
+    Blocked,
+    /// Anything else.
+    Other,
+}
+
+/// A provider's refusal of a text: the domain reason and the provider's own code (shown to people).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What it means.
+    pub reason: FailReason,
+    /// The provider's code, as it sent it (`21610`, `40300`).
+    pub code: Option<String>,
+}
+
+/// A call webhook's news about a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallReportKind {
-    /// The number's voice webhook: a call is ringing and wants instructions.
+    /// A call is ringing at a business number and wants instructions.
     Incoming,
-    /// The `<Dial action>` callback: the forwarded leg ended.
+    /// The forwarded leg ended.
     DialEnded {
         /// The forwarded leg's id, when present.
-        dial_call_sid: Option<String>,
-        /// `DialCallStatus`.
-        dial_status: String,
-        /// `DialCallDuration` in seconds, when the leg was answered.
-        duration_secs: Option<u64>,
+        leg_id: Option<String>,
+        /// How it ended.
+        end: CallEnd,
+        /// How long it was answered, in seconds, when it was.
+        talk_secs: Option<u64>,
     },
-    /// The call status callback.
+    /// The call's own status.
     Status {
-        /// `CallStatus`.
-        call_status: String,
-        /// `CallDuration` in seconds.
+        /// Where it stands.
+        end: CallEnd,
+        /// How long the caller's leg lasted, in seconds, when known.
         duration_secs: Option<u64>,
     },
     /// A voicemail recording is ready.
     Recording {
-        /// `RecordingUrl`.
+        /// Its https link.
         url: String,
     },
 }
@@ -437,16 +570,16 @@ pub enum CallReportKind {
 pub struct CallReport {
     /// The provider's call id.
     pub call_sid: String,
-    /// `From` as sent (may be anonymous or not a number).
+    /// The caller as the provider reported it (may be withheld or not a number).
     pub from: String,
     /// The number called.
     pub to: String,
-    /// `inbound`, `outbound-api`, `outbound-dial`.
-    pub direction: Option<String>,
-    /// The carrier's SHAKEN/STIR verdict on the caller ID, when sent.
-    pub stir_verstat: Option<String>,
-    /// Answering machine detection's verdict (`human`, `machine_start`, …), when sent.
-    pub answered_by: Option<String>,
+    /// Which way the call went.
+    pub direction: Direction,
+    /// The carrier's verdict on the caller ID.
+    pub caller_id: CallerId,
+    /// Who answered the forwarded leg, when detected.
+    pub answered_by: AnsweredBy,
     /// What the report says.
     pub kind: CallReportKind,
 }
@@ -462,19 +595,20 @@ pub struct InboundText {
     pub to: String,
     /// The text.
     pub body: String,
-    /// The provider's own reading of an opt-out keyword (Twilio Advanced Opt-Out: `STOP`, `START`, `HELP`).
-    pub opt_out_type: Option<String>,
+    /// The provider's own reading of an opt-out keyword, when it has one (Twilio Advanced Opt-Out).
+    pub opt_out: Option<OptOutKind>,
 }
 
-/// A delivery receipt for an outgoing text.
+/// Where an outgoing text stands, in the domain's words: `queued`, `sent`, `delivered`, `undelivered`,
+/// `failed`, `read` (see [`status_rank`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryReceipt {
     /// The provider's message id.
     pub message_sid: String,
     /// The new state.
     pub status: String,
-    /// The provider's error code for a failure.
-    pub error_code: Option<i64>,
+    /// Why it failed, when it did.
+    pub failure: Option<Failure>,
 }
 
 /// What the first text-back does during quiet hours.

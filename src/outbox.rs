@@ -462,8 +462,8 @@ pub enum Outcome {
     },
     /// Refused for good.
     Rejected {
-        /// Provider error code.
-        code: Option<i64>,
+        /// What the refusal means, and the provider's code.
+        failure: crate::model::Failure,
         /// Provider message.
         message: String,
     },
@@ -553,13 +553,12 @@ pub fn record_send(
                 }
             }
         }
-        Outcome::Rejected { code, message } => {
-            messages::set_status(c, m.id, status::FAILED, *code, Some(message), now)?;
+        Outcome::Rejected { failure, message } => {
+            let code = failure.code.as_deref();
+            messages::set_status(c, m.id, status::FAILED, code, Some(message), now)?;
             jobs::finish(c, send.job_id, "failed", Some(message), now)?;
             set_call("failed", Some(message))?;
-            if let Some(code) = code {
-                events::provider_error(c, &m, *code, now)?;
-            }
+            events::provider_error(c, &m, failure, now)?;
         }
         Outcome::Suppressed(reason) => {
             messages::set_status(c, m.id, status::CANCELLED, None, Some(reason.as_str()), now)?;

@@ -3,10 +3,7 @@
 
 use crate::clock::Millis;
 use crate::hours::Window;
-use crate::model::{CallOutcome, MissReason, PhoneNumber, QuietPolicy, SuppressReason};
-
-/// The placeholder Twilio puts in `From` for a withheld caller ID ("ANONYMOUS" on a keypad).
-const ANONYMOUS_PLACEHOLDER: &str = "+266696687";
+use crate::model::{CallEnd, CallOutcome, MissReason, PhoneNumber, QuietPolicy, SuppressReason};
 
 /// Decides whether the caller's `From` is a number we may text. Withheld, anonymous, SIP and client
 /// identities, short codes, the business's own numbers and its staff (`forward_to`) numbers are not.
@@ -16,9 +13,6 @@ pub fn textable_caller(
     staff_numbers: &[PhoneNumber],
 ) -> Result<PhoneNumber, SuppressReason> {
     let from = from.trim();
-    if from == ANONYMOUS_PLACEHOLDER {
-        return Err(SuppressReason::NoCallerId);
-    }
     let number = PhoneNumber::parse(from).map_err(|_| SuppressReason::NoCallerId)?;
     if own_numbers.contains(&number) {
         return Err(SuppressReason::OwnNumber);
@@ -29,23 +23,19 @@ pub fn textable_caller(
     Ok(number)
 }
 
-/// What a `<Dial action>` report means: `DialCallStatus` and, when the forwarded leg was answered,
-/// `DialCallDuration` in seconds. An answer shorter than `short_call_secs` is a hang-up or a voicemail.
-pub fn dial_outcome(
-    dial_status: &str,
-    duration_secs: Option<u64>,
-    short_call_secs: u64,
-) -> CallOutcome {
-    match dial_status {
-        "no-answer" => CallOutcome::Missed(MissReason::NoAnswer),
-        "busy" => CallOutcome::Missed(MissReason::Busy),
-        "failed" => CallOutcome::Missed(MissReason::Failed),
-        "canceled" => CallOutcome::Missed(MissReason::Canceled),
-        "completed" | "answered" => match duration_secs {
+/// What the end of the forwarded leg means: how it ended and, when it was answered, for how long. An answer
+/// shorter than `short_call_secs` is a hang-up or a voicemail.
+pub fn dial_outcome(end: CallEnd, talk_secs: Option<u64>, short_call_secs: u64) -> CallOutcome {
+    match end {
+        CallEnd::NoAnswer => CallOutcome::Missed(MissReason::NoAnswer),
+        CallEnd::Busy => CallOutcome::Missed(MissReason::Busy),
+        CallEnd::Failed => CallOutcome::Missed(MissReason::Failed),
+        CallEnd::Canceled => CallOutcome::Missed(MissReason::Canceled),
+        CallEnd::Completed => match talk_secs {
             Some(d) if d >= short_call_secs => CallOutcome::Answered,
             _ => CallOutcome::Missed(MissReason::ShortCall),
         },
-        _ => CallOutcome::Undecided,
+        CallEnd::Ongoing => CallOutcome::Undecided,
     }
 }
 
@@ -96,20 +86,16 @@ pub struct StatusFacts {
 /// Seconds Twilio may add on top of a dial timeout (its documented buffer for some call flows).
 const RING_BUFFER_SECS: u64 = 5;
 
-/// What a call status callback (`CallStatus`, `CallDuration`) means. It is the backstop for a dial action
-/// that never came (the caller hung up while it rang) and the only signal for numbers forwarded elsewhere.
-pub fn status_outcome(
-    call_status: &str,
-    duration_secs: Option<u64>,
-    f: StatusFacts,
-) -> CallOutcome {
-    match call_status {
-        "no-answer" => CallOutcome::Missed(MissReason::NoAnswer),
-        "busy" => CallOutcome::Missed(MissReason::Busy),
-        "failed" => CallOutcome::Missed(MissReason::Failed),
-        "canceled" => CallOutcome::Missed(MissReason::Canceled),
-        "completed" if f.dial_reported => CallOutcome::Undecided,
-        "completed" if f.dialed_by_us => {
+/// What the call's own final status means. It is the backstop for a dial action that never came (the
+/// caller hung up while it rang) and the only signal for numbers forwarded elsewhere.
+pub fn status_outcome(end: CallEnd, duration_secs: Option<u64>, f: StatusFacts) -> CallOutcome {
+    match end {
+        CallEnd::NoAnswer => CallOutcome::Missed(MissReason::NoAnswer),
+        CallEnd::Busy => CallOutcome::Missed(MissReason::Busy),
+        CallEnd::Failed => CallOutcome::Missed(MissReason::Failed),
+        CallEnd::Canceled => CallOutcome::Missed(MissReason::Canceled),
+        CallEnd::Completed if f.dial_reported => CallOutcome::Undecided,
+        CallEnd::Completed if f.dialed_by_us => {
             // Our <Dial> never reported back. A call that ended within the ring time ended while it rang;
             // a longer one was most likely answered (a voicemail we record always comes after a dial report).
             match duration_secs {
@@ -117,11 +103,11 @@ pub fn status_outcome(
                 _ => CallOutcome::Missed(MissReason::HungUpWhileRinging),
             }
         }
-        "completed" => match duration_secs {
+        CallEnd::Completed => match duration_secs {
             Some(d) if d >= f.short_call_secs => CallOutcome::Answered,
             _ => CallOutcome::Missed(MissReason::ShortCall),
         },
-        _ => CallOutcome::Undecided,
+        CallEnd::Ongoing => CallOutcome::Undecided,
     }
 }
 
@@ -146,9 +132,9 @@ pub struct ContactFacts {
 
 /// What the text-back decision needs to know about the call itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CallFacts<'a> {
-    /// The carrier's caller-ID verdict (`StirVerstat`), when sent.
-    pub stir_verstat: Option<&'a str>,
+pub struct CallFacts {
+    /// The carrier could not verify the caller's number (SHAKEN/STIR).
+    pub caller_id_failed: bool,
     /// How long the call lasted, when known.
     pub duration_ms: Option<Millis>,
 }
@@ -181,11 +167,6 @@ pub struct TextBackRules<'a> {
 /// Shorter hang-ups from unknown numbers look like robocalls.
 const INSTANT_HANGUP_MS: Millis = 2_000;
 
-/// Whether a `StirVerstat` value says the caller ID failed verification.
-pub fn caller_id_failed(stir_verstat: Option<&str>) -> bool {
-    stir_verstat.is_some_and(|v| v.contains("Failed") || v.contains("No-TN-Validation"))
-}
-
 /// Whether the number may be texted at all under the business's deny list and countries.
 pub fn screen_number(
     number: &PhoneNumber,
@@ -210,7 +191,7 @@ pub fn screen_number(
 pub fn schedule_text_back(
     number: &PhoneNumber,
     facts: ContactFacts,
-    call: CallFacts<'_>,
+    call: CallFacts,
     rules: &TextBackRules<'_>,
     now: Millis,
 ) -> Result<Millis, SuppressReason> {
@@ -221,7 +202,7 @@ pub fn schedule_text_back(
     if facts.opted_out {
         return Err(SuppressReason::OptedOut);
     }
-    if rules.skip_unverified_callers && caller_id_failed(call.stir_verstat) {
+    if rules.skip_unverified_callers && call.caller_id_failed {
         return Err(SuppressReason::Unverified);
     }
     if rules.skip_instant_hangups
@@ -561,7 +542,6 @@ mod tests {
         let cases: &[(&str, Result<&str, SuppressReason>)] = &[
             ("+14805550111", Ok("+14805550111")),
             (" +14805550111", Ok("+14805550111")),
-            ("+266696687", Err(SuppressReason::NoCallerId)),
             ("anonymous", Err(SuppressReason::NoCallerId)),
             ("Anonymous", Err(SuppressReason::NoCallerId)),
             ("restricted", Err(SuppressReason::NoCallerId)),
@@ -627,7 +607,7 @@ mod tests {
                 &n("+14805550111"),
                 new,
                 CallFacts {
-                    stir_verstat: None,
+                    caller_id_failed: false,
                     duration_ms: ms,
                 },
                 &rules,
@@ -652,21 +632,19 @@ mod tests {
     fn dial_reports() {
         use CallOutcome::*;
         use MissReason::*;
-        let cases: &[(&str, Option<u64>, CallOutcome)] = &[
-            ("no-answer", None, Missed(NoAnswer)),
-            ("busy", None, Missed(Busy)),
-            ("failed", None, Missed(Failed)),
-            ("canceled", None, Missed(Canceled)),
-            ("completed", Some(4), Missed(ShortCall)),
-            ("completed", Some(5), Answered),
-            ("completed", Some(300), Answered),
-            ("completed", None, Missed(ShortCall)),
-            ("answered", Some(60), Answered),
-            ("in-progress", None, Undecided),
-            ("", None, Undecided),
+        let cases: &[(CallEnd, Option<u64>, CallOutcome)] = &[
+            (CallEnd::NoAnswer, None, Missed(NoAnswer)),
+            (CallEnd::Busy, None, Missed(Busy)),
+            (CallEnd::Failed, None, Missed(Failed)),
+            (CallEnd::Canceled, None, Missed(Canceled)),
+            (CallEnd::Completed, Some(4), Missed(ShortCall)),
+            (CallEnd::Completed, Some(5), Answered),
+            (CallEnd::Completed, Some(300), Answered),
+            (CallEnd::Completed, None, Missed(ShortCall)),
+            (CallEnd::Ongoing, None, Undecided),
         ];
-        for (status, dur, want) in cases {
-            assert_eq!(dial_outcome(status, *dur, 5), *want, "{status} {dur:?}");
+        for (end, dur, want) in cases {
+            assert_eq!(dial_outcome(*end, *dur, 5), *want, "{end:?} {dur:?}");
         }
     }
 
@@ -688,26 +666,25 @@ mod tests {
             dialed_by_us: false,
             ..ours
         };
-        let cases: &[(&str, Option<u64>, StatusFacts, CallOutcome)] = &[
-            ("no-answer", None, elsewhere, Missed(NoAnswer)),
-            ("busy", None, elsewhere, Missed(Busy)),
-            ("failed", None, ours, Missed(Failed)),
-            ("canceled", None, ours, Missed(Canceled)),
-            ("completed", Some(8), ours, Missed(HungUpWhileRinging)),
-            ("completed", Some(25), ours, Missed(HungUpWhileRinging)),
-            ("completed", Some(26), ours, Answered),
-            ("completed", Some(8), reported, Undecided),
-            ("completed", Some(3), elsewhere, Missed(ShortCall)),
-            ("completed", Some(90), elsewhere, Answered),
-            ("ringing", None, ours, Undecided),
-            ("in-progress", None, ours, Undecided),
-            ("queued", None, ours, Undecided),
+        use CallEnd::{Completed, Ongoing};
+        let cases: &[(CallEnd, Option<u64>, StatusFacts, CallOutcome)] = &[
+            (CallEnd::NoAnswer, None, elsewhere, Missed(NoAnswer)),
+            (CallEnd::Busy, None, elsewhere, Missed(Busy)),
+            (CallEnd::Failed, None, ours, Missed(Failed)),
+            (CallEnd::Canceled, None, ours, Missed(Canceled)),
+            (Completed, Some(8), ours, Missed(HungUpWhileRinging)),
+            (Completed, Some(25), ours, Missed(HungUpWhileRinging)),
+            (Completed, Some(26), ours, Answered),
+            (Completed, Some(8), reported, Undecided),
+            (Completed, Some(3), elsewhere, Missed(ShortCall)),
+            (Completed, Some(90), elsewhere, Answered),
+            (Ongoing, None, ours, Undecided),
         ];
-        for (status, dur, facts, want) in cases {
+        for (end, dur, facts, want) in cases {
             assert_eq!(
-                status_outcome(status, *dur, *facts),
+                status_outcome(*end, *dur, *facts),
                 *want,
-                "{status} {dur:?} {facts:?}"
+                "{end:?} {dur:?} {facts:?}"
             );
         }
     }
@@ -752,7 +729,7 @@ mod tests {
             &'a str,
             PhoneNumber,
             ContactFacts,
-            CallFacts<'a>,
+            CallFacts,
             TextBackRules<'static>,
             Millis,
             Result<Millis, SuppressReason>,
@@ -832,19 +809,7 @@ mod tests {
                 caller.clone(),
                 fresh,
                 CallFacts {
-                    stir_verstat: Some("TN-Validation-Failed-A"),
-                    ..plain
-                },
-                day,
-                MORNING,
-                Err(SuppressReason::Unverified),
-            ),
-            (
-                "no TN validation",
-                caller.clone(),
-                fresh,
-                CallFacts {
-                    stir_verstat: Some("No-TN-Validation"),
+                    caller_id_failed: true,
                     ..plain
                 },
                 day,
@@ -856,7 +821,7 @@ mod tests {
                 caller.clone(),
                 fresh,
                 CallFacts {
-                    stir_verstat: Some("TN-Validation-Passed-A"),
+                    caller_id_failed: false,
                     ..plain
                 },
                 day,

@@ -194,6 +194,7 @@ pub fn render(s: &Status, now: Millis) -> String {
             m.to_number,
             m.status,
             m.error_code
+                .as_ref()
                 .map(|c| format!("error {c}: "))
                 .unwrap_or_default(),
             m.error_message.as_deref().unwrap_or("")

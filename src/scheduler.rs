@@ -384,7 +384,7 @@ fn classify(
     now: Millis,
 ) -> Outcome {
     match e {
-        SendError::Rejected { code, message } => Outcome::Rejected { code, message },
+        SendError::Rejected { failure, message } => Outcome::Rejected { failure, message },
         SendError::Retryable {
             message,
             retry_after,
@@ -674,11 +674,11 @@ mod tests {
             call_sid: sid.into(),
             from: from.into(),
             to: "+16025550100".into(),
-            direction: Some("inbound".into()),
-            stir_verstat: None,
-            answered_by: None,
+            direction: crate::model::Direction::Inbound,
+            caller_id: crate::model::CallerId::Unchecked,
+            answered_by: crate::model::AnsweredBy::Unknown,
             kind: CallReportKind::Status {
-                call_status: "no-answer".into(),
+                end: crate::model::CallEnd::NoAnswer,
                 duration_secs: None,
             },
         };
@@ -913,7 +913,7 @@ mod tests {
             from: "+14805550117".into(),
             to: "+16025550100".into(),
             body: "STOP".into(),
-            opt_out_type: None,
+            opt_out: None,
         };
         deps.store
             .write(move |c| {

@@ -46,7 +46,10 @@ pub fn post(agent: &ureq::Agent, p: &Post) -> Result<(), SendError> {
             })
         }
         Err(ureq::Error::Status(code, _)) => Err(SendError::Rejected {
-            code: Some(i64::from(code)),
+            failure: crate::model::Failure {
+                reason: crate::model::FailReason::Other,
+                code: Some(code.to_string()),
+            },
             message: format!("the alert webhook answered HTTP {code}"),
         }),
         Err(ureq::Error::Transport(t)) => Err(SendError::Retryable {

@@ -123,7 +123,7 @@ struct MessageJson {
     to: String,
     body: String,
     status: String,
-    error_code: Option<i64>,
+    error_code: Option<String>,
     provider_sid: Option<String>,
     created_at: i64,
     sent_at: Option<i64>,

@@ -214,7 +214,9 @@ pub async fn screen(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let v = verify(&state, &req, &body, Addressed::Query)?;
-    if twilio::answered_by(&v.params).is_some_and(|a| a.starts_with("machine") || a == "fax") {
+    if twilio::answered_by(twilio::param(&v.params, "AnsweredBy"))
+        == crate::model::AnsweredBy::Machine
+    {
         return Ok(twiml(twilio::twiml_hangup()));
     }
     let parent =

@@ -35,10 +35,10 @@ pub struct Accepted {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Refused for good (invalid number, unsubscribed recipient): never retried.
-    #[error("rejected by the provider (code {code:?}): {message}")]
+    #[error("rejected by the provider ({failure:?}): {message}")]
     Rejected {
-        /// The provider's error code.
-        code: Option<i64>,
+        /// What the refusal means, and the provider's code.
+        failure: crate::model::Failure,
         /// The provider's message.
         message: String,
     },

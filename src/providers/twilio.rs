@@ -5,7 +5,10 @@
 use super::{Accepted, Lookup, OutgoingSms, Provider, SendError, SignedRequest};
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
-use crate::model::{CallReport, CallReportKind, DeliveryReceipt, InboundText};
+use crate::model::{
+    AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, DeliveryReceipt, Direction,
+    FailReason, Failure, InboundText, OptOutKind,
+};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -135,6 +138,11 @@ fn with_port(url: &str) -> String {
 #[error("{0}")]
 pub struct ParseError(pub String);
 
+/// The value of a webhook parameter.
+pub fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    get(params, key)
+}
+
 fn get<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params
         .iter()
@@ -183,26 +191,83 @@ pub enum CallHook {
     Recording,
 }
 
+/// The caller id Twilio puts in `From` when the caller withheld it ("ANONYMOUS" typed on a keypad).
+const ANONYMOUS_PLACEHOLDER: &str = "+266696687";
+
+/// `From` as the domain reads it: Twilio's placeholder for a withheld number becomes `anonymous`.
+fn caller(from: &str) -> String {
+    if from.trim() == ANONYMOUS_PLACEHOLDER {
+        "anonymous".into()
+    } else {
+        from.to_string()
+    }
+}
+
+/// `DialCallStatus` or `CallStatus` in domain terms; `None` for a value Twilio does not document.
+pub fn call_end(status: &str) -> Option<CallEnd> {
+    Some(match status {
+        "queued" | "initiated" | "ringing" | "in-progress" => CallEnd::Ongoing,
+        // `answered` is what a dial into a conference reports instead of `completed`.
+        "completed" | "answered" => CallEnd::Completed,
+        "no-answer" => CallEnd::NoAnswer,
+        "busy" => CallEnd::Busy,
+        "failed" => CallEnd::Failed,
+        "canceled" => CallEnd::Canceled,
+        _ => return None,
+    })
+}
+
+fn end_of(params: &[(String, String)], key: &str) -> Result<CallEnd, ParseError> {
+    let status = required(params, key)?;
+    call_end(status).ok_or_else(|| ParseError(format!("{key} {status:?} is not a call status")))
+}
+
+/// `Direction`: `inbound`, or `outbound-api`/`outbound-dial` for calls the account placed.
+fn direction(value: Option<&str>) -> Direction {
+    if value.is_some_and(|d| d.starts_with("outbound")) {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    }
+}
+
+/// `AnsweredBy` (answering machine detection): `human`, `machine_start`, `machine_end_beep`, `fax`, `unknown`...
+pub fn answered_by(value: Option<&str>) -> AnsweredBy {
+    match value {
+        Some("human") => AnsweredBy::Human,
+        Some(v) if v.starts_with("machine") || v == "fax" => AnsweredBy::Machine,
+        _ => AnsweredBy::Unknown,
+    }
+}
+
+/// `StirVerstat`: `TN-Validation-Passed-A/B/C`, or `...-Failed-...` / `No-TN-Validation` when the carrier
+/// could not vouch for the number.
+pub fn caller_id(stir_verstat: Option<&str>) -> CallerId {
+    match stir_verstat {
+        Some(v) if v.contains("Failed") || v.contains("No-TN-Validation") => CallerId::Failed,
+        Some(v) if v.contains("Passed") => CallerId::Verified,
+        _ => CallerId::Unchecked,
+    }
+}
+
 /// Parses a call webhook into a domain report.
 pub fn parse_call(params: &[(String, String)], hook: CallHook) -> Result<CallReport, ParseError> {
     let call_sid = required(params, "CallSid")?.to_string();
     let from = get(params, "From")
         .or_else(|| get(params, "Caller"))
-        .unwrap_or_default()
-        .to_string();
+        .unwrap_or_default();
     let to = addressed_to(params)
         .ok_or_else(|| ParseError("missing required parameter To".into()))?
         .to_string();
-    let direction = get(params, "Direction").map(str::to_string);
     let kind = match hook {
         CallHook::Voice => CallReportKind::Incoming,
         CallHook::Dial => CallReportKind::DialEnded {
-            dial_call_sid: get(params, "DialCallSid").map(str::to_string),
-            dial_status: required(params, "DialCallStatus")?.to_string(),
-            duration_secs: seconds(params, "DialCallDuration")?,
+            leg_id: get(params, "DialCallSid").map(str::to_string),
+            end: end_of(params, "DialCallStatus")?,
+            talk_secs: seconds(params, "DialCallDuration")?,
         },
         CallHook::Status => CallReportKind::Status {
-            call_status: required(params, "CallStatus")?.to_string(),
+            end: end_of(params, "CallStatus")?,
             duration_secs: seconds(params, "CallDuration")?,
         },
         CallHook::Recording => CallReportKind::Recording {
@@ -211,11 +276,11 @@ pub fn parse_call(params: &[(String, String)], hook: CallHook) -> Result<CallRep
     };
     Ok(CallReport {
         call_sid,
-        from,
+        from: caller(from),
         to,
-        direction,
-        stir_verstat: get(params, "StirVerstat").map(str::to_string),
-        answered_by: get(params, "AnsweredBy").map(str::to_string),
+        direction: direction(get(params, "Direction")),
+        caller_id: caller_id(get(params, "StirVerstat")),
+        answered_by: answered_by(get(params, "AnsweredBy")),
         kind,
     })
 }
@@ -238,11 +303,6 @@ pub fn digits(params: &[(String, String)]) -> Option<&str> {
     get(params, "Digits")
 }
 
-/// `AnsweredBy`, when machine detection ran.
-pub fn answered_by(params: &[(String, String)]) -> Option<&str> {
-    get(params, "AnsweredBy")
-}
-
 /// Parses an inbound SMS webhook.
 pub fn parse_inbound_text(params: &[(String, String)]) -> Result<InboundText, ParseError> {
     let message_sid = get(params, "MessageSid")
@@ -250,16 +310,43 @@ pub fn parse_inbound_text(params: &[(String, String)]) -> Result<InboundText, Pa
         .or_else(|| get(params, "SmsSid"))
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ParseError("missing required parameter MessageSid".into()))?;
+    // Advanced Opt-Out has acted on its own (possibly localized) keywords and says which.
+    let opt_out = match get(params, "OptOutType") {
+        Some("STOP") => Some(OptOutKind::Stop),
+        Some("START") => Some(OptOutKind::Start),
+        Some("HELP") => Some(OptOutKind::Help),
+        _ => None,
+    };
     Ok(InboundText {
         message_sid: message_sid.to_string(),
         from: required(params, "From")?.to_string(),
         to: required(params, "To")?.to_string(),
         body: get(params, "Body").unwrap_or_default().to_string(),
-        opt_out_type: get(params, "OptOutType").map(str::to_string),
+        opt_out,
     })
 }
 
-/// Parses a message status callback.
+/// What a Twilio error code means for the recipient.
+pub fn fail_reason(code: i64) -> FailReason {
+    match code {
+        21211 => FailReason::InvalidNumber,
+        21610 => FailReason::OptedOut,
+        // 'To' is not a mobile number; landline or unreachable carrier.
+        21614 | 30006 => FailReason::NotMobile,
+        // Message blocked; filtered by the carrier; sent from an unregistered 10DLC number.
+        30004 | 30007 | 30034 => FailReason::Blocked,
+        _ => FailReason::Other,
+    }
+}
+
+fn failure(code: Option<i64>) -> Option<Failure> {
+    code.map(|c| Failure {
+        reason: fail_reason(c),
+        code: Some(c.to_string()),
+    })
+}
+
+/// Parses a message status callback. Twilio's states are the domain's words already.
 pub fn parse_receipt(params: &[(String, String)]) -> Result<DeliveryReceipt, ParseError> {
     let message_sid = get(params, "MessageSid")
         .or_else(|| get(params, "SmsSid"))
@@ -272,14 +359,14 @@ pub fn parse_receipt(params: &[(String, String)]) -> Result<DeliveryReceipt, Par
     let error_code = match get(params, "ErrorCode").map(str::trim) {
         None | Some("") => None,
         Some(v) => Some(
-            v.parse()
+            v.parse::<i64>()
                 .map_err(|_| ParseError(format!("ErrorCode must be a number, got {v:?}")))?,
         ),
     };
     Ok(DeliveryReceipt {
         message_sid: message_sid.to_string(),
         status: status.to_string(),
-        error_code,
+        failure: failure(error_code),
     })
 }
 
@@ -490,7 +577,10 @@ fn classify_status(status: u16, body: &str, retry_after: Option<&str>) -> SendEr
         }
     } else {
         SendError::Rejected {
-            code: parsed.code,
+            failure: failure(parsed.code).unwrap_or(Failure {
+                reason: FailReason::Other,
+                code: None,
+            }),
             message,
         }
     }
@@ -929,9 +1019,9 @@ mod tests {
         assert_eq!(
             r.kind,
             CallReportKind::DialEnded {
-                dial_call_sid: Some("CA2".into()),
-                dial_status: "completed".into(),
-                duration_secs: Some(42)
+                leg_id: Some("CA2".into()),
+                end: CallEnd::Completed,
+                talk_secs: Some(42)
             }
         );
         let cases: &[(Params, CallHook, &str)] = &[
@@ -1019,7 +1109,13 @@ mod tests {
             ("ErrorCode", "30006"),
         ]))
         .unwrap();
-        assert_eq!(r.error_code, Some(30006));
+        assert_eq!(
+            r.failure,
+            Some(Failure {
+                reason: FailReason::NotMobile,
+                code: Some("30006".into())
+            })
+        );
         assert!(parse_receipt(&p(&[("MessageSid", "SM1")])).is_err());
         assert!(parse_receipt(&p(&[
             ("MessageSid", "SM1"),
@@ -1069,6 +1165,79 @@ mod tests {
     }
 
     #[test]
+    fn maps_twilio_values_into_the_domain() {
+        let ends: &[(&str, Option<CallEnd>)] = &[
+            ("queued", Some(CallEnd::Ongoing)),
+            ("initiated", Some(CallEnd::Ongoing)),
+            ("ringing", Some(CallEnd::Ongoing)),
+            ("in-progress", Some(CallEnd::Ongoing)),
+            ("completed", Some(CallEnd::Completed)),
+            ("answered", Some(CallEnd::Completed)),
+            ("no-answer", Some(CallEnd::NoAnswer)),
+            ("busy", Some(CallEnd::Busy)),
+            ("failed", Some(CallEnd::Failed)),
+            ("canceled", Some(CallEnd::Canceled)),
+            ("gone fishing", None),
+        ];
+        for (status, want) in ends {
+            assert_eq!(call_end(status), *want, "{status}");
+        }
+        let by: &[(Option<&str>, AnsweredBy)] = &[
+            (Some("human"), AnsweredBy::Human),
+            (Some("machine_start"), AnsweredBy::Machine),
+            (Some("machine_end_beep"), AnsweredBy::Machine),
+            (Some("fax"), AnsweredBy::Machine),
+            (Some("unknown"), AnsweredBy::Unknown),
+            (None, AnsweredBy::Unknown),
+        ];
+        for (v, want) in by {
+            assert_eq!(answered_by(*v), *want, "{v:?}");
+        }
+        let ids: &[(Option<&str>, CallerId)] = &[
+            (Some("TN-Validation-Passed-A"), CallerId::Verified),
+            (Some("TN-Validation-Failed-A"), CallerId::Failed),
+            (Some("No-TN-Validation"), CallerId::Failed),
+            (None, CallerId::Unchecked),
+        ];
+        for (v, want) in ids {
+            assert_eq!(caller_id(*v), *want, "{v:?}");
+        }
+        let codes: &[(i64, FailReason)] = &[
+            (21211, FailReason::InvalidNumber),
+            (21610, FailReason::OptedOut),
+            (21614, FailReason::NotMobile),
+            (30006, FailReason::NotMobile),
+            (30007, FailReason::Blocked),
+            (30034, FailReason::Blocked),
+            (30003, FailReason::Other),
+        ];
+        for (code, want) in codes {
+            assert_eq!(fail_reason(*code), *want, "{code}");
+        }
+        let call = |from: &str| {
+            parse_call(
+                &p(&[("CallSid", "CA1"), ("From", from), ("To", "+16025550100")]),
+                CallHook::Voice,
+            )
+            .unwrap()
+            .from
+        };
+        assert_eq!(call("+266696687"), "anonymous");
+        assert_eq!(call("+14805550111"), "+14805550111");
+        let dir = |d: &str| {
+            parse_call(
+                &p(&[("CallSid", "CA1"), ("Direction", d), ("To", "+1")]),
+                CallHook::Voice,
+            )
+            .unwrap()
+            .direction
+        };
+        assert_eq!(dir("inbound"), Direction::Inbound);
+        assert_eq!(dir("outbound-api"), Direction::Outbound);
+        assert_eq!(dir("outbound-dial"), Direction::Outbound);
+    }
+
+    #[test]
     fn classifies_errors() {
         let e = classify_status(
             400,
@@ -1079,7 +1248,10 @@ mod tests {
             matches!(
                 e,
                 SendError::Rejected {
-                    code: Some(21610),
+                    failure: Failure {
+                        reason: FailReason::OptedOut,
+                        ..
+                    },
                     ..
                 }
             ),
@@ -1107,7 +1279,7 @@ mod tests {
             None,
         );
         assert!(
-            matches!(e, SendError::Rejected { code: Some(21211), ref message } if message.contains("Invalid 'To'")),
+            matches!(e, SendError::Rejected { failure: Failure { reason: FailReason::InvalidNumber, .. }, ref message } if message.contains("Invalid 'To'")),
             "{e:?}"
         );
     }

@@ -31,8 +31,8 @@ pub struct Message {
     pub body: String,
     /// Delivery state.
     pub status: String,
-    /// Provider error code of a failure.
-    pub error_code: Option<i64>,
+    /// Provider error code of a failure, as the provider wrote it.
+    pub error_code: Option<String>,
     /// Provider error message of a failure.
     pub error_message: Option<String>,
     /// Row created.
@@ -65,7 +65,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         to_number: r.get(9)?,
         body: r.get(10)?,
         status: r.get(11)?,
-        error_code: r.get(12)?,
+        error_code: code_of(r.get(12)?),
         error_message: r.get(13)?,
         created_at: r.get(14)?,
         sent_at: r.get(15)?,
@@ -73,6 +73,15 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         keyword: r.get(17)?,
         send_started_at: r.get(18)?,
     })
+}
+
+/// A stored error code as text: older rows hold numbers (Twilio's codes), newer ones any provider's code.
+fn code_of(v: rusqlite::types::Value) -> Option<String> {
+    match v {
+        rusqlite::types::Value::Integer(n) => Some(n.to_string()),
+        rusqlite::types::Value::Text(t) => Some(t),
+        _ => None,
+    }
 }
 
 /// A message to record.
@@ -145,7 +154,7 @@ pub fn set_status(
     c: &Conn<'_>,
     id: i64,
     status: &str,
-    error_code: Option<i64>,
+    error_code: Option<&str>,
     error_message: Option<&str>,
     now: i64,
 ) -> Result<()> {
@@ -197,7 +206,7 @@ pub fn apply_receipt(
     provider: &str,
     sid: &str,
     status: &str,
-    error_code: Option<i64>,
+    error_code: Option<&str>,
     now: i64,
 ) -> Result<Option<Message>> {
     let fresh = c.0.prepare_cached(

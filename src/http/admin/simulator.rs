@@ -172,9 +172,9 @@ pub async fn simulator_act(
                 call_sid: String::new(),
                 from: from.clone(),
                 to: to.clone(),
-                direction: Some("inbound".into()),
-                stir_verstat: None,
-                answered_by: None,
+                direction: crate::model::Direction::Inbound,
+                caller_id: crate::model::CallerId::Unchecked,
+                answered_by: crate::model::AnsweredBy::Unknown,
                 kind,
             };
             match action.as_str() {
@@ -183,15 +183,16 @@ pub async fn simulator_act(
                     let mut ring = report(crate::model::CallReportKind::Incoming);
                     ring.call_sid.clone_from(&sid);
                     let (_, first) = events::incoming_call(c, &env, &ring, now)?;
-                    let (dial_status, duration) = match status.as_str() {
-                        "completed" => ("completed", Some(60)),
-                        "busy" => ("busy", None),
-                        _ => ("no-answer", None),
+                    use crate::model::CallEnd;
+                    let (end, talk_secs) = match status.as_str() {
+                        "completed" => (CallEnd::Completed, Some(60)),
+                        "busy" => (CallEnd::Busy, None),
+                        _ => (CallEnd::NoAnswer, None),
                     };
                     let mut ended = report(crate::model::CallReportKind::DialEnded {
-                        dial_call_sid: Some(sim_sid("CA")),
-                        dial_status: dial_status.into(),
-                        duration_secs: duration,
+                        leg_id: Some(sim_sid("CA")),
+                        end,
+                        talk_secs,
                     });
                     ended.call_sid = sid;
                     let second = if env.biz.forward_to.is_empty() {
@@ -207,7 +208,7 @@ pub async fn simulator_act(
                         from: from.clone(),
                         to: to.clone(),
                         body: body.clone(),
-                        opt_out_type: None,
+                        opt_out: None,
                     };
                     events::inbound_text(c, &env, &text, now).map(|(_, a)| a.due)
                 }
