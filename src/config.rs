@@ -205,9 +205,14 @@ pub struct BusinessConfig {
     /// Where calls ring first (staff phones).
     #[serde(default)]
     pub forward_to: Vec<String>,
-    /// The provider account; optional when only one is defined.
+    /// The provider account that reports its calls (and texts, unless `sms_provider` says otherwise);
+    /// optional when only one is defined.
     #[serde(default)]
     pub provider: Option<String>,
+    /// The provider account that sends and receives its texts, when not `provider` (a PBX reports the calls,
+    /// Twilio or a phone on the desk texts).
+    #[serde(default)]
+    pub sms_provider: Option<String>,
     /// IANA time zone of the business.
     #[serde(default = "default_timezone")]
     pub timezone: String,
@@ -938,12 +943,21 @@ impl Config {
         })
     }
 
-    /// The name of the provider account a business uses (validation guarantees there is one).
+    /// The name of the provider account that reports a business's calls (validation guarantees there is
+    /// one).
     pub fn provider_name<'a>(&'a self, business: &'a BusinessConfig) -> &'a str {
         match &business.provider {
             Some(name) => name,
             None => self.providers.keys().next().map_or("", String::as_str),
         }
+    }
+
+    /// The name of the provider account that texts for a business: `sms_provider`, else `provider`.
+    pub fn sms_provider_name<'a>(&'a self, business: &'a BusinessConfig) -> &'a str {
+        business
+            .sms_provider
+            .as_deref()
+            .unwrap_or_else(|| self.provider_name(business))
     }
 
     /// Checks the rules that span keys; returns every problem found.
@@ -1084,6 +1098,21 @@ impl Config {
                 "several providers are defined, so say which one this business uses",
             ),
             _ => {}
+        }
+        if let Some(name) = &b.sms_provider {
+            if !self.providers.contains_key(name) {
+                p.add(
+                    key("sms_provider"),
+                    format!(
+                        "no provider named {name:?}; defined: {}",
+                        self.providers
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
         }
         if b.timezone.parse::<chrono_tz::Tz>().is_err() {
             p.add(

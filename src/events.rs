@@ -42,10 +42,28 @@ pub const MAX_ATTEMPTS: u32 = 8;
 pub struct Env<'a> {
     /// The business.
     pub biz: &'a BusinessConfig,
-    /// Its provider account's name.
+    /// The provider account the event came through (the one that reports its calls, for call events).
     pub provider: &'a str,
+    /// The provider account that sends its texts.
+    pub texts: &'a str,
     /// The public base URL, for links in alerts.
     pub public_url: &'a str,
+}
+
+impl<'a> Env<'a> {
+    /// A business's accounts as the config names them.
+    pub fn of(
+        config: &'a crate::config::Config,
+        biz: &'a BusinessConfig,
+        public_url: &'a str,
+    ) -> Self {
+        Self {
+            biz,
+            provider: config.provider_name(biz),
+            texts: config.sms_provider_name(biz),
+            public_url,
+        }
+    }
 }
 
 /// What applying an event changed that the caller must act on.
@@ -624,7 +642,7 @@ fn outgoing<'a>(
         call_id: None,
         direction: "out",
         purpose: purpose.as_str(),
-        provider: env.provider,
+        provider: env.texts,
         provider_sid: None,
         from_number: env.biz.sender(),
         to_number: to,

@@ -96,11 +96,7 @@ pub enum Work {
 }
 
 fn env<'a>(config: &'a Config, biz: &'a BusinessConfig, public_url: &'a str) -> Env<'a> {
-    Env {
-        biz,
-        provider: config.provider_name(biz),
-        public_url,
-    }
+    Env::of(config, biz, public_url)
 }
 
 fn fail(c: &Conn<'_>, job: &JobRow, why: &str, now: Millis) -> Result<Option<Work>> {
@@ -261,13 +257,21 @@ fn text_back(
                     return fail(c, job, &why, now);
                 }
             };
+            // Texted through the business's texting account: from the number called when that account
+            // also reported the call, else from the business's first number.
+            let texts = config.sms_provider_name(biz);
+            let from = if texts == call.provider {
+                call.to_number.as_str()
+            } else {
+                biz.sender()
+            };
             new_message(
                 c,
                 job,
                 biz,
                 Some(call.id),
-                &call.provider,
-                &call.to_number,
+                texts,
+                from,
                 &contact,
                 &body,
                 Purpose::TextBack,
@@ -275,10 +279,12 @@ fn text_back(
             )?
         }
     };
-    let provider = config.providers.get(&call.provider);
-    let lookup = provider.is_some_and(|p| p.line_type_lookup)
-        && contacts::line_type(c, &contact.phone, now)?.is_none();
     let m = messages::get(c, message_id)?;
+    let lookup = config
+        .providers
+        .get(&m.provider)
+        .is_some_and(|p| p.line_type_lookup)
+        && contacts::line_type(c, &contact.phone, now)?.is_none();
     Ok(Some(Work::Sms(send_of(job, &m, lookup))))
 }
 
@@ -352,11 +358,7 @@ fn follow_up(
                 None => {
                     let body =
                         script::render(&plan.script, &biz.script_fields()).unwrap_or_default();
-                    let env = Env {
-                        biz,
-                        provider: config.provider_name(biz),
-                        public_url: "",
-                    };
+                    let env = Env::of(config, biz, "");
                     events::record_unsent(
                         c,
                         &env,
@@ -386,7 +388,7 @@ fn follow_up(
                         Ok(b) => b,
                         Err(e) => return fail(c, job, &e.to_string(), now),
                     };
-                    let provider = config.provider_name(biz);
+                    let provider = config.sms_provider_name(biz);
                     new_message(
                         c,
                         job,

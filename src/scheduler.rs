@@ -593,7 +593,9 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::events;
     use crate::model::{CallReport, CallReportKind};
-    use crate::providers::{Accepted, OutgoingSms, Provider, SignedRequest};
+    use crate::providers::{
+        Accepted, Answer, OutgoingSms, ParseError, Parsed, Provider, Refused, Reply, Request,
+    };
     use std::collections::{BTreeMap, VecDeque};
 
     #[derive(Default)]
@@ -630,8 +632,17 @@ mod tests {
                 Lookup::NotSent
             }
         }
-        fn verify(&self, _: &SignedRequest<'_>) -> bool {
-            true
+        fn verify(&self, _: &Request<'_>) -> Result<(), Refused> {
+            Ok(())
+        }
+        fn parse(&self, req: &Request<'_>) -> Result<Parsed, ParseError> {
+            Err(ParseError::NoSuchHook(req.hook.to_string()))
+        }
+        fn reply(&self, _: &Reply<'_>) -> Answer {
+            Answer {
+                content_type: "text/plain",
+                body: String::new(),
+            }
         }
         fn line_type(&self, _: &str) -> Result<String, String> {
             Ok("mobile".into())
@@ -684,11 +695,7 @@ mod tests {
         };
         deps.store
             .write(move |c| {
-                let env = events::Env {
-                    biz: &config.businesses[0],
-                    provider: "simulator",
-                    public_url: "http://127.0.0.1:8080",
-                };
+                let env = events::Env::of(&config, &config.businesses[0], "http://127.0.0.1:8080");
                 events::call_report(c, &env, &report, at)
             })
             .unwrap();
@@ -917,11 +924,7 @@ mod tests {
         };
         deps.store
             .write(move |c| {
-                let env = events::Env {
-                    biz: &config.businesses[0],
-                    provider: "simulator",
-                    public_url: "http://127.0.0.1:8080",
-                };
+                let env = events::Env::of(&config, &config.businesses[0], "http://127.0.0.1:8080");
                 events::inbound_text(c, &env, &stop, due + 1_000)
             })
             .unwrap();

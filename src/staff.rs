@@ -96,20 +96,15 @@ fn business<'a>(config: &'a Config, id: Option<&str>) -> anyhow::Result<&'a Busi
 
 /// Applies a staff action; returns what happened, for the terminal.
 pub fn act(loaded: &Loaded, business_id: Option<&str>, action: Action) -> anyhow::Result<String> {
-    let config = &loaded.config;
-    let biz = business(config, business_id)?.clone();
-    let provider = config.provider_name(&biz).to_string();
+    let config = loaded.config.clone();
+    let biz = business(&config, business_id)?.clone();
     let public = config.server.public_base();
     let store = Store::open(&loaded.database)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let now = SystemClock.now();
     let name = biz.name.clone();
     let done = store.write(move |c| {
-        let env = Env {
-            biz: &biz,
-            provider: &provider,
-            public_url: &public,
-        };
+        let env = Env::of(&config, &biz, &public);
         Ok(match action {
             Action::Booked { number, value } => {
                 events::mark_booked(c, &biz, &number, value, now)?;

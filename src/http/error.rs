@@ -22,8 +22,11 @@ pub enum HttpError {
     #[error("{0}")]
     Conflict(String),
     /// The body is in a format the route does not take.
-    #[error("expected Content-Type application/x-www-form-urlencoded")]
-    UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// [`HttpError::UnsupportedMediaType`] with a message made at run time.
+    #[error("{0}")]
+    UnsupportedMediaTypeOwned(String),
     /// Too many requests of this kind right now.
     #[error("{0}")]
     TooManyRequests(String),
@@ -59,7 +62,9 @@ impl ResponseError for HttpError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) | Self::UnsupportedMediaTypeOwned(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -153,15 +153,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/contacts", web::get().to(api::contacts))
                 .route("/stats", web::get().to(api::stats)),
         )
-        .service(
-            web::scope("/hooks/twilio")
-                .route("/voice", web::post().to(webhooks::voice))
-                .route("/dial", web::post().to(webhooks::dial))
-                .route("/screen", web::post().to(webhooks::screen))
-                .route("/screen-accept", web::post().to(webhooks::screen_accept))
-                .route("/call-status", web::post().to(webhooks::call_status))
-                .route("/recording", web::post().to(webhooks::recording))
-                .route("/sms", web::post().to(webhooks::inbound_sms))
-                .route("/message-status", web::post().to(webhooks::message_status)),
-        );
+        .route("/hooks/{provider}/{hook}", web::post().to(webhooks::hook));
 }

@@ -1,146 +1,155 @@
-//! Twilio-format webhooks: check the signature over the configured public URL and the raw path and query,
-//! parse into a domain report, apply it in one transaction, answer TwiML. Nothing is written unless the
-//! signature is valid, and nothing is acknowledged until it is committed.
+//! Inbound webhooks, for every provider: `POST /hooks/{provider}/{hook}`. The provider account checks the
+//! request and reads it into a domain event; the event is applied in one transaction; the provider writes
+//! the answer in its own format. Nothing is written unless the request checks out, and nothing is
+//! acknowledged until it is committed. `/hooks/twilio/...` keeps working for Twilio numbers set up before
+//! accounts had their own URLs: it is answered by whichever Twilio-format account signed it.
 
-use super::{AppState, HttpError};
+use super::{read, AppState, HttpError};
 use crate::clock::Millis;
-use crate::config::BusinessConfig;
+use crate::config::{BusinessConfig, Config, ProviderKind};
 use crate::events::{self, Answer, Applied, Env};
-use crate::providers::twilio::{self, CallHook, DialOptions, ParseError};
-use crate::providers::SignedRequest;
+use crate::model::CallReportKind;
+use crate::providers::{Addressed, Event, ParseError, Parsed, Provider, Refused, Reply, Request};
 use crate::store::{self, Conn};
-use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
+use std::sync::Arc;
 
-/// A request whose signature checked out, with the business it is for.
-struct Verified {
-    params: Vec<(String, String)>,
-    business: BusinessConfig,
-    provider: String,
-    /// `I-Twilio-Idempotency-Token`, scoped to the route.
-    token: Option<String>,
+/// The path segment of the URLs Twilio numbers were pointed at before accounts had their own.
+const LEGACY_TWILIO: &str = "twilio";
+
+/// A request that checked out: the account that sent it, what it says, and the business it is for.
+struct Checked {
+    account: String,
+    provider: Arc<dyn Provider>,
+    parsed: Parsed,
+    business: Option<BusinessConfig>,
 }
 
-/// Which parameter names the business number.
-#[derive(Clone, Copy)]
-enum Addressed {
-    /// Calls and inbound texts: the number called or texted.
-    To,
-    /// Delivery receipts: the number the text was sent from.
-    From,
-    /// Call status: `To` for inbound calls, `From` for the business's own outbound calls.
-    ToOrFrom,
-    /// Call screening legs: the `business` query parameter we put in the URL.
-    Query,
+fn refused(r: Refused) -> HttpError {
+    match r {
+        Refused::Unsupported(why) => HttpError::UnsupportedMediaType(why),
+        Refused::Forbidden(why) => HttpError::Forbidden(why),
+    }
 }
 
-fn verify(
+fn unreadable(e: ParseError) -> HttpError {
+    match e {
+        ParseError::Malformed(why) => HttpError::BadRequest(why),
+        ParseError::Unsupported(why) => HttpError::UnsupportedMediaTypeOwned(why),
+        ParseError::NoSuchHook(hook) => HttpError::NotFound(format!("no webhook named {hook:?}")),
+    }
+}
+
+/// The accounts that may have sent a request to `/hooks/{segment}/...`: the account of that name, or for
+/// the legacy Twilio path every account that speaks Twilio's format.
+fn candidates(
     state: &AppState,
-    req: &HttpRequest,
-    body: &[u8],
-    addressed: Addressed,
-) -> Result<Verified, HttpError> {
-    let config = state.config.get();
-    let form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if !form {
-        return Err(HttpError::UnsupportedMediaType);
+    config: &Config,
+    segment: &str,
+) -> Vec<(String, Arc<dyn Provider>)> {
+    if let Some(p) = state.providers.get(segment) {
+        return vec![(segment.to_string(), p)];
     }
-    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
-    let url = format!("{}{path_and_query}", state.public_url);
-    let signature = req
-        .headers()
-        .get(twilio::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    if signature.is_none() {
-        return Err(HttpError::Forbidden("missing X-Twilio-Signature"));
+    if segment != LEGACY_TWILIO {
+        return vec![];
     }
-    let number = match addressed {
-        Addressed::To | Addressed::ToOrFrom => twilio::addressed_to(&params),
-        Addressed::From => twilio::receipt_sender(&params),
-        Addressed::Query => None,
-    };
-    let mut business = number.and_then(|n| config.business_for_number(n));
-    if business.is_none() && matches!(addressed, Addressed::ToOrFrom) {
-        let from = twilio::receipt_sender(&params);
-        business = from
-            .and_then(|n| config.business_for_number(n))
-            .or_else(|| from.and_then(|n| config.business_for_staff_number(n)));
-    }
-    if matches!(addressed, Addressed::Query) {
-        business = query(req, "business").and_then(|id| config.business(&id));
-    }
-    let signed = SignedRequest {
-        url: &url,
-        params: &params,
-        body,
-        signature,
-    };
-    // The business's own account signs its webhooks; for an unknown number any account may have.
-    let provider = match business {
-        Some(b) => {
-            let name = config.provider_name(b);
-            state
+    state
+        .providers
+        .all()
+        .into_iter()
+        .filter(|(name, _)| {
+            config
                 .providers
                 .get(name)
-                .filter(|p| p.verify(&signed))
-                .map(|_| name.to_string())
-        }
-        None => state
-            .providers
-            .all()
-            .into_iter()
-            .find(|(_, p)| p.verify(&signed))
-            .map(|(name, _)| name),
+                .is_some_and(|p| matches!(p.kind, ProviderKind::Twilio | ProviderKind::Simulator))
+        })
+        .collect()
+}
+
+/// The business a webhook is for.
+fn business_of(
+    config: &Config,
+    addressed: &Addressed,
+) -> Result<Option<BusinessConfig>, HttpError> {
+    let found = match addressed {
+        Addressed::Nobody => return Ok(None),
+        Addressed::Business(id) => config.business(id),
+        Addressed::Number { number, or } => config.business_for_number(number).or_else(|| {
+            or.as_deref().and_then(|n| {
+                config
+                    .business_for_number(n)
+                    .or_else(|| config.business_for_staff_number(n))
+            })
+        }),
     };
-    let Some(provider) = provider else {
-        tracing::warn!(path = req.path(), "webhook refused: invalid signature");
-        return Err(HttpError::Forbidden("invalid X-Twilio-Signature"));
-    };
-    let Some(business) = business else {
+    match found {
+        Some(b) => Ok(Some(b.clone())),
+        None => Err(HttpError::NotFound(match addressed {
+            Addressed::Number { number, .. } => {
+                format!("the number {number} is not configured for any business")
+            }
+            _ => "no such business".into(),
+        })),
+    }
+}
+
+/// Checks a request against the accounts that may have sent it and reads it.
+fn check(state: &AppState, segment: &str, req: &Request<'_>) -> Result<Checked, HttpError> {
+    let config = state.config.get();
+    let accounts = candidates(state, &config, segment);
+    if accounts.is_empty() {
         return Err(HttpError::NotFound(format!(
-            "the number {} is not configured for any business",
-            number.unwrap_or("(none)")
+            "no provider account named {segment:?}"
         )));
+    }
+    let mut verified = Vec::new();
+    let mut refusal = None;
+    for (name, provider) in accounts {
+        match provider.verify(req) {
+            Ok(()) => verified.push((name, provider)),
+            Err(Refused::Unsupported(why)) => return Err(HttpError::UnsupportedMediaType(why)),
+            Err(r) => refusal = Some(r),
+        }
+    }
+    let Some((_, first)) = verified.first() else {
+        tracing::warn!(
+            path = req.url,
+            "webhook refused: {}",
+            refusal.map_or_else(String::new, |r| r.to_string())
+        );
+        return Err(refusal.map_or(HttpError::Forbidden("not signed"), refused));
     };
-    let token = req
-        .headers()
-        .get(twilio::IDEMPOTENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|t| !t.is_empty())
-        .map(|t| format!("{}:{t}", req.path()));
-    Ok(Verified {
-        params,
-        business: business.clone(),
+    let parsed = first.parse(req).map_err(unreadable)?;
+    let business = business_of(&config, &parsed.addressed)?;
+    // The business's own account must have sent it (for calls, the account that reports them; for texts,
+    // the one that texts).
+    let (account, provider) = match &business {
+        None => verified.swap_remove(0),
+        Some(b) => {
+            let own = [config.provider_name(b), config.sms_provider_name(b)];
+            let Some(i) = verified
+                .iter()
+                .position(|(name, _)| own.contains(&name.as_str()))
+            else {
+                tracing::warn!(path = req.url, business = %b.id, "webhook refused: signed by another account");
+                return Err(HttpError::Forbidden(
+                    "signed by an account this business does not use",
+                ));
+            };
+            verified.swap_remove(i)
+        }
+    };
+    Ok(Checked {
+        account,
         provider,
-        token,
+        parsed,
+        business,
     })
 }
 
-fn query(req: &HttpRequest, key: &str) -> Option<String> {
-    form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn bad_request(e: ParseError) -> HttpError {
-    HttpError::BadRequest(e.0)
-}
-
-fn twiml(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/xml; charset=utf-8")
-        .body(body)
+fn answer(provider: &dyn Provider, reply: &Reply<'_>) -> HttpResponse {
+    let a = provider.reply(reply);
+    HttpResponse::Ok().content_type(a.content_type).body(a.body)
 }
 
 fn after(state: &AppState, applied: Applied) {
@@ -149,255 +158,228 @@ fn after(state: &AppState, applied: Applied) {
     }
 }
 
-fn missed_twiml(state: &AppState, biz: &BusinessConfig) -> String {
-    let record = biz
-        .voicemail
-        .then(|| format!("{}/hooks/twilio/recording", state.public_url));
-    twilio::twiml_missed(&biz.missed_greeting, record.as_deref())
-}
-
-/// `POST /hooks/twilio/voice`: a call is ringing. Ring staff, with our dial action as the callback.
-pub async fn voice(
+/// `POST /hooks/{provider}/{hook}`: every provider's webhooks.
+pub async fn hook(
     state: web::Data<AppState>,
     req: HttpRequest,
+    path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::To)?;
-    let report = twilio::parse_call(&v.params, CallHook::Voice).map_err(bad_request)?;
-    let now = state.clock.now();
-    let call_sid = report.call_sid.clone();
-    let (biz, provider, public) = (
-        v.business.clone(),
-        v.provider.clone(),
-        state.public_url.clone(),
-    );
-    let (answer, applied) = state
-        .store
-        .write_async(move |c| {
-            let env = Env {
-                biz: &biz,
-                provider: &provider,
-                public_url: &public,
-            };
-            events::incoming_call(c, &env, &report, now)
+    let (segment, hook) = path.into_inner();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    let url = format!("{}{path_and_query}", state.public_url);
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
         })
-        .await?;
-    after(&state, applied);
-    let _ = state.live.send(v.business.id.clone());
-    let biz = &v.business;
-    let screen = biz.call_screening.then(|| {
-        let q: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("business", &biz.id)
-            .append_pair("parent", &call_sid)
-            .finish();
-        format!("{}/hooks/twilio/screen?{q}", state.public_url)
-    });
-    Ok(twiml(match answer {
-        Answer::Dial => twilio::twiml_dial(
-            &biz.forward_to,
-            biz.ring_timeout.secs(),
-            &format!("{}/hooks/twilio/dial", state.public_url),
-            DialOptions {
-                screen_url: screen.as_deref(),
-                machine_detection: biz.machine_detection,
-            },
-        ),
-        Answer::Missed => missed_twiml(&state, biz),
-    }))
+        .collect();
+    let request = Request {
+        url: &url,
+        hook: &hook,
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let checked = check(&state, &segment, &request)?;
+    // Redeliveries carrying the same provider key change nothing; the key is scoped to the route.
+    let token = checked
+        .parsed
+        .idempotency_key
+        .as_ref()
+        .map(|t| format!("{}:{t}", req.path()));
+    handle(&state, checked, token).await
 }
 
-/// `POST /hooks/twilio/screen`: the person who answered a forwarded call hears who is calling and must press
-/// 1; a machine that answered is hung up on, so the call counts as missed.
-pub async fn screen(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::Query)?;
-    if twilio::answered_by(twilio::param(&v.params, "AnsweredBy"))
-        == crate::model::AnsweredBy::Machine
-    {
-        return Ok(twiml(twilio::twiml_hangup()));
-    }
-    let parent =
-        query(&req, "parent").ok_or_else(|| HttpError::BadRequest("missing parent".into()))?;
-    let (provider, p) = (v.provider.clone(), parent.clone());
-    let caller = super::read(&state, move |c| {
-        crate::store::calls::by_sid(c, &provider, &p)
-    })
-    .await?
-    .map(|call| call.from_raw)
-    .unwrap_or_default();
-    let accept: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("business", &v.business.id)
-        .append_pair("parent", &parent)
-        .finish();
-    Ok(twiml(twilio::twiml_screen(
-        &v.business.name,
-        &caller,
-        &format!("{}/hooks/twilio/screen-accept?{accept}", state.public_url),
-    )))
-}
-
-/// `POST /hooks/twilio/screen-accept`: the key pressed on a screened call. 1 connects it; anything else hangs
-/// up the forwarded leg, and the caller's call counts as missed.
-pub async fn screen_accept(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::Query)?;
-    let parent =
-        query(&req, "parent").ok_or_else(|| HttpError::BadRequest("missing parent".into()))?;
-    if twilio::digits(&v.params) != Some("1") {
-        return Ok(twiml(twilio::twiml_hangup()));
-    }
-    apply_once(&state, v, move |c, env, now| {
-        events::screened_in(c, env, &parent, now)?;
-        Ok(Applied::default())
-    })
-    .await?;
-    Ok(twiml(twilio::twiml_empty()))
-}
-
-/// Applies an event for the verified request's business in one transaction, once: a redelivery carrying
-/// an idempotency token already seen changes nothing. Wakes the scheduler when a job was added.
-async fn apply_once<F>(state: &AppState, v: Verified, f: F) -> Result<(), HttpError>
-where
-    F: FnOnce(&Conn<'_>, &Env<'_>, Millis) -> store::Result<Applied> + Send + 'static,
-{
-    apply_once_then(state, v, f, |_, _| Ok(())).await
-}
-
-/// [`apply_once`], then `answer` in the same transaction, redelivery or not: what the provider is told
-/// follows what was recorded.
-async fn apply_once_then<F, A, R>(
+async fn handle(
     state: &AppState,
-    v: Verified,
-    f: F,
-    answer: A,
-) -> Result<R, HttpError>
-where
-    F: FnOnce(&Conn<'_>, &Env<'_>, Millis) -> store::Result<Applied> + Send + 'static,
-    A: FnOnce(&Conn<'_>, &Env<'_>) -> store::Result<R> + Send + 'static,
-    R: Send + 'static,
-{
-    let now = state.clock.now();
-    let Verified {
-        business,
+    checked: Checked,
+    token: Option<String>,
+) -> Result<HttpResponse, HttpError> {
+    let Checked {
+        account,
         provider,
+        parsed,
+        business,
+    } = checked;
+    let Some(biz) = business else {
+        return Ok(answer(provider.as_ref(), &Reply::Ack));
+    };
+    let ctx = Ctx {
+        state,
+        biz: biz.clone(),
+        account,
         token,
-        ..
-    } = v;
-    let public = state.public_url.clone();
-    let id = business.id.clone();
-    let (applied, answered) = state
-        .store
-        .write_async(move |c| {
-            let env = Env {
-                biz: &business,
-                provider: &provider,
-                public_url: &public,
+    };
+    match parsed.event {
+        Event::Ignored => Ok(answer(provider.as_ref(), &Reply::Ack)),
+        Event::Incoming(report) => {
+            let call_sid = report.call_sid.clone();
+            let now = state.clock.now();
+            let (biz_w, account, public) =
+                (biz.clone(), ctx.account.clone(), state.public_url.clone());
+            let config = state.config.get();
+            let (decided, applied) = state
+                .store
+                .write_async(move |c| {
+                    let env = Env {
+                        provider: &account,
+                        ..Env::of(&config, &biz_w, &public)
+                    };
+                    events::incoming_call(c, &env, &report, now)
+                })
+                .await?;
+            after(state, applied);
+            let _ = state.live.send(biz.id.clone());
+            let reply = match decided {
+                Answer::Dial => Reply::Forward {
+                    numbers: &biz.forward_to,
+                    ring_secs: biz.ring_timeout.secs(),
+                    screen: biz
+                        .call_screening
+                        .then_some((biz.id.as_str(), call_sid.as_str())),
+                    machine_detection: biz.machine_detection,
+                },
+                Answer::Missed => Reply::Missed {
+                    greeting: &biz.missed_greeting,
+                    voicemail: biz.voicemail,
+                },
             };
-            let applied = if events::seen_token(c, token.as_deref(), now)? {
-                Applied::default()
-            } else {
-                f(c, &env, now)?
+            Ok(answer(provider.as_ref(), &reply))
+        }
+        Event::Call(report) => {
+            let kind = report.kind.clone();
+            let sid = report.call_sid.clone();
+            let missed = ctx
+                .apply(
+                    move |c, env, now| events::call_report(c, env, &report, now),
+                    move |c, env| events::call_missed(c, env.provider, &sid),
+                )
+                .await?;
+            // After the forwarded leg ends, a missed call hears the greeting (and leaves a voicemail); the
+            // answer follows the outcome recorded, so a redelivery gets the same one.
+            let reply = match kind {
+                CallReportKind::DialEnded { .. } if missed => Reply::Missed {
+                    greeting: &biz.missed_greeting,
+                    voicemail: biz.voicemail,
+                },
+                CallReportKind::DialEnded { .. } | CallReportKind::Recording { .. } => {
+                    Reply::Hangup
+                }
+                CallReportKind::Status { .. } | CallReportKind::Incoming => Reply::Ack,
             };
-            Ok::<_, store::Error>((applied, answer(c, &env)?))
-        })
-        .await?;
-    after(state, applied);
-    if !applied.duplicate {
-        // Nobody listening is fine.
-        let _ = state.live.send(id);
+            Ok(answer(provider.as_ref(), &reply))
+        }
+        Event::ScreenAnswered { call, machine } => {
+            if machine {
+                return Ok(answer(provider.as_ref(), &Reply::Hangup));
+            }
+            let (account, c) = (ctx.account.clone(), call.clone());
+            let caller = read(state, move |conn| {
+                crate::store::calls::by_sid(conn, &account, &c)
+            })
+            .await?
+            .map(|found| found.from_raw)
+            .unwrap_or_default();
+            Ok(answer(
+                provider.as_ref(),
+                &Reply::ScreenPrompt {
+                    business_name: &biz.name,
+                    caller: &caller,
+                    call: (&biz.id, &call),
+                },
+            ))
+        }
+        Event::ScreenKey { call, accepted } => {
+            if !accepted {
+                return Ok(answer(provider.as_ref(), &Reply::Hangup));
+            }
+            ctx.apply(
+                move |c, env, now| {
+                    events::screened_in(c, env, &call, now)?;
+                    Ok(Applied::default())
+                },
+                |_, _| Ok(()),
+            )
+            .await?;
+            Ok(answer(provider.as_ref(), &Reply::Ack))
+        }
+        Event::Text(text) => {
+            ctx.apply(
+                move |c, env, now| events::inbound_text(c, env, &text, now).map(|(_, a)| a),
+                |_, _| Ok(()),
+            )
+            .await?;
+            Ok(answer(provider.as_ref(), &Reply::Ack))
+        }
+        Event::Receipt(receipt) => {
+            ctx.apply(
+                move |c, env, now| events::delivery_receipt(c, env.provider, &receipt, now),
+                |_, _| Ok(()),
+            )
+            .await?;
+            Ok(answer(provider.as_ref(), &Reply::Ack))
+        }
     }
-    Ok(answered)
 }
 
-async fn call_report(state: &AppState, v: Verified, hook: CallHook) -> Result<(), HttpError> {
-    let report = twilio::parse_call(&v.params, hook).map_err(bad_request)?;
-    apply_once(state, v, move |c, env, now| {
-        events::call_report(c, env, &report, now)
-    })
-    .await
+/// What applying a webhook's event needs.
+struct Ctx<'s> {
+    state: &'s AppState,
+    biz: BusinessConfig,
+    account: String,
+    token: Option<String>,
 }
 
-/// `POST /hooks/twilio/dial`: the forwarded leg ended. A missed call hears the greeting (and voicemail).
-/// The answer follows the outcome recorded for the call (one decision: screening, machines and short
-/// calls included), so a redelivered dial action gets the same TwiML.
-pub async fn dial(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::To)?;
-    let biz = v.business.clone();
-    let report = twilio::parse_call(&v.params, CallHook::Dial).map_err(bad_request)?;
-    let sid = report.call_sid.clone();
-    let missed = apply_once_then(
-        &state,
-        v,
-        move |c, env, now| events::call_report(c, env, &report, now),
-        move |c, env| events::call_missed(c, env.provider, &sid),
-    )
-    .await?;
-    Ok(twiml(if missed {
-        missed_twiml(&state, &biz)
-    } else {
-        twilio::twiml_hangup()
-    }))
-}
-
-/// `POST /hooks/twilio/call-status`: the call's final status; the backstop when no dial action came. Also
-/// the status of the business's own outbound calls, which show it called a contact back.
-pub async fn call_status(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::ToOrFrom)?;
-    call_report(&state, v, CallHook::Status).await?;
-    Ok(twiml(twilio::twiml_empty()))
-}
-
-/// `POST /hooks/twilio/recording`: a voicemail was recorded.
-pub async fn recording(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::To)?;
-    call_report(&state, v, CallHook::Recording).await?;
-    Ok(twiml(twilio::twiml_hangup()))
-}
-
-/// `POST /hooks/twilio/sms`: an inbound text.
-pub async fn inbound_sms(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::To)?;
-    let text = twilio::parse_inbound_text(&v.params).map_err(bad_request)?;
-    apply_once(&state, v, move |c, env, now| {
-        events::inbound_text(c, env, &text, now).map(|(_, a)| a)
-    })
-    .await?;
-    Ok(twiml(twilio::twiml_empty()))
-}
-
-/// `POST /hooks/twilio/message-status`: a delivery receipt.
-pub async fn message_status(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let v = verify(&state, &req, &body, Addressed::From)?;
-    let receipt = twilio::parse_receipt(&v.params).map_err(bad_request)?;
-    apply_once(&state, v, move |c, env, now| {
-        events::delivery_receipt(c, env.provider, &receipt, now)
-    })
-    .await?;
-    Ok(twiml(twilio::twiml_empty()))
+impl Ctx<'_> {
+    /// Applies an event for the business in one transaction, once: a redelivery carrying an idempotency key
+    /// already seen changes nothing. Then `answer` reads, in the same transaction, what the provider is to
+    /// be told, redelivery or not. Wakes the scheduler when a job was added.
+    async fn apply<F, A, R>(self, f: F, answer: A) -> Result<R, HttpError>
+    where
+        F: FnOnce(&Conn<'_>, &Env<'_>, Millis) -> store::Result<Applied> + Send + 'static,
+        A: FnOnce(&Conn<'_>, &Env<'_>) -> store::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let now = self.state.clock.now();
+        let Self {
+            state,
+            biz,
+            account,
+            token,
+        } = self;
+        let (public, config) = (state.public_url.clone(), state.config.get());
+        let id = biz.id.clone();
+        let (applied, answered) = state
+            .store
+            .write_async(move |c| {
+                let env = Env {
+                    provider: &account,
+                    ..Env::of(&config, &biz, &public)
+                };
+                let applied = if events::seen_token(c, token.as_deref(), now)? {
+                    Applied::default()
+                } else {
+                    f(c, &env, now)?
+                };
+                Ok::<_, store::Error>((applied, answer(c, &env)?))
+            })
+            .await?;
+        after(state, applied);
+        if !applied.duplicate {
+            // Nobody listening is fine.
+            let _ = state.live.send(id);
+        }
+        Ok(answered)
+    }
 }

@@ -7,6 +7,7 @@ pub mod twilio;
 
 use crate::clock::Millis;
 use crate::config::{Config, ProviderKind};
+use crate::model::{CallReport, DeliveryReceipt, InboundText};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,27 +70,194 @@ pub enum Lookup {
     Unknown(String),
 }
 
-/// A webhook request as the signature check sees it.
+/// An inbound webhook as it arrived, for a provider to verify and read.
 #[derive(Debug, Clone, Copy)]
-pub struct SignedRequest<'a> {
+pub struct Request<'a> {
     /// The URL the provider called: the configured public URL plus the raw path and query.
     pub url: &'a str,
-    /// The decoded form parameters, in the order received.
-    pub params: &'a [(String, String)],
+    /// The last segment of the path (`voice`, `sms`, `events`...): which of the provider's hooks it is.
+    pub hook: &'a str,
+    /// The decoded query parameters.
+    pub query: &'a [(String, String)],
+    /// The headers, names in lower case.
+    pub headers: &'a [(String, String)],
     /// The raw body.
     pub body: &'a [u8],
-    /// The signature header, if any.
-    pub signature: Option<&'a str>,
 }
 
-/// A provider account.
+impl Request<'_> {
+    /// A header's value (the first, when repeated).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter's value.
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the body is form-encoded.
+    pub fn is_form(&self) -> bool {
+        self.header("content-type").is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+    }
+
+    /// Whether the body is JSON.
+    pub fn is_json(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"))
+    }
+}
+
+/// What a webhook reports, in the domain's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A call is ringing at a business number and waits to be told what to do.
+    Incoming(CallReport),
+    /// News about a call: the forwarded leg ended, the call's status, a voicemail recorded.
+    Call(CallReport),
+    /// Someone answered a screened forwarded leg (or a machine did): they are to hear who calls.
+    ScreenAnswered {
+        /// The caller's call.
+        call: String,
+        /// A machine answered: it is hung up on, so the call counts as missed.
+        machine: bool,
+    },
+    /// The key pressed after the screening prompt.
+    ScreenKey {
+        /// The caller's call.
+        call: String,
+        /// 1 was pressed: the person takes the call.
+        accepted: bool,
+    },
+    /// An inbound text.
+    Text(InboundText),
+    /// A delivery receipt for a text we sent.
+    Receipt(DeliveryReceipt),
+    /// Something the provider tells that needs nothing done (an event type we do not use).
+    Ignored,
+}
+
+/// Which business a webhook is for: by one of its numbers, or by its id (in a URL we built ourselves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressed {
+    /// A business number; failing that, `or` (the other end of a call placed from a business or staff
+    /// phone).
+    Number {
+        /// The number, as the provider sent it.
+        number: String,
+        /// The number to try next.
+        or: Option<String>,
+    },
+    /// A business id.
+    Business(String),
+    /// Nothing to find (an ignored event).
+    Nobody,
+}
+
+/// A webhook read into the domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// What it reports.
+    pub event: Event,
+    /// Which business it is for.
+    pub addressed: Addressed,
+    /// A key the provider keeps the same across retries of this webhook, when it sends one.
+    pub idempotency_key: Option<String>,
+}
+
+/// A webhook cannot be read: missing or malformed fields (a 400), or a body in the wrong format (a 415).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Missing or malformed fields.
+    #[error("{0}")]
+    Malformed(String),
+    /// The body is not in a format this hook takes.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The provider has no such hook.
+    #[error("no such webhook: {0}")]
+    NoSuchHook(String),
+}
+
+/// The answer to a webhook, in the domain's words; each provider writes it in its own format (TwiML, JSON,
+/// an empty 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// Received; nothing more to do.
+    Ack,
+    /// End the call.
+    Hangup,
+    /// Ring the business's phones; report back when that ends.
+    Forward {
+        /// The phones.
+        numbers: &'a [String],
+        /// How long they ring.
+        ring_secs: u64,
+        /// Screen the call (whoever answers must press 1): the business id and the caller's call id.
+        screen: Option<(&'a str, &'a str)>,
+        /// Ask the provider to detect answering machines.
+        machine_detection: bool,
+    },
+    /// Nobody took the call: play the greeting and, when asked, record a voicemail.
+    Missed {
+        /// What the caller hears.
+        greeting: &'a str,
+        /// Record a voicemail after it.
+        voicemail: bool,
+    },
+    /// Tell the person who answered a screened call who calls, and ask for 1.
+    ScreenPrompt {
+        /// The business's name.
+        business_name: &'a str,
+        /// The caller's number.
+        caller: &'a str,
+        /// The business id and the caller's call id, for the key's report.
+        call: (&'a str, &'a str),
+    },
+}
+
+/// Why a webhook is not taken from this account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The body is not in the account's format (a 415).
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// No valid proof that the account sent it (a 403).
+    #[error("{0}")]
+    Forbidden(&'static str),
+}
+
+/// A webhook's answer as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its body.
+    pub body: String,
+}
+
+/// A provider account: its outgoing API and its inbound webhooks.
 pub trait Provider: Send + Sync {
     /// Sends a text.
     fn send_sms(&self, sms: &OutgoingSms) -> Result<Accepted, SendError>;
     /// Asks whether `sms` was accepted at or after `since` (reconciling an interrupted send).
     fn find_sent(&self, sms: &OutgoingSms, since: Millis) -> Lookup;
-    /// Checks a webhook's signature.
-    fn verify(&self, req: &SignedRequest<'_>) -> bool;
+    /// Checks that an inbound webhook comes from this account (its signature, or another proof) and is in
+    /// the account's format.
+    fn verify(&self, req: &Request<'_>) -> Result<(), Refused>;
+    /// Reads an inbound webhook into the domain. Only called for a verified request.
+    fn parse(&self, req: &Request<'_>) -> Result<Parsed, ParseError>;
+    /// Writes the answer to a webhook in the provider's format.
+    fn reply(&self, reply: &Reply<'_>) -> Answer;
     /// The line type of a number (`mobile`, `landline`, `fixedVoip`, …), when the account can look it up.
     fn line_type(&self, number: &str) -> Result<String, String>;
     /// Phones `to` from `from` and reads `say` aloud; returns the call's id.
@@ -179,7 +347,9 @@ fn build(
                 ProviderKind::Twilio => {
                     Arc::new(twilio::Twilio::new(p, &public)) as Arc<dyn Provider>
                 }
-                ProviderKind::Simulator => Arc::new(simulator::Simulator::new(p, &simulator.0)),
+                ProviderKind::Simulator => {
+                    Arc::new(simulator::Simulator::new(p, &simulator.0, &public))
+                }
             });
             (name.clone(), provider)
         })

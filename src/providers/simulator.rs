@@ -2,7 +2,10 @@
 //! (so `textback simulate` and the demo exercise the real webhook path, signatures included), and its
 //! "sends" are printed to the log instead of leaving the machine.
 
-use super::{twilio, Accepted, Lookup, OutgoingSms, Provider, SendError, SignedRequest};
+use super::{
+    twilio, Accepted, Answer, Lookup, OutgoingSms, Parsed, Provider, Refused, Reply, Request,
+    SendError,
+};
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
 use crate::model::mask;
@@ -15,13 +18,16 @@ pub const TOKEN_KEY: &str = "simulator_token";
 /// The simulator account.
 pub struct Simulator {
     token: String,
+    /// Where its webhooks go: `{public_url}/hooks/twilio` (it speaks Twilio's format).
+    hooks: String,
     sent: Mutex<Vec<(OutgoingSms, Accepted)>>,
 }
 
 impl Simulator {
     /// Builds the simulator from its config; `default_token` signs its webhooks unless it sets `auth_token`.
-    pub fn new(config: &ProviderConfig, default_token: &str) -> Self {
+    pub fn new(config: &ProviderConfig, default_token: &str, public_url: &str) -> Self {
         Self {
+            hooks: format!("{public_url}/hooks/twilio"),
             token: config
                 .auth_token
                 .as_ref()
@@ -80,8 +86,15 @@ impl Provider for Simulator {
         Ok(sid)
     }
 
-    fn verify(&self, req: &SignedRequest<'_>) -> bool {
-        req.signature
-            .is_some_and(|sig| twilio::validate(&self.token, req.url, req.params, req.body, sig))
+    fn verify(&self, req: &Request<'_>) -> Result<(), Refused> {
+        twilio::verify_request(&self.token, req)
+    }
+
+    fn parse(&self, req: &Request<'_>) -> Result<Parsed, super::ParseError> {
+        twilio::parse_request(req)
+    }
+
+    fn reply(&self, reply: &Reply<'_>) -> Answer {
+        twilio::render_reply(&self.hooks, reply)
     }
 }

@@ -2,7 +2,10 @@
 //! webhook parameters of voice, dial, call-status, SMS and message-status callbacks, the TwiML we answer,
 //! and the Messages REST API (send, and list to reconcile an interrupted send).
 
-use super::{Accepted, Lookup, OutgoingSms, Provider, SendError, SignedRequest};
+use super::{
+    Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, Parsed, Provider, Reply, Request,
+    SendError,
+};
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
 use crate::model::{
@@ -137,6 +140,164 @@ fn with_port(url: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ParseError(pub String);
+
+// ---------------------------------------------------------------------------------------------------------
+// Inbound webhooks, shared with the simulator (which speaks Twilio's format)
+
+/// Whether a request comes from the account whose auth token is `token`: form-encoded, with a valid
+/// `X-Twilio-Signature` over the URL and its parameters.
+pub fn verify_request(token: &str, req: &Request<'_>) -> Result<(), super::Refused> {
+    if !req.is_form() {
+        return Err(super::Refused::Unsupported(
+            "expected Content-Type application/x-www-form-urlencoded",
+        ));
+    }
+    let Some(signature) = req.header(SIGNATURE_HEADER) else {
+        return Err(super::Refused::Forbidden("missing X-Twilio-Signature"));
+    };
+    let params = form(req.body);
+    if validate(token, req.url, &params, req.body, signature) {
+        Ok(())
+    } else {
+        Err(super::Refused::Forbidden("invalid X-Twilio-Signature"))
+    }
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// Reads a Twilio webhook (by the name of its hook: `voice`, `dial`, `call-status`, `recording`, `screen`,
+/// `screen-accept`, `sms`, `message-status`) into the domain.
+pub fn parse_request(req: &Request<'_>) -> Result<Parsed, super::ParseError> {
+    if !req.is_form() {
+        return Err(super::ParseError::Unsupported(
+            "expected Content-Type application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let params = form(req.body);
+    let malformed = |e: ParseError| super::ParseError::Malformed(e.0);
+    let to = || Addressed::Number {
+        number: addressed_to(&params).unwrap_or_default().to_string(),
+        or: None,
+    };
+    let our = |key: &str| -> Result<String, super::ParseError> {
+        req.query(key)
+            .map(str::to_string)
+            .ok_or_else(|| super::ParseError::Malformed(format!("missing {key}")))
+    };
+    let (event, addressed) = match req.hook {
+        "voice" => (
+            Event::Incoming(parse_call(&params, CallHook::Voice).map_err(malformed)?),
+            to(),
+        ),
+        "dial" => (
+            Event::Call(parse_call(&params, CallHook::Dial).map_err(malformed)?),
+            to(),
+        ),
+        "recording" => (
+            Event::Call(parse_call(&params, CallHook::Recording).map_err(malformed)?),
+            to(),
+        ),
+        // The business's own outbound calls report their status too: then the business number is `From`.
+        "call-status" => (
+            Event::Call(parse_call(&params, CallHook::Status).map_err(malformed)?),
+            Addressed::Number {
+                number: addressed_to(&params).unwrap_or_default().to_string(),
+                or: receipt_sender(&params).map(str::to_string),
+            },
+        ),
+        "screen" => (
+            Event::ScreenAnswered {
+                call: our("parent")?,
+                machine: answered_by(get(&params, "AnsweredBy")) == AnsweredBy::Machine,
+            },
+            Addressed::Business(our("business")?),
+        ),
+        "screen-accept" => (
+            Event::ScreenKey {
+                call: our("parent")?,
+                accepted: digits(&params) == Some("1"),
+            },
+            Addressed::Business(our("business")?),
+        ),
+        "sms" => (
+            Event::Text(parse_inbound_text(&params).map_err(malformed)?),
+            to(),
+        ),
+        // A receipt concerns the text we sent: the business number is its sender.
+        "message-status" => (
+            Event::Receipt(parse_receipt(&params).map_err(malformed)?),
+            Addressed::Number {
+                number: receipt_sender(&params).unwrap_or_default().to_string(),
+                or: None,
+            },
+        ),
+        other => return Err(super::ParseError::NoSuchHook(other.to_string())),
+    };
+    Ok(Parsed {
+        event,
+        addressed,
+        idempotency_key: req
+            .header(IDEMPOTENCY_HEADER)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+    })
+}
+
+/// Writes a reply as TwiML; the URLs Twilio calls back are under `hooks` (`https://…/hooks/twilio`).
+pub fn render_reply(hooks: &str, reply: &Reply<'_>) -> Answer {
+    let body = match *reply {
+        Reply::Ack => twiml_empty(),
+        Reply::Hangup => twiml_hangup(),
+        Reply::Forward {
+            numbers,
+            ring_secs,
+            screen,
+            machine_detection,
+        } => {
+            let screen_url =
+                screen.map(|(business, call)| format!("{hooks}/screen?{}", ours(business, call)));
+            twiml_dial(
+                numbers,
+                ring_secs,
+                &format!("{hooks}/dial"),
+                DialOptions {
+                    screen_url: screen_url.as_deref(),
+                    machine_detection,
+                },
+            )
+        }
+        Reply::Missed {
+            greeting,
+            voicemail,
+        } => {
+            let record = voicemail.then(|| format!("{hooks}/recording"));
+            twiml_missed(greeting, record.as_deref())
+        }
+        Reply::ScreenPrompt {
+            business_name,
+            caller,
+            call: (business, call),
+        } => twiml_screen(
+            business_name,
+            caller,
+            &format!("{hooks}/screen-accept?{}", ours(business, call)),
+        ),
+    };
+    Answer {
+        content_type: "text/xml; charset=utf-8",
+        body,
+    }
+}
+
+/// The query our screening URLs carry: which business, which call.
+fn ours(business: &str, call: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("business", business)
+        .append_pair("parent", call)
+        .finish()
+}
 
 /// The value of a webhook parameter.
 pub fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -476,6 +637,8 @@ pub struct Twilio {
     auth_token: String,
     api_base: String,
     lookup_base: String,
+    /// Where Twilio calls back: `{public_url}/hooks/twilio`.
+    hooks: String,
     status_callback: String,
     agent: ureq::Agent,
 }
@@ -488,6 +651,7 @@ impl Twilio {
             auth_token: config.signing_token().to_string(),
             api_base: config.api_base(),
             lookup_base: config.lookup_base(),
+            hooks: format!("{public_url}/hooks/twilio"),
             status_callback: format!("{public_url}/hooks/twilio/message-status"),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
@@ -678,9 +842,16 @@ impl Provider for Twilio {
         }
     }
 
-    fn verify(&self, req: &SignedRequest<'_>) -> bool {
-        req.signature
-            .is_some_and(|sig| validate(&self.auth_token, req.url, req.params, req.body, sig))
+    fn verify(&self, req: &Request<'_>) -> Result<(), super::Refused> {
+        verify_request(&self.auth_token, req)
+    }
+
+    fn parse(&self, req: &Request<'_>) -> Result<Parsed, super::ParseError> {
+        parse_request(req)
+    }
+
+    fn reply(&self, reply: &Reply<'_>) -> Answer {
+        render_reply(&self.hooks, reply)
     }
 
     fn line_type(&self, number: &str) -> Result<String, String> {

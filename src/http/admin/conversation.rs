@@ -247,20 +247,12 @@ pub async fn act(
     } else {
         None
     };
-    let (provider, public, author) = (
-        config.provider_name(&biz).to_string(),
-        state.public_url.clone(),
-        signed.user.name.clone(),
-    );
+    let (public, author) = (state.public_url.clone(), signed.user.name.clone());
     let phone = contact.phone.clone();
     let result = state
         .store
         .write_async(move |c| {
-            let env = Env {
-                biz: &biz,
-                provider: &provider,
-                public_url: &public,
-            };
+            let env = Env::of(&config, &biz, &public);
             match action.as_str() {
                 "reply" => events::staff_reply(c, &env, &phone, &form.body, now).map(Some),
                 "booked" => events::mark_booked(c, &biz, &phone, value, now).map(|_| None),

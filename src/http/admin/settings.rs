@@ -468,19 +468,11 @@ pub async fn settings_test_text(
             .await
         }
     };
-    let (provider, public, now) = (
-        config.provider_name(&biz).to_string(),
-        state.public_url.clone(),
-        state.clock.now(),
-    );
+    let (public, now) = (state.public_url.clone(), state.clock.now());
     state
         .store
         .write_async(move |c| {
-            let env = Env {
-                biz: &biz,
-                provider: &provider,
-                public_url: &public,
-            };
+            let env = Env::of(&config, &biz, &public);
             events::queue_message(
                 c,
                 &env,

@@ -149,11 +149,7 @@ pub async fn simulator_act(
         }
     };
     let action = path.into_inner();
-    let (provider, public, now) = (
-        config.provider_name(&biz).to_string(),
-        state.public_url.clone(),
-        state.clock.now(),
-    );
+    let (public, now) = (state.public_url.clone(), state.clock.now());
     let (to, status, body) = (
         biz.sender().to_string(),
         form.status.clone(),
@@ -163,11 +159,7 @@ pub async fn simulator_act(
     let applied = state
         .store
         .write_async(move |c| {
-            let env = Env {
-                biz: &biz,
-                provider: &provider,
-                public_url: &public,
-            };
+            let env = Env::of(&config, &biz, &public);
             let report = |kind| crate::model::CallReport {
                 call_sid: String::new(),
                 from: from.clone(),
