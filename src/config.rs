@@ -117,58 +117,231 @@ impl Default for LogConfig {
 
 /// The kinds of provider account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ProviderKind {
-    /// Twilio, or a Twilio-compatible API (SignalWire) through `api_base`.
+    /// Twilio.
     Twilio,
+    /// SignalWire's Compatibility (cXML) API.
+    Signalwire,
+    /// Telnyx: TeXML or Call Control for calls, Messaging API v2 for texts.
+    Telnyx,
+    /// A PBX or VoIP system that reports missed calls to a URL (it does not text).
+    Pbx,
+    /// An Android phone running SMS Gateway for Android (capcom6): texts from its SIM.
+    AndroidGateway,
     /// The built-in simulator: texts are printed, nothing leaves the machine.
     Simulator,
 }
 
-/// `[providers.NAME]`
+impl ProviderKind {
+    /// The name written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Twilio => "twilio",
+            Self::Signalwire => "signalwire",
+            Self::Telnyx => "telnyx",
+            Self::Pbx => "pbx",
+            Self::AndroidGateway => "android-gateway",
+            Self::Simulator => "simulator",
+        }
+    }
+
+    /// The settings a table of this kind may have (besides `kind`).
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Twilio => &[
+                "account_sid",
+                "auth_token",
+                "api_base",
+                "line_type_lookup",
+                "lookup_base",
+                "send_timeout",
+                "settle_time",
+                "retry_backoff",
+            ],
+            Self::Signalwire => &[
+                "space",
+                "project_id",
+                "api_token",
+                "signing_key",
+                "api_base",
+                "send_timeout",
+                "settle_time",
+                "retry_backoff",
+            ],
+            Self::Telnyx => &[
+                "api_key",
+                "public_key",
+                "messaging_profile_id",
+                "api_base",
+                "send_timeout",
+                "settle_time",
+                "retry_backoff",
+            ],
+            Self::Pbx => &["token", "secret"],
+            Self::AndroidGateway => &[
+                "url",
+                "username",
+                "password",
+                "signing_key",
+                "send_timeout",
+                "settle_time",
+                "retry_backoff",
+            ],
+            Self::Simulator => &["auth_token", "send_timeout", "settle_time", "retry_backoff"],
+        }
+    }
+
+    /// Whether the account can send texts (and so be a business's `sms_provider`).
+    pub fn texts(self) -> bool {
+        self != Self::Pbx
+    }
+
+    /// Whether the account's route answers STOP with its own confirmation, as carriers do on A2P routes (a
+    /// phone's SIM does not).
+    pub fn confirms_stop(self) -> bool {
+        self != Self::AndroidGateway
+    }
+
+    /// Whether the account can report a business's calls (be its `provider`).
+    pub fn reports_calls(self) -> bool {
+        self != Self::AndroidGateway
+    }
+}
+
+/// `[providers.NAME]`: a table tagged by `kind`, each kind with only its own settings (checked by
+/// validation, which names the file, line and key of a setting that belongs to another kind). One struct
+/// holds every kind's settings so that a value of the wrong type is still reported at its own line.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Which provider this account is at.
     pub kind: ProviderKind,
-    /// Twilio Account SID (`AC` + 32 hex).
-    pub account_sid: Option<String>,
-    /// Twilio auth token, used for the REST API and to check webhook signatures.
-    pub auth_token: Option<Secret>,
-    /// REST API base URL.
-    pub api_base: Option<String>,
-    /// Look up each new caller's line type (Twilio Lookup v2 `line_type_intelligence`, a paid feature) and
-    /// never text landlines or pagers; results are cached for 180 days.
+    /// Twilio: the Account SID (`AC` + 32 hex).
     #[serde(default)]
-    pub line_type_lookup: bool,
-    /// Lookup API base URL.
+    pub account_sid: Option<String>,
+    /// Twilio and the simulator: the auth token (the REST API's password and the webhooks' signing key).
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
+    /// The REST API's base URL (to reach a test server or a regional endpoint).
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// Twilio: look up each new caller's line type (Lookup v2 `line_type_intelligence`, a paid feature)
+    /// and never text landlines or pagers; results are cached for 180 days.
+    #[serde(default)]
+    pub line_type_lookup: Option<bool>,
+    /// Twilio: the Lookup API's base URL.
     #[serde(default)]
     pub lookup_base: Option<String>,
-    /// How long one call to the provider's API may take before it counts as unanswered. Generous: a send
-    /// that times out may still have been accepted, and must then be checked before anything is resent.
-    #[serde(default = "default_send_timeout")]
-    pub send_timeout: Dur,
+    /// SignalWire: the space, `example` for `example.signalwire.com`.
+    #[serde(default)]
+    pub space: Option<String>,
+    /// SignalWire: the project ID (a UUID).
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// SignalWire: an API token with the Messaging scope.
+    #[serde(default)]
+    pub api_token: Option<Secret>,
+    /// SignalWire: the project's signing key (webhook signatures); the Android gateway: its webhook
+    /// signing key.
+    #[serde(default)]
+    pub signing_key: Option<Secret>,
+    /// Telnyx: the API key (`KEY…`).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Telnyx: the account's public key for webhook signatures (base64 Ed25519, from the portal).
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// Telnyx: the messaging profile texts are sent with.
+    #[serde(default)]
+    pub messaging_profile_id: Option<String>,
+    /// PBX: the bearer token reports must carry.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// PBX: the HMAC-SHA256 key reports may be signed with instead.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Android gateway: the phone's API address, e.g. `http://192.168.1.50:8080`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Android gateway: the user name shown in the app.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Android gateway: the password shown in the app.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// How long one call to the provider's API may take before it counts as unanswered (30 s). Generous: a
+    /// send that times out may still have been accepted, and must then be checked before anything is resent.
+    #[serde(default)]
+    pub send_timeout: Option<Dur>,
     /// After a send whose outcome is unclear (a timeout, a cut connection), how long to wait for the text to
-    /// show up in the provider's records before deciding it was not sent and sending it again.
-    #[serde(default = "default_settle_time")]
-    pub settle_time: Dur,
-    /// The first retry after a temporary failure (5xx, 429, no connection) waits this long; each further
-    /// one twice as long, up to 15 minutes, never less than the provider's `Retry-After`.
-    #[serde(default = "default_retry_backoff")]
-    pub retry_backoff: Dur,
-}
-
-fn default_send_timeout() -> Dur {
-    Dur(Duration::from_secs(30))
-}
-fn default_settle_time() -> Dur {
-    Dur(Duration::from_secs(120))
-}
-fn default_retry_backoff() -> Dur {
-    Dur(Duration::from_secs(5))
+    /// show up in the provider's records before deciding it was not sent and sending it again (2 minutes).
+    #[serde(default)]
+    pub settle_time: Option<Dur>,
+    /// The first retry after a temporary failure (5xx, 429, no connection) waits this long (5 s); each
+    /// further one twice as long, up to 15 minutes, never less than the provider's `Retry-After`.
+    #[serde(default)]
+    pub retry_backoff: Option<Dur>,
 }
 
 impl ProviderConfig {
+    /// An account of `kind` with no settings.
+    pub fn new(kind: ProviderKind) -> Self {
+        Self {
+            kind,
+            account_sid: None,
+            auth_token: None,
+            api_base: None,
+            line_type_lookup: None,
+            lookup_base: None,
+            space: None,
+            project_id: None,
+            api_token: None,
+            signing_key: None,
+            api_key: None,
+            public_key: None,
+            messaging_profile_id: None,
+            token: None,
+            secret: None,
+            url: None,
+            username: None,
+            password: None,
+            send_timeout: None,
+            settle_time: None,
+            retry_backoff: None,
+        }
+    }
+
+    /// The settings the file gives, by key.
+    fn present(&self) -> Vec<&'static str> {
+        let set = [
+            ("account_sid", self.account_sid.is_some()),
+            ("auth_token", self.auth_token.is_some()),
+            ("api_base", self.api_base.is_some()),
+            ("line_type_lookup", self.line_type_lookup.is_some()),
+            ("lookup_base", self.lookup_base.is_some()),
+            ("space", self.space.is_some()),
+            ("project_id", self.project_id.is_some()),
+            ("api_token", self.api_token.is_some()),
+            ("signing_key", self.signing_key.is_some()),
+            ("api_key", self.api_key.is_some()),
+            ("public_key", self.public_key.is_some()),
+            ("messaging_profile_id", self.messaging_profile_id.is_some()),
+            ("token", self.token.is_some()),
+            ("secret", self.secret.is_some()),
+            ("url", self.url.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("send_timeout", self.send_timeout.is_some()),
+            ("settle_time", self.settle_time.is_some()),
+            ("retry_backoff", self.retry_backoff.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// The auth token webhooks are signed with, when the file sets one. (A simulator without one signs
     /// with a key made for this installation and kept in its database.)
     pub fn signing_token(&self) -> &str {
@@ -182,13 +355,29 @@ impl ProviderConfig {
             .trim_end_matches('/')
             .to_string()
     }
-    /// The REST API base URL without a trailing slash.
-    pub fn api_base(&self) -> String {
+    /// The REST API base URL without a trailing slash, `default` unless the file sets `api_base`.
+    pub fn api_base_or(&self, default: &str) -> String {
         self.api_base
             .as_deref()
-            .unwrap_or("https://api.twilio.com")
+            .unwrap_or(default)
             .trim_end_matches('/')
             .to_string()
+    }
+    /// Whether each new caller's line type is looked up.
+    pub fn line_type_lookup(&self) -> bool {
+        self.line_type_lookup.unwrap_or(false)
+    }
+    /// `send_timeout`, 30 s unless set.
+    pub fn send_timeout(&self) -> Dur {
+        self.send_timeout.unwrap_or(Dur(Duration::from_secs(30)))
+    }
+    /// `settle_time`, 2 minutes unless set.
+    pub fn settle_time(&self) -> Dur {
+        self.settle_time.unwrap_or(Dur(Duration::from_secs(120)))
+    }
+    /// `retry_backoff`, 5 s unless set.
+    pub fn retry_backoff(&self) -> Dur {
+        self.retry_backoff.unwrap_or(Dur(Duration::from_secs(5)))
     }
 }
 
@@ -704,15 +893,10 @@ impl Default for Config {
         providers.insert(
             "simulator".to_string(),
             ProviderConfig {
-                kind: ProviderKind::Simulator,
-                account_sid: None,
-                auth_token: None,
-                api_base: None,
-                line_type_lookup: false,
-                lookup_base: None,
-                send_timeout: default_send_timeout(),
-                settle_time: default_settle_time(),
-                retry_backoff: default_retry_backoff(),
+                send_timeout: Some(Dur(Duration::from_secs(30))),
+                settle_time: Some(Dur(Duration::from_secs(120))),
+                retry_backoff: Some(Dur(Duration::from_secs(5))),
+                ..ProviderConfig::new(ProviderKind::Simulator)
             },
         );
         Self {
@@ -1099,6 +1283,27 @@ impl Config {
             ),
             _ => {}
         }
+        if let Some(kind) = self.providers.get(self.provider_name(b)).map(|p| p.kind) {
+            if !kind.reports_calls() {
+                p.add(
+                    key("provider"),
+                    format!(
+                        "an {} account texts but cannot report calls: make it this business's sms_provider",
+                        kind.as_str()
+                    ),
+                );
+            }
+        }
+        let texts = self
+            .providers
+            .get(self.sms_provider_name(b))
+            .map(|p| p.kind);
+        if texts.is_some_and(|k| !k.texts()) {
+            p.add(
+                key(if b.sms_provider.is_some() { "sms_provider" } else { "provider" }),
+                "a pbx account reports calls but cannot text: set sms_provider to an account that texts (twilio, signalwire, telnyx, android-gateway)",
+            );
+        }
         if let Some(name) = &b.sms_provider {
             if !self.providers.contains_key(name) {
                 p.add(
@@ -1299,23 +1504,44 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
 
 fn validate_provider(p: &mut Problems<'_>, name: &str, prov: &ProviderConfig) {
     let key = |k: &str| format!("providers.{name}.{k}");
-    if !(1..=120).contains(&prov.send_timeout.0.as_secs()) {
+    let kind = prov.kind;
+    for k in prov.present() {
+        if !kind.keys().contains(&k) {
+            p.add(
+                key(k),
+                format!(
+                    "is not a setting of kind = \"{}\" (its settings: {})",
+                    kind.as_str(),
+                    kind.keys().join(", ")
+                ),
+            );
+        }
+    }
+    if prov
+        .send_timeout
+        .is_some_and(|d| !(1..=120).contains(&d.0.as_secs()))
+    {
         p.add(key("send_timeout"), "must be between 1s and 2m");
     }
-    if prov.settle_time.0 > Duration::from_secs(3600) {
+    if prov
+        .settle_time
+        .is_some_and(|d| d.0 > Duration::from_secs(3600))
+    {
         p.add(
             key("settle_time"),
             "must be at most 1h: an unclear text is checked and, if it never went, resent after it",
         );
     }
-    if prov.retry_backoff.0 < Duration::from_millis(100)
-        || prov.retry_backoff.0 > Duration::from_secs(600)
+    if prov
+        .retry_backoff
+        .is_some_and(|d| d.0 < Duration::from_millis(100) || d.0 > Duration::from_secs(600))
     {
         p.add(key("retry_backoff"), "must be between 100ms and 10m");
     }
     for (k, base) in [
         ("api_base", &prov.api_base),
         ("lookup_base", &prov.lookup_base),
+        ("url", &prov.url),
     ] {
         if let Some(base) = base {
             if let Err(why) = check_url(base) {
@@ -1323,27 +1549,152 @@ fn validate_provider(p: &mut Problems<'_>, name: &str, prov: &ProviderConfig) {
             }
         }
     }
-    if prov.kind == ProviderKind::Twilio {
-        match &prov.account_sid {
-            None => p.add(
-                key("account_sid"),
-                "is required for kind = \"twilio\" (AC followed by 32 hex digits, from the Twilio console)",
+    let mut required = |k: &str, v: &Option<Secret>, what: &str| match v {
+        None => p.add(
+            key(k),
+            format!(
+                "is required for kind = \"{}\" ({what}; inline, env:NAME or file:/path)",
+                kind.as_str()
             ),
-            Some(sid) if !is_account_sid(sid) => p.add(
-                key("account_sid"),
-                format!("{sid:?} is not a Twilio Account SID (AC followed by 32 hex digits)"),
-            ),
-            _ => {}
+        ),
+        Some(t) if t.expose().is_empty() => p.add(key(k), "is empty"),
+        _ => {}
+    };
+    match kind {
+        ProviderKind::Twilio => {
+            required(
+                "auth_token",
+                &prov.auth_token,
+                "the Twilio console's Auth Token",
+            );
+            match &prov.account_sid {
+                None => p.add(
+                    key("account_sid"),
+                    "is required for kind = \"twilio\" (AC followed by 32 hex digits, from the Twilio console)",
+                ),
+                Some(sid) if !is_account_sid(sid) => p.add(
+                    key("account_sid"),
+                    format!("{sid:?} is not a Twilio Account SID (AC followed by 32 hex digits)"),
+                ),
+                _ => {}
+            }
         }
-        match &prov.auth_token {
-            None => p.add(
-                key("auth_token"),
-                "is required for kind = \"twilio\" (inline, env:NAME or file:/path)",
-            ),
-            Some(t) if t.expose().is_empty() => p.add(key("auth_token"), "is empty"),
-            _ => {}
+        ProviderKind::Signalwire => {
+            required(
+                "api_token",
+                &prov.api_token,
+                "an API token with the Messaging scope",
+            );
+            required(
+                "signing_key",
+                &prov.signing_key,
+                "the project's Signing Key, for webhook signatures",
+            );
+            match &prov.space {
+                None => p.add(
+                    key("space"),
+                    "is required for kind = \"signalwire\": \"example\" for example.signalwire.com",
+                ),
+                Some(space) if !is_space(space) => p.add(
+                    key("space"),
+                    format!("{space:?} is not a space name: write \"example\" for example.signalwire.com"),
+                ),
+                _ => {}
+            }
+            match &prov.project_id {
+                None => p.add(
+                    key("project_id"),
+                    "is required for kind = \"signalwire\" (the Project ID, a UUID)",
+                ),
+                Some(id) if !is_uuid(id) => {
+                    p.add(
+                        key("project_id"),
+                        format!("{id:?} is not a Project ID (a UUID)"),
+                    );
+                }
+                _ => {}
+            }
         }
+        ProviderKind::Telnyx => {
+            required(
+                "api_key",
+                &prov.api_key,
+                "an API key from the Telnyx portal",
+            );
+            match &prov.public_key {
+                None => p.add(
+                    key("public_key"),
+                    "is required for kind = \"telnyx\": the account's public key (Portal, Keys & Credentials), to check webhook signatures",
+                ),
+                Some(k) if !is_ed25519_key(k) => p.add(
+                    key("public_key"),
+                    "is not a base64 Ed25519 public key (32 bytes), as the Telnyx portal shows it",
+                ),
+                _ => {}
+            }
+        }
+        ProviderKind::Pbx => {
+            if prov.token.is_none() && prov.secret.is_none() {
+                p.add(
+                    key("token"),
+                    "a pbx account needs a token (sent as Authorization: Bearer) or a secret (HMAC-SHA256 signatures), or both",
+                );
+            }
+            for (k, v) in [("token", &prov.token), ("secret", &prov.secret)] {
+                if v.as_ref().is_some_and(|t| t.expose().len() < 16) {
+                    p.add(
+                        key(k),
+                        "must be at least 16 characters: it is all that stands between the internet and your texts",
+                    );
+                }
+            }
+        }
+        ProviderKind::AndroidGateway => {
+            required("password", &prov.password, "as the app shows it");
+            required(
+                "signing_key",
+                &prov.signing_key,
+                "the app's webhook signing key, so its webhooks can be checked",
+            );
+            if prov.url.is_none() {
+                p.add(
+                    key("url"),
+                    "is required for kind = \"android-gateway\": the phone's address as the app shows it, e.g. \"http://192.168.1.50:8080\"",
+                );
+            }
+            if prov.username.as_deref().is_none_or(str::is_empty) {
+                p.add(
+                    key("username"),
+                    "is required for kind = \"android-gateway\" (as the app shows it)",
+                );
+            }
+        }
+        ProviderKind::Simulator => {}
     }
+}
+
+/// A SignalWire space name: lowercase letters, digits and dashes.
+fn is_space(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A UUID such as SignalWire's project ids: 8-4-4-4-12 hex digits.
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A base64 Ed25519 public key: 32 bytes.
+fn is_ed25519_key(s: &str) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .is_ok_and(|k| k.len() == 32)
 }
 
 fn is_account_sid(s: &str) -> bool {

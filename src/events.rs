@@ -48,6 +48,9 @@ pub struct Env<'a> {
     pub texts: &'a str,
     /// The public base URL, for links in alerts.
     pub public_url: &'a str,
+    /// The texting account's route answers STOP itself (a carrier's A2P route does; a phone's SIM does not,
+    /// so then the one confirmation is ours to send).
+    pub carrier_confirms_stop: bool,
 }
 
 impl<'a> Env<'a> {
@@ -62,6 +65,10 @@ impl<'a> Env<'a> {
             provider: config.provider_name(biz),
             texts: config.sms_provider_name(biz),
             public_url,
+            carrier_confirms_stop: config
+                .providers
+                .get(config.sms_provider_name(biz))
+                .is_none_or(|p| p.kind.confirms_stop()),
         }
     }
 }
@@ -163,6 +170,7 @@ pub fn call_report(
         }
         CallReportKind::Status { end, .. } => format!("status:{}", end.as_str()),
         CallReportKind::Recording { url } => format!("recording:{url}"),
+        CallReportKind::Ended { .. } => "ended".to_string(),
     };
     if !calls::add_report(c, call.id, &key, now)? {
         return Ok(Applied::duplicate());
@@ -201,6 +209,17 @@ pub fn call_report(
             calls::set_recording(c, call.id, url, now)?;
             (CallOutcome::Undecided, None, policy::CallerLeg::Started)
         }
+        CallReportKind::Ended {
+            end,
+            talk_secs,
+            caller_secs,
+        } => (
+            policy::ended_outcome(*end, *talk_secs, biz.short_call.secs()),
+            *talk_secs,
+            policy::CallerLeg::Status {
+                call_duration_secs: *caller_secs,
+            },
+        ),
         CallReportKind::Incoming => (CallOutcome::Undecided, None, policy::CallerLeg::Started),
     };
     if machine
@@ -235,8 +254,14 @@ fn outbound_call(c: &Conn<'_>, env: &Env<'_>, report: &CallReport, now: Millis) 
     let Some(contact) = contacts::find(c, &env.biz.id, report.to.trim())? else {
         return Ok(Applied::due(None));
     };
-    let CallReportKind::Status { end, duration_secs } = report.kind else {
-        return Ok(Applied::due(None));
+    let (end, duration_secs) = match report.kind {
+        CallReportKind::Status { end, duration_secs } => (end, duration_secs),
+        CallReportKind::Ended {
+            end,
+            talk_secs,
+            caller_secs,
+        } => (end, talk_secs.or(caller_secs)),
+        _ => return Ok(Applied::due(None)),
     };
     // Ringing or talking: the business is calling them back.
     if matches!(end, CallEnd::Ongoing | CallEnd::Completed) {
@@ -506,12 +531,16 @@ pub fn inbound_text(
     };
     let source = format!("keyword:{}", text.body.trim());
     let due = match keyword {
-        Keyword::OptOut => {
+        Keyword::OptOut if env.carrier_confirms_stop => {
             opt_out(c, contact_id, &source, Some(&text.message_sid), now)?;
             None
         }
-        Keyword::PlainOptOut => {
-            let source = format!("message:{}", text.body.trim());
+        Keyword::OptOut | Keyword::PlainOptOut => {
+            let source = if keyword == Keyword::OptOut {
+                source
+            } else {
+                format!("message:{}", text.body.trim())
+            };
             if opt_out(c, contact_id, &source, Some(&text.message_sid), now)? {
                 Some(queue_message(
                     c,

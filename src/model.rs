@@ -563,6 +563,16 @@ pub enum CallReportKind {
         /// Its https link.
         url: String,
     },
+    /// The whole call ended, reported once by a system that does not ring the phones for us (a PBX, Telnyx
+    /// Call Control): how it ended, how long it was answered, how long the caller was on the line.
+    Ended {
+        /// How it ended.
+        end: CallEnd,
+        /// How long it was answered, in seconds, when the report says.
+        talk_secs: Option<u64>,
+        /// How long the caller was on the line, in seconds, when the report says.
+        caller_secs: Option<u64>,
+    },
 }
 
 /// A call webhook, in domain terms.

@@ -283,7 +283,7 @@ fn text_back(
     let lookup = config
         .providers
         .get(&m.provider)
-        .is_some_and(|p| p.line_type_lookup)
+        .is_some_and(crate::config::ProviderConfig::line_type_lookup)
         && contacts::line_type(c, &contact.phone, now)?.is_none();
     Ok(Some(Work::Sms(send_of(job, &m, lookup))))
 }
@@ -427,6 +427,12 @@ fn message(c: &Conn<'_>, job: &JobRow, message_id: i64, now: Millis) -> Result<O
     Ok(Some(Work::Sms(send_of(job, &m, false))))
 }
 
+/// A text's id for providers that take one: its row and the moment it was created, so a database restored
+/// from a backup (whose row ids are handed out again) never reuses one the phone has seen.
+pub fn sms_key(m: &messages::Message) -> String {
+    format!("textback-{}-{}", m.id, m.created_at)
+}
+
 fn send_of(job: &JobRow, m: &messages::Message, lookup: bool) -> Send {
     Send {
         job_id: job.id,
@@ -439,6 +445,7 @@ fn send_of(job: &JobRow, m: &messages::Message, lookup: bool) -> Send {
             from: m.from_number.clone(),
             to: m.to_number.clone(),
             body: m.body.clone(),
+            key: sms_key(m),
         },
         // The lookup window of a reconciliation starts with the attempt, not the row's latest change.
         prepared_at: m.send_started_at.unwrap_or(m.updated_at),
@@ -641,7 +648,7 @@ pub fn recover_interrupted(c: &Conn<'_>, config: &Config, now: Millis, all: bool
                 let settle = config
                     .providers
                     .get(&m.provider)
-                    .map_or(0, |p| p.settle_time.millis());
+                    .map_or(0, |p| p.settle_time().millis());
                 let started = m.send_started_at.unwrap_or(m.updated_at);
                 let at = now.max(started + settle);
                 let why = format!(

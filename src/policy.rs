@@ -70,6 +70,16 @@ pub fn caller_time_ms(leg: CallerLeg, started_at: Millis, now: Millis) -> Option
     }
 }
 
+/// What a system's final report of a call means when it rang the phones itself (a PBX, Telnyx Call
+/// Control): it says whether someone answered, and maybe for how long. An answer shorter than
+/// `short_call_secs` is a hang-up or a voicemail; an answer of unknown length is taken as an answer.
+pub fn ended_outcome(end: CallEnd, talk_secs: Option<u64>, short_call_secs: u64) -> CallOutcome {
+    match (end, talk_secs) {
+        (CallEnd::Completed, None) => CallOutcome::Answered,
+        _ => dial_outcome(end, talk_secs, short_call_secs),
+    }
+}
+
 /// What we know about a call when its status callback arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusFacts {
@@ -645,6 +655,25 @@ mod tests {
         ];
         for (end, dur, want) in cases {
             assert_eq!(dial_outcome(*end, *dur, 5), *want, "{end:?} {dur:?}");
+        }
+    }
+
+    #[test]
+    fn final_reports_from_systems_that_ring_the_phones_themselves() {
+        use CallOutcome::*;
+        use MissReason::*;
+        let cases: &[(CallEnd, Option<u64>, CallOutcome)] = &[
+            (CallEnd::Completed, None, Answered),
+            (CallEnd::Completed, Some(30), Answered),
+            (CallEnd::Completed, Some(2), Missed(ShortCall)),
+            (CallEnd::NoAnswer, None, Missed(NoAnswer)),
+            (CallEnd::Busy, None, Missed(Busy)),
+            (CallEnd::Canceled, Some(0), Missed(Canceled)),
+            (CallEnd::Failed, None, Missed(Failed)),
+            (CallEnd::Ongoing, None, Undecided),
+        ];
+        for (end, talk, want) in cases {
+            assert_eq!(ended_outcome(*end, *talk, 5), *want, "{end:?} {talk:?}");
         }
     }
 

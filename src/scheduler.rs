@@ -362,7 +362,7 @@ fn backoff_ms(deps: &Deps, provider: &str) -> Millis {
         .get()
         .providers
         .get(provider)
-        .map_or(DEFAULT_BACKOFF_MS, |p| p.retry_backoff.millis())
+        .map_or(DEFAULT_BACKOFF_MS, |p| p.retry_backoff().millis())
 }
 
 /// A provider's `settle_time`, in milliseconds.
@@ -371,7 +371,7 @@ fn settle_ms(deps: &Deps, provider: &str) -> Millis {
         .get()
         .providers
         .get(provider)
-        .map_or(0, |p| p.settle_time.millis())
+        .map_or(0, |p| p.settle_time().millis())
 }
 
 /// Maps a failure to what happens next: final, a retry with backoff, or giving up after the last attempt.
@@ -815,6 +815,10 @@ mod tests {
                         .store
                         .read(|c| Ok(crate::store::messages::get(c, 1)?.body))
                         .unwrap(),
+                    key: deps
+                        .store
+                        .read(|c| Ok(crate::outbox::sms_key(&crate::store::messages::get(c, 1)?)))
+                        .unwrap(),
                 };
                 recorder.sent.lock().unwrap().push(sms);
             }
@@ -911,6 +915,10 @@ mod tests {
             body: deps
                 .store
                 .read(|c| Ok(crate::store::messages::get(c, 1)?.body))
+                .unwrap(),
+            key: deps
+                .store
+                .read(|c| Ok(crate::outbox::sms_key(&crate::store::messages::get(c, 1)?)))
                 .unwrap(),
         };
         recorder.sent.lock().unwrap().push(sms);

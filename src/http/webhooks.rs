@@ -66,13 +66,28 @@ fn candidates(
         .collect()
 }
 
-/// The business a webhook is for.
+/// The business a webhook that came to `account` is for.
 fn business_of(
     config: &Config,
+    account: &str,
     addressed: &Addressed,
 ) -> Result<Option<BusinessConfig>, HttpError> {
     let found = match addressed {
         Addressed::Nobody => return Ok(None),
+        Addressed::Account { number } => {
+            let users: Vec<&BusinessConfig> = config
+                .businesses
+                .iter()
+                .filter(|b| {
+                    config.provider_name(b) == account || config.sms_provider_name(b) == account
+                })
+                .collect();
+            match (users.as_slice(), number) {
+                ([only], _) => Some(*only),
+                (_, Some(n)) => config.business_for_number(n),
+                _ => None,
+            }
+        }
         Addressed::Business(id) => config.business(id),
         Addressed::Number { number, or } => config.business_for_number(number).or_else(|| {
             or.as_deref().and_then(|n| {
@@ -88,7 +103,10 @@ fn business_of(
             Addressed::Number { number, .. } => {
                 format!("the number {number} is not configured for any business")
             }
-            _ => "no such business".into(),
+            Addressed::Account { .. } => format!(
+                "no business uses the account {account:?} alone, and the webhook names no business number"
+            ),
+            Addressed::Business(_) | Addressed::Nobody => "no such business".into(),
         })),
     }
 }
@@ -111,16 +129,17 @@ fn check(state: &AppState, segment: &str, req: &Request<'_>) -> Result<Checked, 
             Err(r) => refusal = Some(r),
         }
     }
-    let Some((_, first)) = verified.first() else {
+    if verified.is_empty() {
         tracing::warn!(
             path = req.url,
             "webhook refused: {}",
             refusal.map_or_else(String::new, |r| r.to_string())
         );
         return Err(refusal.map_or(HttpError::Forbidden("not signed"), refused));
-    };
+    }
+    let (first_name, first) = &verified[0];
     let parsed = first.parse(req).map_err(unreadable)?;
-    let business = business_of(&config, &parsed.addressed)?;
+    let business = business_of(&config, first_name, &parsed.addressed)?;
     // The business's own account must have sent it (for calls, the account that reports them; for texts,
     // the one that texts).
     let (account, provider) = match &business {
@@ -276,7 +295,9 @@ async fn handle(
                 CallReportKind::DialEnded { .. } | CallReportKind::Recording { .. } => {
                     Reply::Hangup
                 }
-                CallReportKind::Status { .. } | CallReportKind::Incoming => Reply::Ack,
+                CallReportKind::Status { .. }
+                | CallReportKind::Ended { .. }
+                | CallReportKind::Incoming => Reply::Ack,
             };
             Ok(answer(provider.as_ref(), &reply))
         }

@@ -2,7 +2,10 @@
 //! and check a webhook's signature. Each provider's wire format lives in its own file. Synchronous (ureq).
 //! Depends on model and config, never on the store.
 
+pub mod android_gateway;
+pub mod pbx;
 pub mod simulator;
+pub mod telnyx;
 pub mod twilio;
 
 use crate::clock::Millis;
@@ -21,6 +24,9 @@ pub struct OutgoingSms {
     pub to: String,
     /// The text.
     pub body: String,
+    /// This text's id in this installation, the same on every attempt: a provider that takes a client's
+    /// id for a message (the Android gateway) refuses a repeat instead of sending it twice.
+    pub key: String,
 }
 
 /// The provider took the text.
@@ -159,6 +165,12 @@ pub enum Addressed {
     },
     /// A business id.
     Business(String),
+    /// The business that uses the account the webhook came to (an account that serves one business, such
+    /// as a phone on the desk); when several do, the one with this number.
+    Account {
+        /// The business number, when the webhook names it.
+        number: Option<String>,
+    },
     /// Nothing to find (an ignored event).
     Nobody,
 }
@@ -350,6 +362,10 @@ fn build(
                 ProviderKind::Simulator => {
                     Arc::new(simulator::Simulator::new(p, &simulator.0, &public))
                 }
+                ProviderKind::Signalwire => Arc::new(twilio::Twilio::signalwire(p, &public, name)),
+                ProviderKind::Telnyx => Arc::new(telnyx::Telnyx::new(p, &public, name)),
+                ProviderKind::Pbx => Arc::new(pbx::Pbx::new(p)),
+                ProviderKind::AndroidGateway => Arc::new(android_gateway::AndroidGateway::new(p)),
             });
             (name.clone(), provider)
         })

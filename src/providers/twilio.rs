@@ -147,19 +147,49 @@ pub struct ParseError(pub String);
 /// Whether a request comes from the account whose auth token is `token`: form-encoded, with a valid
 /// `X-Twilio-Signature` over the URL and its parameters.
 pub fn verify_request(token: &str, req: &Request<'_>) -> Result<(), super::Refused> {
+    verify_signed(token, Signing::TWILIO, req)
+}
+
+/// Where a Twilio-format account's webhooks carry their signature, and what to say when it is not right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signing {
+    /// The headers that may carry it, the preferred first.
+    headers: &'static [&'static str],
+    missing: &'static str,
+    invalid: &'static str,
+}
+
+impl Signing {
+    /// Twilio's.
+    pub const TWILIO: Self = Self {
+        headers: &[SIGNATURE_HEADER],
+        missing: "missing X-Twilio-Signature",
+        invalid: "invalid X-Twilio-Signature",
+    };
+    /// SignalWire's Compatibility API: its own header, and Twilio's as an alias, signed with the project's
+    /// Signing Key by Twilio's algorithm.
+    pub const SIGNALWIRE: Self = Self {
+        headers: &["X-SignalWire-Signature", SIGNATURE_HEADER],
+        missing: "missing X-SignalWire-Signature",
+        invalid: "invalid X-SignalWire-Signature",
+    };
+}
+
+/// [`verify_request`] with another account's signing rules.
+pub fn verify_signed(key: &str, signing: Signing, req: &Request<'_>) -> Result<(), super::Refused> {
     if !req.is_form() {
         return Err(super::Refused::Unsupported(
             "expected Content-Type application/x-www-form-urlencoded",
         ));
     }
-    let Some(signature) = req.header(SIGNATURE_HEADER) else {
-        return Err(super::Refused::Forbidden("missing X-Twilio-Signature"));
+    let Some(signature) = signing.headers.iter().find_map(|h| req.header(h)) else {
+        return Err(super::Refused::Forbidden(signing.missing));
     };
     let params = form(req.body);
-    if validate(token, req.url, &params, req.body, signature) {
+    if validate(key, req.url, &params, req.body, signature) {
         Ok(())
     } else {
-        Err(super::Refused::Forbidden("invalid X-Twilio-Signature"))
+        Err(super::Refused::Forbidden(signing.invalid))
     }
 }
 
@@ -631,33 +661,72 @@ pub fn twiml_hangup() -> String {
 // ---------------------------------------------------------------------------------------------------------
 // REST API
 
-/// A Twilio (or Twilio-compatible) account.
+/// A Twilio account, or one at a service that speaks Twilio's API (SignalWire's Compatibility API).
 pub struct Twilio {
+    /// The account id in the API's paths (Twilio's Account SID, SignalWire's Project ID).
     account_sid: String,
-    auth_token: String,
+    /// The REST API's password (Twilio's Auth Token, SignalWire's API token).
+    password: String,
+    /// What webhooks are signed with (Twilio's Auth Token, SignalWire's Signing Key).
+    signing_key: String,
+    signing: Signing,
+    /// The REST API's base, before `/2010-04-01`.
     api_base: String,
-    lookup_base: String,
-    /// Where Twilio calls back: `{public_url}/hooks/twilio`.
+    /// The Lookup API's base, when the account can look numbers up.
+    lookup_base: Option<String>,
+    /// Where the provider calls back: `{public_url}/hooks/twilio` or `{public_url}/hooks/{account}`.
     hooks: String,
     status_callback: String,
     agent: ureq::Agent,
 }
 
+fn agent(config: &ProviderConfig) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(config.send_timeout().0)
+        .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl Twilio {
-    /// Builds the client from the provider config; `public_url` is where delivery receipts should go.
+    /// A Twilio account; `public_url` is where its webhooks and delivery receipts come.
     pub fn new(config: &ProviderConfig, public_url: &str) -> Self {
+        let hooks = format!("{public_url}/hooks/twilio");
+        let token = config.signing_token().to_string();
         Self {
             account_sid: config.account_sid.clone().unwrap_or_default(),
-            auth_token: config.signing_token().to_string(),
-            api_base: config.api_base(),
-            lookup_base: config.lookup_base(),
-            hooks: format!("{public_url}/hooks/twilio"),
-            status_callback: format!("{public_url}/hooks/twilio/message-status"),
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(5))
-                .timeout(config.send_timeout.0)
-                .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
-                .build(),
+            password: token.clone(),
+            signing_key: token,
+            signing: Signing::TWILIO,
+            api_base: config.api_base_or("https://api.twilio.com"),
+            lookup_base: Some(config.lookup_base()),
+            status_callback: format!("{hooks}/message-status"),
+            hooks,
+            agent: agent(config),
+        }
+    }
+
+    /// A SignalWire project through its Compatibility API (`https://{space}.signalwire.com/api/laml`): the
+    /// Project ID in paths and as the user, an API token as the password, webhooks signed with the
+    /// project's Signing Key and sent to `{public_url}/hooks/{name}`. No Lookup.
+    pub fn signalwire(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
+        let space = config.space.as_deref().unwrap_or_default();
+        let hooks = format!("{public_url}/hooks/{name}");
+        let expose = |s: &Option<crate::config::Secret>| {
+            s.as_ref()
+                .map(|t| t.expose().to_string())
+                .unwrap_or_default()
+        };
+        Self {
+            account_sid: config.project_id.clone().unwrap_or_default(),
+            password: expose(&config.api_token),
+            signing_key: expose(&config.signing_key),
+            signing: Signing::SIGNALWIRE,
+            api_base: config.api_base_or(&format!("https://{space}.signalwire.com/api/laml")),
+            lookup_base: None,
+            status_callback: format!("{hooks}/message-status"),
+            hooks,
+            agent: agent(config),
         }
     }
 
@@ -669,7 +738,7 @@ impl Twilio {
     }
 
     fn authorization(&self) -> String {
-        let pair = format!("{}:{}", self.account_sid, self.auth_token);
+        let pair = format!("{}:{}", self.account_sid, self.password);
         format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(pair)
@@ -714,24 +783,34 @@ struct MessageList {
     messages: Vec<MessageJson>,
 }
 
-/// Both error shapes Twilio uses: the legacy `{code, message, more_info, status}` and RFC 9457
-/// `{type, title, status, code, detail}`.
-#[derive(serde::Deserialize, Default)]
-struct ErrorJson {
-    code: Option<i64>,
-    message: Option<String>,
-    title: Option<String>,
-    detail: Option<String>,
+/// The code and message of an error body, in every shape seen: Twilio's legacy `{code, message, more_info,
+/// status}` and RFC 9457 `{type, title, status, code, detail}`, and SignalWire's `{"errors": [{code,
+/// message}]}` (string codes) and `{"errors": ["message"]}`.
+fn error_of(body: &str) -> (Option<String>, Option<String>) {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let item = match value.get("errors").and_then(|e| e.get(0)) {
+        Some(serde_json::Value::String(message)) => return (None, Some(message.clone())),
+        Some(first) => first,
+        None => &value,
+    };
+    let code = match item.get("code") {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let message = ["message", "detail", "title"]
+        .iter()
+        .find_map(|k| item.get(k).and_then(serde_json::Value::as_str))
+        .map(str::to_string);
+    (code, message)
 }
 
 fn classify_status(status: u16, body: &str, retry_after: Option<&str>) -> SendError {
-    let parsed: ErrorJson = serde_json::from_str(body).unwrap_or_default();
-    let message = parsed
-        .message
-        .or(parsed.detail)
-        .or(parsed.title)
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    let message = format!("HTTP {status}: {message}");
+    let (code, message) = error_of(body);
+    let message = format!(
+        "HTTP {status}: {}",
+        message.unwrap_or_else(|| format!("HTTP {status}"))
+    );
     if status == 429 || status >= 500 {
         SendError::Retryable {
             message,
@@ -741,10 +820,13 @@ fn classify_status(status: u16, body: &str, retry_after: Option<&str>) -> SendEr
         }
     } else {
         SendError::Rejected {
-            failure: failure(parsed.code).unwrap_or(Failure {
-                reason: FailReason::Other,
-                code: None,
-            }),
+            failure: Failure {
+                reason: code
+                    .as_deref()
+                    .and_then(|c| c.parse().ok())
+                    .map_or(FailReason::Other, fail_reason),
+                code,
+            },
             message,
         }
     }
@@ -843,7 +925,7 @@ impl Provider for Twilio {
     }
 
     fn verify(&self, req: &Request<'_>) -> Result<(), super::Refused> {
-        verify_request(&self.auth_token, req)
+        verify_signed(&self.signing_key, self.signing, req)
     }
 
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, super::ParseError> {
@@ -855,8 +937,11 @@ impl Provider for Twilio {
     }
 
     fn line_type(&self, number: &str) -> Result<String, String> {
+        let Some(base) = &self.lookup_base else {
+            return Err("this account cannot look numbers up".into());
+        };
         let encoded: String = form_urlencoded::byte_serialize(number.as_bytes()).collect();
-        let url = format!("{}/v2/PhoneNumbers/{encoded}", self.lookup_base);
+        let url = format!("{base}/v2/PhoneNumbers/{encoded}");
         let resp = self
             .agent
             .get(&url)

@@ -1,0 +1,409 @@
+//! Any PBX or VoIP system that can call a URL when a call ends (Asterisk, FreePBX, FreeSWITCH/FusionPBX, a
+//! 3CX CRM template, a script): `POST /hooks/{account}/call` with the call's outcome, as JSON or a form.
+//! It only reports calls; a business that uses it texts through another account (`sms_provider`).
+//!
+//! A report carries `caller`, `called`, `status` and `call_id` (for idempotency), and may carry `duration`
+//! (seconds the caller was on the line), `billsec` (seconds answered) and `direction` (`inbound` or
+//! `outbound`). It is authenticated by `Authorization: Bearer <token>`, or by `X-Textback-Timestamp` (unix
+//! seconds) and `X-Textback-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">` with the account's
+//! secret, within 5 minutes. Caller IDs from SIP are attacker-controlled: every field is checked strictly.
+
+use super::{
+    Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, ParseError, Parsed, Provider, Refused,
+    Reply, Request, SendError,
+};
+use crate::clock::Millis;
+use crate::config::ProviderConfig;
+use crate::model::{
+    AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, Direction, FailReason, Failure,
+};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// The header a signed report carries its signature in.
+pub const SIGNATURE_HEADER: &str = "X-Textback-Signature";
+/// The header a signed report carries its time in (unix seconds).
+pub const TIMESTAMP_HEADER: &str = "X-Textback-Timestamp";
+/// How far a signed report's time may be from ours.
+const MAX_SKEW_SECS: i64 = 300;
+
+/// A PBX account.
+pub struct Pbx {
+    token: Option<String>,
+    secret: Option<String>,
+}
+
+impl Pbx {
+    /// Builds the account from its config.
+    pub fn new(config: &ProviderConfig) -> Self {
+        let expose = |s: &Option<crate::config::Secret>| s.as_ref().map(|t| t.expose().to_string());
+        Self {
+            token: expose(&config.token),
+            secret: expose(&config.secret),
+        }
+    }
+}
+
+/// The signature a report with `body` sent at `timestamp` carries: `sha256=` and the hex HMAC-SHA256 of
+/// `"{timestamp}.{body}"`.
+pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    #[allow(clippy::expect_used)]
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// How a PBX says a call ended, in the domain's words: Asterisk's `DIALSTATUS`, FreeSWITCH's hangup causes
+/// and dispositions, and 3CX's call types. `None` for anything else.
+pub fn call_end(status: &str) -> Option<CallEnd> {
+    let s = status.trim().to_ascii_uppercase().replace(['-', ' '], "_");
+    Some(match s.as_str() {
+        "ANSWER" | "ANSWERED" | "SUCCESS" | "CALL_ACCEPTED" | "NORMAL_CLEARING" | "INBOUND"
+        | "OUTBOUND" | "COMPLETED" => CallEnd::Completed,
+        "NOANSWER" | "NO_ANSWER" | "NO_USER_RESPONSE" | "TIMEOUT" | "NODIAL" | "MISSED"
+        | "NOTANSWERED" | "NOT_ANSWERED" | "ALLOTTED_TIMEOUT" => CallEnd::NoAnswer,
+        "BUSY" | "USER_BUSY" => CallEnd::Busy,
+        "CANCEL" | "ORIGINATOR_CANCEL" | "CANCELED" | "CANCELLED" | "LOSE_RACE" => {
+            CallEnd::Canceled
+        }
+        "CONGESTION"
+        | "CHANUNAVAIL"
+        | "DONTCALL"
+        | "TORTURE"
+        | "INVALIDARGS"
+        | "CALL_REJECTED"
+        | "USER_NOT_REGISTERED"
+        | "UNALLOCATED_NUMBER"
+        | "DESTINATION_OUT_OF_ORDER"
+        | "NORMAL_TEMPORARY_FAILURE"
+        | "SUBSCRIBER_ABSENT"
+        | "FAILED"
+        | "NO_ROUTE_DESTINATION" => CallEnd::Failed,
+        _ => return None,
+    })
+}
+
+/// A number as a PBX sends it: `+` and 7 to 15 digits, or the same digits without `+` (taken as starting
+/// with the country code). Anything else (a SIP URI, a name, `anonymous`) is not a number.
+fn number(raw: &str) -> Option<String> {
+    let digits = raw.trim().strip_prefix('+').unwrap_or(raw.trim());
+    ((7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0'))
+    .then(|| format!("+{digits}"))
+}
+
+/// A call id we store: up to 128 characters of letters, digits and `.-_:@`.
+fn call_id(raw: &str) -> Result<String, ParseError> {
+    let id = raw.trim();
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b));
+    if ok {
+        Ok(id.to_string())
+    } else {
+        Err(ParseError::Malformed(
+            "call_id must be 1 to 128 letters, digits or .-_:@ (Asterisk's UNIQUEID, FreeSWITCH's uuid)".into(),
+        ))
+    }
+}
+
+fn seconds(fields: &[(String, String)], key: &str) -> Result<Option<u64>, ParseError> {
+    match field(fields, key) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0 && *s < 86_400.0)
+            .map(|s| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole = s as u64;
+                Some(whole)
+            })
+            .ok_or_else(|| {
+                ParseError::Malformed(format!("{key} must be a number of seconds, got {v:?}"))
+            }),
+    }
+}
+
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The report's fields, from a JSON object (strings or numbers) or a form.
+fn fields(req: &Request<'_>) -> Result<Vec<(String, String)>, ParseError> {
+    if req.is_json() {
+        let value: serde_json::Value = serde_json::from_slice(req.body)
+            .map_err(|e| ParseError::Malformed(format!("the body is not JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| ParseError::Malformed("the body must be a JSON object".into()))?;
+        Ok(object
+            .iter()
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some((k.clone(), text))
+            })
+            .collect())
+    } else if req.is_form() {
+        Ok(form_urlencoded::parse(req.body).into_owned().collect())
+    } else {
+        Err(ParseError::Unsupported(
+            "expected Content-Type application/json or application/x-www-form-urlencoded".into(),
+        ))
+    }
+}
+
+/// Reads a report into the domain.
+pub fn parse_report(req: &Request<'_>) -> Result<Parsed, ParseError> {
+    if !matches!(req.hook, "call" | "missed-call") {
+        return Err(ParseError::NoSuchHook(req.hook.to_string()));
+    }
+    let f = fields(req)?;
+    let required = |key: &str| {
+        field(&f, key).ok_or_else(|| ParseError::Malformed(format!("missing required field {key}")))
+    };
+    let id = call_id(required("call_id")?)?;
+    let status = required("status")?;
+    let end = call_end(status).ok_or_else(|| {
+        ParseError::Malformed(format!(
+            "status {status:?} is not a call outcome textback knows (ANSWER, NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL, or a FreeSWITCH cause such as NO_ANSWER)"
+        ))
+    })?;
+    let called = number(required("called")?).ok_or_else(|| {
+        ParseError::Malformed(
+            "called must be the business number in E.164 form, e.g. +16025550100".into(),
+        )
+    })?;
+    // A withheld or non-numeric caller ID (anonymous, a SIP URI) is kept as "anonymous": never texted.
+    let caller = field(&f, "caller")
+        .and_then(number)
+        .unwrap_or_else(|| "anonymous".into());
+    let direction = match field(&f, "direction")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("inbound" | "in" | "incoming") => Direction::Inbound,
+        Some("outbound" | "out" | "outgoing") => Direction::Outbound,
+        Some(other) => {
+            return Err(ParseError::Malformed(format!(
+                "direction must be inbound or outbound, got {other:?}"
+            )))
+        }
+    };
+    // 3CX reports an outbound call with CallType=Outbound.
+    let direction = if status.eq_ignore_ascii_case("outbound") {
+        Direction::Outbound
+    } else {
+        direction
+    };
+    let talk_secs = seconds(&f, "billsec")?;
+    let caller_secs = seconds(&f, "duration")?;
+    // An inbound call is for the business whose number was called; an outbound one (the business
+    // calling someone back) for the business whose number, or staff phone, called.
+    let addressed = match direction {
+        Direction::Inbound => Addressed::Number {
+            number: called.clone(),
+            or: None,
+        },
+        Direction::Outbound => Addressed::Number {
+            number: caller.clone(),
+            or: Some(caller.clone()),
+        },
+    };
+    let report = CallReport {
+        call_sid: id.clone(),
+        from: caller,
+        to: called,
+        direction,
+        caller_id: CallerId::Unchecked,
+        answered_by: AnsweredBy::Unknown,
+        kind: CallReportKind::Ended {
+            end,
+            talk_secs,
+            caller_secs,
+        },
+    };
+    Ok(Parsed {
+        event: Event::Call(report),
+        addressed,
+        idempotency_key: Some(id),
+    })
+}
+
+impl Pbx {
+    fn signed(&self, req: &Request<'_>) -> bool {
+        let (Some(secret), Some(ts), Some(sig)) = (
+            self.secret.as_deref(),
+            req.header(TIMESTAMP_HEADER),
+            req.header(SIGNATURE_HEADER),
+        ) else {
+            return false;
+        };
+        let fresh = ts
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|t| (now_secs() - t).abs() <= MAX_SKEW_SECS);
+        fresh
+            && bool::from(
+                signature(secret, ts.trim(), req.body)
+                    .as_bytes()
+                    .ct_eq(sig.trim().as_bytes()),
+            )
+    }
+
+    fn bearer(&self, req: &Request<'_>) -> bool {
+        let (Some(token), Some(given)) = (
+            self.token.as_deref(),
+            req.header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer ")),
+        ) else {
+            return false;
+        };
+        bool::from(token.as_bytes().ct_eq(given.trim().as_bytes()))
+    }
+}
+
+fn cannot(what: &str) -> SendError {
+    SendError::Rejected {
+        failure: Failure {
+            reason: FailReason::Other,
+            code: None,
+        },
+        message: format!("a pbx account cannot {what}; set the business's sms_provider"),
+    }
+}
+
+impl Provider for Pbx {
+    fn send_sms(&self, _sms: &OutgoingSms) -> Result<Accepted, SendError> {
+        Err(cannot("send texts"))
+    }
+
+    fn find_sent(&self, _sms: &OutgoingSms, _since: Millis) -> Lookup {
+        Lookup::NotSent
+    }
+
+    fn verify(&self, req: &Request<'_>) -> Result<(), Refused> {
+        if !(req.is_json() || req.is_form()) {
+            return Err(Refused::Unsupported(
+                "expected Content-Type application/json or application/x-www-form-urlencoded",
+            ));
+        }
+        if self.bearer(req) || self.signed(req) {
+            Ok(())
+        } else {
+            Err(Refused::Forbidden(
+                "a valid Authorization: Bearer token or X-Textback-Signature is required",
+            ))
+        }
+    }
+
+    fn parse(&self, req: &Request<'_>) -> Result<Parsed, ParseError> {
+        parse_report(req)
+    }
+
+    fn reply(&self, _reply: &Reply<'_>) -> Answer {
+        Answer {
+            content_type: "application/json",
+            body: "{\"ok\":true}".into(),
+        }
+    }
+
+    fn line_type(&self, _number: &str) -> Result<String, String> {
+        Err("a pbx account cannot look numbers up".into())
+    }
+
+    fn place_call(&self, _from: &str, _to: &str, _say: &str) -> Result<String, SendError> {
+        Err(cannot("place calls"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pbx_outcomes_map_into_the_domain() {
+        let cases: &[(&str, Option<CallEnd>)] = &[
+            ("ANSWER", Some(CallEnd::Completed)),
+            ("NOANSWER", Some(CallEnd::NoAnswer)),
+            ("BUSY", Some(CallEnd::Busy)),
+            ("CANCEL", Some(CallEnd::Canceled)),
+            ("CONGESTION", Some(CallEnd::Failed)),
+            ("CHANUNAVAIL", Some(CallEnd::Failed)),
+            ("NODIAL", Some(CallEnd::NoAnswer)),
+            ("NO_ANSWER", Some(CallEnd::NoAnswer)),
+            ("USER_BUSY", Some(CallEnd::Busy)),
+            ("ORIGINATOR_CANCEL", Some(CallEnd::Canceled)),
+            ("NO_USER_RESPONSE", Some(CallEnd::NoAnswer)),
+            ("CALL_REJECTED", Some(CallEnd::Failed)),
+            ("success", Some(CallEnd::Completed)),
+            ("Missed", Some(CallEnd::NoAnswer)),
+            ("Notanswered", Some(CallEnd::NoAnswer)),
+            ("Inbound", Some(CallEnd::Completed)),
+            ("no-answer", Some(CallEnd::NoAnswer)),
+            ("ringing", None),
+            ("", None),
+        ];
+        for (status, want) in cases {
+            assert_eq!(call_end(status), *want, "{status}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_ids_are_checked_strictly() {
+        let numbers: &[(&str, Option<&str>)] = &[
+            ("+14805550111", Some("+14805550111")),
+            ("14805550111", Some("+14805550111")),
+            (" +14805550111 ", Some("+14805550111")),
+            ("anonymous", None),
+            ("sip:alice@evil.example.com", None),
+            ("+1480555011';DROP", None),
+            ("0480555011", None),
+            ("+123", None),
+        ];
+        for (raw, want) in numbers {
+            assert_eq!(number(raw).as_deref(), *want, "{raw}");
+        }
+        assert!(call_id("1700000000.42").is_ok());
+        assert!(call_id("6a1f0c2e-2b1c-4a44-9a55-1d2f3e4a5b6c").is_ok());
+        assert!(call_id("").is_err());
+        assert!(call_id("a b").is_err());
+        assert!(call_id(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_over_timestamp_and_body() {
+        // Computed independently with Python's hmac module.
+        assert_eq!(
+            signature("secret", "1700000000", br#"{"a":1}"#),
+            "sha256=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
+        );
+    }
+}

@@ -1,0 +1,587 @@
+//! Telnyx, as its documentation and SDKs define it: webhooks signed with Ed25519 over
+//! `"{telnyx-timestamp}|{raw body}"` (timestamps more than 5 minutes off refused), calls either through
+//! TeXML (Twilio-like form callbacks and XML answers, `<Dial timeout>` at most 120 s) or reported by Call
+//! Control `call.hangup` events, and texts through the Messaging API v2 (`POST /v2/messages`, Bearer API key;
+//! `message.received`, `message.sent` and `message.finalized` events; errors as `errors[]` with string
+//! codes). Webhooks come to `{public_url}/hooks/{account}/{hook}`.
+
+use super::{
+    twilio, Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, ParseError, Parsed, Provider,
+    Refused, Reply, Request, SendError,
+};
+use crate::clock::Millis;
+use crate::config::ProviderConfig;
+use crate::model::{
+    AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, DeliveryReceipt, Direction,
+    FailReason, Failure, InboundText,
+};
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use std::time::Duration;
+
+/// The header carrying the Ed25519 signature (base64).
+pub const SIGNATURE_HEADER: &str = "telnyx-signature-ed25519";
+/// The header carrying the time the webhook was signed (unix seconds).
+pub const TIMESTAMP_HEADER: &str = "telnyx-timestamp";
+/// How far a webhook's timestamp may be from ours, as Telnyx's SDKs allow.
+const MAX_SKEW_SECS: i64 = 300;
+/// TeXML's longest `<Dial timeout>`.
+const MAX_RING_SECS: u64 = 120;
+
+/// A Telnyx account.
+pub struct Telnyx {
+    api_key: String,
+    public_key: Option<VerifyingKey>,
+    messaging_profile_id: Option<String>,
+    api_base: String,
+    hooks: String,
+    agent: ureq::Agent,
+}
+
+impl Telnyx {
+    /// Builds the account from its config; its webhooks come to `{public_url}/hooks/{name}`.
+    pub fn new(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
+        let public_key = config
+            .public_key
+            .as_deref()
+            .and_then(|k| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(k.trim())
+                    .ok()
+            })
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+        Self {
+            api_key: config
+                .api_key
+                .as_ref()
+                .map(|k| k.expose().to_string())
+                .unwrap_or_default(),
+            public_key,
+            messaging_profile_id: config.messaging_profile_id.clone(),
+            api_base: config.api_base_or("https://api.telnyx.com"),
+            hooks: format!("{public_url}/hooks/{name}"),
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(5))
+                .timeout(config.send_timeout().0)
+                .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
+                .build(),
+        }
+    }
+}
+
+/// Whether `signature` (base64) is `key`'s Ed25519 signature of `"{timestamp}|{body}"`, made within 5
+/// minutes of `now` (unix seconds).
+pub fn verify_at(
+    key: &VerifyingKey,
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now: i64,
+) -> bool {
+    let fresh = timestamp
+        .trim()
+        .parse::<i64>()
+        .is_ok_and(|t| (now - t).abs() <= MAX_SKEW_SECS);
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
+        return false;
+    };
+    let Ok(sig) = Signature::from_slice(&sig) else {
+        return false;
+    };
+    let mut message = Vec::with_capacity(timestamp.len() + 1 + body.len());
+    message.extend_from_slice(timestamp.trim().as_bytes());
+    message.push(b'|');
+    message.extend_from_slice(body);
+    fresh && key.verify(&message, &sig).is_ok()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A Call Control `hangup_cause` in the domain's words.
+pub fn hangup_end(cause: &str) -> CallEnd {
+    match cause {
+        "normal_clearing" | "time_limit" => CallEnd::Completed,
+        "originator_cancel" => CallEnd::Canceled,
+        "timeout" | "no_answer" => CallEnd::NoAnswer,
+        "user_busy" => CallEnd::Busy,
+        // call_rejected, not_found, unspecified, and anything new.
+        _ => CallEnd::Failed,
+    }
+}
+
+/// A `to[].status` of an outgoing message in the domain's words; values Telnyx adds later are kept as sent
+/// (they rank as "queued").
+pub fn delivery_state(status: &str) -> String {
+    match status {
+        "queued" | "sending" => "queued",
+        "sent" | "delivery_unconfirmed" => "sent",
+        "delivered" | "webhook_delivered" => "delivered",
+        "delivery_failed" => "undelivered",
+        "sending_failed" | "expired" => "failed",
+        other => other,
+    }
+    .to_string()
+}
+
+/// What a Telnyx error code means for the recipient.
+pub fn fail_reason(code: &str) -> FailReason {
+    match code {
+        // Blocked due to STOP message.
+        "40300" => FailReason::OptedOut,
+        // Destination is a landline or non-routable number.
+        "40001" => FailReason::NotMobile,
+        // Invalid phone number; not E.164; invalid destination.
+        "10002" | "10016" | "40012" => FailReason::InvalidNumber,
+        // Blocked as spam.
+        "40002" | "40003" => FailReason::Blocked,
+        _ => FailReason::Other,
+    }
+}
+
+/// The first of an `errors[]` array: its code and what it says.
+fn first_error(value: &serde_json::Value) -> (Option<String>, Option<String>) {
+    let Some(first) = value.get("errors").and_then(|e| e.get(0)) else {
+        return (None, None);
+    };
+    let code = match first.get("code") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let text = ["detail", "title"]
+        .iter()
+        .find_map(|k| first.get(k).and_then(serde_json::Value::as_str))
+        .map(str::to_string);
+    (code, text)
+}
+
+fn failure_of(code: Option<String>) -> Failure {
+    Failure {
+        reason: code.as_deref().map_or(FailReason::Other, fail_reason),
+        code,
+    }
+}
+
+fn text(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+}
+
+fn seconds_between(start: Option<&str>, end: Option<&str>) -> Option<u64> {
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    let (a, b) = (parse(start?)?, parse(end?)?);
+    u64::try_from((b - a).num_seconds()).ok()
+}
+
+/// Reads a Telnyx v2 JSON webhook (`{"data": {"event_type", "id", "occurred_at", "payload"}}`).
+pub fn parse_event(body: &[u8]) -> Result<Parsed, ParseError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ParseError::Malformed(format!("the body is not JSON: {e}")))?;
+    let data = value
+        .get("data")
+        .ok_or_else(|| ParseError::Malformed("missing data".into()))?;
+    let event_type = text(data, "event_type")
+        .ok_or_else(|| ParseError::Malformed("missing data.event_type".into()))?;
+    let id = text(data, "id").ok_or_else(|| ParseError::Malformed("missing data.id".into()))?;
+    let empty = serde_json::Value::Null;
+    let payload = data.get("payload").unwrap_or(&empty);
+    let required = |key: &str| {
+        text(payload, key)
+            .ok_or_else(|| ParseError::Malformed(format!("missing data.payload.{key}")))
+    };
+    let (event, addressed) = match event_type.as_str() {
+        "call.hangup" => {
+            let from = text(payload, "from").unwrap_or_default();
+            let to = required("to")?;
+            let outgoing = text(payload, "direction").as_deref() == Some("outgoing");
+            let cause = text(payload, "hangup_cause").unwrap_or_default();
+            let report = CallReport {
+                call_sid: text(payload, "call_session_id")
+                    .or_else(|| text(payload, "call_control_id"))
+                    .ok_or_else(|| {
+                        ParseError::Malformed("missing data.payload.call_control_id".into())
+                    })?,
+                from: from.clone(),
+                to: to.clone(),
+                direction: if outgoing {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                },
+                caller_id: CallerId::Unchecked,
+                answered_by: AnsweredBy::Unknown,
+                kind: CallReportKind::Ended {
+                    end: hangup_end(&cause),
+                    talk_secs: None,
+                    caller_secs: seconds_between(
+                        text(payload, "start_time").as_deref(),
+                        text(data, "occurred_at").as_deref(),
+                    ),
+                },
+            };
+            let addressed = if outgoing {
+                Addressed::Number {
+                    number: from.clone(),
+                    or: Some(from),
+                }
+            } else {
+                Addressed::Number {
+                    number: to,
+                    or: None,
+                }
+            };
+            (Event::Call(report), addressed)
+        }
+        "message.received" => {
+            let from = payload
+                .get("from")
+                .and_then(|f| text(f, "phone_number"))
+                .ok_or_else(|| {
+                    ParseError::Malformed("missing data.payload.from.phone_number".into())
+                })?;
+            let to = payload
+                .get("to")
+                .and_then(|t| t.get(0))
+                .and_then(|t| text(t, "phone_number"))
+                .ok_or_else(|| {
+                    ParseError::Malformed("missing data.payload.to[0].phone_number".into())
+                })?;
+            let message = InboundText {
+                message_sid: required("id")?,
+                from,
+                to: to.clone(),
+                body: text(payload, "text").unwrap_or_default(),
+                opt_out: None,
+            };
+            (
+                Event::Text(message),
+                Addressed::Number {
+                    number: to,
+                    or: None,
+                },
+            )
+        }
+        "message.sent" | "message.finalized" => {
+            let status = payload
+                .get("to")
+                .and_then(|t| t.get(0))
+                .and_then(|t| text(t, "status"))
+                .ok_or_else(|| ParseError::Malformed("missing data.payload.to[0].status".into()))?;
+            let state = delivery_state(&status);
+            let (code, _) = first_error(payload);
+            let failed = matches!(state.as_str(), "failed" | "undelivered");
+            let receipt = DeliveryReceipt {
+                message_sid: required("id")?,
+                status: state,
+                failure: (failed || code.is_some()).then(|| failure_of(code)),
+            };
+            let from = payload
+                .get("from")
+                .and_then(|f| text(f, "phone_number"))
+                .unwrap_or_default();
+            (
+                Event::Receipt(receipt),
+                Addressed::Number {
+                    number: from,
+                    or: None,
+                },
+            )
+        }
+        _ => (Event::Ignored, Addressed::Nobody),
+    };
+    Ok(Parsed {
+        event,
+        addressed,
+        idempotency_key: Some(id),
+    })
+}
+
+fn classify_status(status: u16, body: &str, retry_after: Option<&str>) -> SendError {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let (code, detail) = first_error(&value);
+    let message = format!(
+        "HTTP {status}: {}",
+        detail.unwrap_or_else(|| format!("HTTP {status}"))
+    );
+    if status == 429 || status >= 500 {
+        SendError::Retryable {
+            message,
+            retry_after: retry_after
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        }
+    } else {
+        SendError::Rejected {
+            failure: failure_of(code),
+            message,
+        }
+    }
+}
+
+fn classify_transport(t: &ureq::Transport) -> SendError {
+    let message = t.kind().to_string();
+    match t.kind() {
+        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::InvalidUrl => {
+            SendError::Retryable {
+                message,
+                retry_after: None,
+            }
+        }
+        _ => SendError::Ambiguous { message },
+    }
+}
+
+impl Provider for Telnyx {
+    fn send_sms(&self, sms: &OutgoingSms) -> Result<Accepted, SendError> {
+        let mut body = serde_json::json!({ "from": sms.from, "to": sms.to, "text": sms.body });
+        if let Some(profile) = &self.messaging_profile_id {
+            body["messaging_profile_id"] = serde_json::Value::String(profile.clone());
+        }
+        let result = self
+            .agent
+            .post(&format!("{}/v2/messages", self.api_base))
+            .set("Authorization", &format!("Bearer {}", self.api_key))
+            .send_json(body);
+        match result {
+            Ok(resp) => {
+                let value: serde_json::Value =
+                    resp.into_json().map_err(|e| SendError::Ambiguous {
+                        message: format!("unexpected answer from Telnyx: {e}"),
+                    })?;
+                let data = value.get("data").unwrap_or(&value);
+                let id = text(data, "id").ok_or_else(|| SendError::Ambiguous {
+                    message: "Telnyx's answer has no message id".into(),
+                })?;
+                let status = data
+                    .get("to")
+                    .and_then(|t| t.get(0))
+                    .and_then(|t| text(t, "status"))
+                    .map_or_else(|| "queued".to_string(), |s| delivery_state(&s));
+                Ok(Accepted { sid: id, status })
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                let retry_after = resp.header("Retry-After").map(str::to_string);
+                let body = resp.into_string().unwrap_or_default();
+                Err(classify_status(code, &body, retry_after.as_deref()))
+            }
+            Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
+        }
+    }
+
+    fn find_sent(&self, _sms: &OutgoingSms, _since: Millis) -> Lookup {
+        // The Messaging API finds a message by its id only, which an unanswered send never got.
+        Lookup::Unknown("Telnyx cannot list sent messages by recipient".into())
+    }
+
+    fn verify(&self, req: &Request<'_>) -> Result<(), Refused> {
+        if !(req.is_json() || req.is_form()) {
+            return Err(Refused::Unsupported(
+                "expected Content-Type application/json (or a TeXML form callback)",
+            ));
+        }
+        let (Some(ts), Some(sig)) = (req.header(TIMESTAMP_HEADER), req.header(SIGNATURE_HEADER))
+        else {
+            return Err(Refused::Forbidden(
+                "missing telnyx-signature-ed25519 or telnyx-timestamp",
+            ));
+        };
+        match &self.public_key {
+            Some(key) if verify_at(key, ts, req.body, sig, now_secs()) => Ok(()),
+            _ => Err(Refused::Forbidden("invalid telnyx-signature-ed25519")),
+        }
+    }
+
+    fn parse(&self, req: &Request<'_>) -> Result<Parsed, ParseError> {
+        // TeXML's callbacks are Twilio's, form-encoded; everything else is a JSON event.
+        if req.is_form() {
+            twilio::parse_request(req)
+        } else {
+            parse_event(req.body)
+        }
+    }
+
+    fn reply(&self, reply: &Reply<'_>) -> Answer {
+        let capped = match *reply {
+            Reply::Forward {
+                numbers,
+                ring_secs,
+                screen,
+                machine_detection,
+            } => Reply::Forward {
+                numbers,
+                ring_secs: ring_secs.min(MAX_RING_SECS),
+                screen,
+                machine_detection,
+            },
+            other => other,
+        };
+        twilio::render_reply(&self.hooks, &capped)
+    }
+
+    fn line_type(&self, _number: &str) -> Result<String, String> {
+        Err("line type lookup is a Twilio feature".into())
+    }
+
+    fn place_call(&self, _from: &str, _to: &str, _say: &str) -> Result<String, SendError> {
+        Err(SendError::Rejected {
+            failure: Failure {
+                reason: FailReason::Other,
+                code: None,
+            },
+            message: "alert calls through Telnyx are not supported; staff are texted".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PROVIDERS.md §6.2's deterministic vector (RFC 8032 test key 1), not an official Telnyx one.
+    const KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    const BODY: &str = r#"{"data":{"event_type":"call.hangup","id":"0ccc7b54-4df3-4bca-a65a-3da1ecc777f0","occurred_at":"2023-11-14T22:13:20.000000Z","payload":{"call_control_id":"v3:test","call_leg_id":"428c31b6-7af4-4bcb-b7f5-5013ef9657c1","call_session_id":"428c31b6-abf3-3bc1-b7f4-5013ef9657c1","from":"+15551230001","to":"+15559870002","hangup_cause":"timeout","hangup_source":"unknown","sip_hangup_cause":"unspecified","state":"hangup"},"record_type":"event"},"meta":{"attempt":1,"delivered_to":"https://example.com/telnyx"}}"#;
+    const SIG: &str =
+        "NRn2YMdscRythlkYXQqemaQvO0tOmXKQKbIZVCBvdsisIpUcgIP7kUt4M3uUZHq4gbUbV/nTnj70LvC69/zrBg==";
+
+    fn key() -> VerifyingKey {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(KEY)
+            .unwrap();
+        VerifyingKey::from_bytes(&bytes.try_into().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn ed25519_signatures_over_timestamp_and_body() {
+        assert_eq!(BODY.len(), 505);
+        let cases: &[(&str, &str, &str, i64, bool)] = &[
+            ("1700000000", BODY, SIG, 1_700_000_000, true),
+            ("1700000000", BODY, SIG, 1_700_000_299, true),
+            ("1700000000", BODY, SIG, 1_700_000_301, false),
+            ("1700000001", BODY, SIG, 1_700_000_001, false),
+            (
+                "1700000000",
+                &BODY.replace("timeout", "no_answer"),
+                SIG,
+                1_700_000_000,
+                false,
+            ),
+            ("1700000000", BODY, "not base64!", 1_700_000_000, false),
+            ("soon", BODY, SIG, 1_700_000_000, false),
+        ];
+        for (ts, body, sig, now, want) in cases {
+            assert_eq!(
+                verify_at(&key(), ts, body.as_bytes(), sig, *now),
+                *want,
+                "{ts} {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn telnyx_values_map_into_the_domain() {
+        let causes: &[(&str, CallEnd)] = &[
+            ("normal_clearing", CallEnd::Completed),
+            ("originator_cancel", CallEnd::Canceled),
+            ("timeout", CallEnd::NoAnswer),
+            ("no_answer", CallEnd::NoAnswer),
+            ("user_busy", CallEnd::Busy),
+            ("call_rejected", CallEnd::Failed),
+            ("not_found", CallEnd::Failed),
+            ("unspecified", CallEnd::Failed),
+        ];
+        for (cause, want) in causes {
+            assert_eq!(hangup_end(cause), *want, "{cause}");
+        }
+        let states: &[(&str, &str)] = &[
+            ("queued", "queued"),
+            ("sending", "queued"),
+            ("sent", "sent"),
+            ("delivery_unconfirmed", "sent"),
+            ("delivered", "delivered"),
+            ("delivery_failed", "undelivered"),
+            ("sending_failed", "failed"),
+            ("expired", "failed"),
+            ("something_new", "something_new"),
+        ];
+        for (status, want) in states {
+            assert_eq!(delivery_state(status), *want, "{status}");
+        }
+        let codes: &[(&str, FailReason)] = &[
+            ("40300", FailReason::OptedOut),
+            ("40001", FailReason::NotMobile),
+            ("10002", FailReason::InvalidNumber),
+            ("40012", FailReason::InvalidNumber),
+            ("40003", FailReason::Blocked),
+            ("40008", FailReason::Other),
+        ];
+        for (code, want) in codes {
+            assert_eq!(fail_reason(code), *want, "{code}");
+        }
+    }
+
+    #[test]
+    fn reads_call_control_hangups_and_messaging_events() {
+        let p = parse_event(BODY.as_bytes()).unwrap();
+        assert_eq!(
+            p.idempotency_key.as_deref(),
+            Some("0ccc7b54-4df3-4bca-a65a-3da1ecc777f0")
+        );
+        let Event::Call(call) = p.event else {
+            panic!("{p:?}")
+        };
+        assert_eq!(call.from, "+15551230001");
+        assert_eq!(
+            call.kind,
+            CallReportKind::Ended {
+                end: CallEnd::NoAnswer,
+                talk_secs: None,
+                caller_secs: None
+            }
+        );
+        let received = br#"{"data":{"event_type":"message.received","id":"e1","payload":{"id":"m1","text":"STOP","from":{"phone_number":"+15551230001"},"to":[{"phone_number":"+15559870002","status":"webhook_delivered"}]}}}"#;
+        let p = parse_event(received).unwrap();
+        assert!(
+            matches!(p.event, Event::Text(ref t) if t.body == "STOP" && t.from == "+15551230001")
+        );
+        let finalized = br#"{"data":{"event_type":"message.finalized","id":"e2","payload":{"id":"m2","from":{"phone_number":"+15559870002"},"to":[{"phone_number":"+15551230001","status":"delivery_failed"}],"errors":[{"code":"40001","title":"Not routable"}]}}}"#;
+        let p = parse_event(finalized).unwrap();
+        let Event::Receipt(r) = p.event else { panic!() };
+        assert_eq!(r.status, "undelivered");
+        assert_eq!(r.failure.unwrap().reason, FailReason::NotMobile);
+        let other = br#"{"data":{"event_type":"call.answered","id":"e3","payload":{}}}"#;
+        assert_eq!(parse_event(other).unwrap().event, Event::Ignored);
+        assert!(parse_event(b"{}").is_err());
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let e = classify_status(
+            409,
+            r#"{"errors":[{"code":"40300","title":"Blocked due to STOP message","detail":"Messages cannot be sent"}]}"#,
+            None,
+        );
+        assert!(
+            matches!(
+                e,
+                SendError::Rejected {
+                    failure: Failure {
+                        reason: FailReason::OptedOut,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(matches!(
+            classify_status(503, "", Some("3")),
+            SendError::Retryable { .. }
+        ));
+    }
+}
