@@ -1954,6 +1954,92 @@ numbers = ["+16025550100"]
         }
     }
 
+    const BIZ: &str = "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n";
+
+    #[test]
+    fn every_kind_of_account_has_a_minimal_valid_file() {
+        let accounts = [
+            "[providers.main]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"PT0123\"\nsigning_key = \"PSK_0123\"\n",
+            "[providers.main]\nkind = \"telnyx\"\napi_key = \"KEY0123\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n",
+            "[providers.pbx]\nkind = \"pbx\"\ntoken = \"0123456789abcdef\"\n[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"pw\"\nsigning_key = \"k3yExample\"\n",
+        ];
+        let businesses = [
+            BIZ.to_string(),
+            BIZ.to_string(),
+            format!("{BIZ}provider = \"pbx\"\nsms_provider = \"phone\"\n"),
+        ];
+        for (account, biz) in accounts.iter().zip(businesses) {
+            let text = format!("{account}{biz}");
+            assert_eq!(errors_of(&text), Vec::<String>::new(), "{text}");
+        }
+    }
+
+    #[test]
+    fn each_kind_takes_only_its_own_settings() {
+        let twilio = "[providers.main]\nkind = \"twilio\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"x\"\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!("{twilio}space = \"example\"\n{BIZ}"),
+                "t.toml:5: providers.main.space: is not a setting of kind = \"twilio\" (its settings: account_sid, auth_token,",
+            ),
+            (
+                format!("[providers.main]\nkind = \"simulator\"\nurl = \"http://x\"\n{BIZ}"),
+                "t.toml:3: providers.main.url: is not a setting of kind = \"simulator\"",
+            ),
+            (
+                format!("[providers.sw]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"t\"\n{BIZ}"),
+                "t.toml:1: providers.sw.signing_key: is required for kind = \"signalwire\" (the project's Signing Key",
+            ),
+            (
+                format!("[providers.sw]\nkind = \"signalwire\"\nspace = \"example.signalwire.com\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"t\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:3: providers.sw.space: \"example.signalwire.com\" is not a space name",
+            ),
+            (
+                format!("[providers.sw]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"AC123\"\napi_token = \"t\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:4: providers.sw.project_id: \"AC123\" is not a Project ID (a UUID)",
+            ),
+            (
+                format!("[providers.tx]\nkind = \"telnyx\"\napi_key = \"k\"\npublic_key = \"bm90IGEga2V5\"\n{BIZ}"),
+                "t.toml:4: providers.tx.public_key: is not a base64 Ed25519 public key",
+            ),
+            (
+                format!("[providers.tx]\nkind = \"telnyx\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n{BIZ}"),
+                "t.toml:1: providers.tx.api_key: is required for kind = \"telnyx\"",
+            ),
+            (
+                format!("[providers.pbx]\nkind = \"pbx\"\ntoken = \"short\"\n{twilio}{BIZ}provider = \"pbx\"\nsms_provider = \"main\"\n"),
+                "t.toml:3: providers.pbx.token: must be at least 16 characters",
+            ),
+            (
+                format!("[providers.pbx]\nkind = \"pbx\"\n{twilio}{BIZ}provider = \"pbx\"\nsms_provider = \"main\"\n"),
+                "t.toml:1: providers.pbx.token: a pbx account needs a token",
+            ),
+            (
+                format!("[providers.pbx]\nkind = \"pbx\"\ntoken = \"0123456789abcdef\"\n{BIZ}"),
+                "t.toml:4: business[0].provider: a pbx account reports calls but cannot text",
+            ),
+            (
+                format!("[providers.phone]\nkind = \"android-gateway\"\nusername = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:1: providers.phone.url: is required for kind = \"android-gateway\"",
+            ),
+            (
+                format!("[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:7: business[0].provider: an android-gateway account texts but cannot report calls",
+            ),
+            (
+                format!("{twilio}{BIZ}sms_provider = \"phone\"\n"),
+                "t.toml:9: business[0].sms_provider: no provider named \"phone\"",
+            ),
+        ];
+        for (text, want) in &cases {
+            let got = errors_of(text);
+            assert!(
+                got.iter().any(|e| e.starts_with(want)),
+                "for {text:?}\nwanted an error starting with {want:?}\ngot {got:#?}"
+            );
+        }
+    }
+
     #[test]
     fn reports_every_problem_at_once() {
         let text = "[server]\nlisten = \"x\"\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"A B\"\nname = \"\"\nnumbers = [\"1\"]\n";

@@ -133,8 +133,37 @@ pub fn of(e164: &str) -> Option<&'static str> {
         .map(|(_, c)| *c)
 }
 
+/// The calling code of an E.164 number (`1` for the North American Numbering Plan), when it is one this
+/// table knows.
+pub fn calling_code(e164: &str) -> Option<&'static str> {
+    let digits = e164.strip_prefix('+')?;
+    if digits.starts_with('1') {
+        return Some("1");
+    }
+    CODES
+        .iter()
+        .filter(|(code, _)| digits.starts_with(code))
+        .max_by_key(|(code, _)| code.len())
+        .map(|(code, _)| *code)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_calling_codes() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("+16025550100", Some("1")),
+            ("+442071838750", Some("44")),
+            ("+353015550100", Some("353")),
+            ("+4930123456", Some("49")),
+            ("+99912345678", None),
+            ("16025550100", None),
+        ];
+        for (n, want) in cases {
+            assert_eq!(super::calling_code(n), *want, "{n}");
+        }
+    }
+
     #[test]
     fn places_numbers() {
         let cases: &[(&str, Option<&str>)] = &[

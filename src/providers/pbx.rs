@@ -99,14 +99,56 @@ pub fn call_end(status: &str) -> Option<CallEnd> {
     })
 }
 
-/// A number as a PBX sends it: `+` and 7 to 15 digits, or the same digits without `+` (taken as starting
-/// with the country code). Anything else (a SIP URI, a name, `anonymous`) is not a number.
-fn number(raw: &str) -> Option<String> {
-    let digits = raw.trim().strip_prefix('+').unwrap_or(raw.trim());
+/// `digits` as an E.164 number: 7 to 15 digits, not starting with 0.
+fn e164(digits: &str) -> Option<String> {
     ((7..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0'))
     .then(|| format!("+{digits}"))
+}
+
+/// The business number called, as a PBX sends it: E.164, or the same digits without `+`.
+fn called_number(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    e164(raw.strip_prefix('+').unwrap_or(raw))
+}
+
+/// The caller's number as a PBX sends it, read in the country of the number called (`called`, E.164):
+/// E.164; international with the country's exit code (`00`, `011` in North America) or with the calling
+/// code but no `+`; or national (10 digits in North America, elsewhere with or without the trunk `0`).
+/// Anything else (a SIP URI, a name, `anonymous`, a number too short) is not a number: never texted,
+/// never guessed.
+fn caller_number(raw: &str, called: &str) -> Option<String> {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix('+') {
+        return e164(rest);
+    }
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let cc = crate::country::calling_code(called)?;
+    if cc == "1" {
+        return match raw.len() {
+            10 if !raw.starts_with(['0', '1']) => e164(&format!("1{raw}")),
+            11 if raw.starts_with('1') => e164(raw),
+            _ => raw.strip_prefix("011").and_then(e164),
+        };
+    }
+    if let Some(rest) = raw.strip_prefix("00") {
+        return e164(rest);
+    }
+    if let Some(national) = raw.strip_prefix('0') {
+        // Italy keeps the leading 0 of its national numbers after the calling code.
+        return if cc == "39" {
+            e164(&format!("{cc}{raw}"))
+        } else {
+            e164(&format!("{cc}{national}"))
+        };
+    }
+    if raw.starts_with(cc) {
+        return e164(raw);
+    }
+    e164(&format!("{cc}{raw}"))
 }
 
 /// A call id we store: up to 128 characters of letters, digits and `.-_:@`.
@@ -196,14 +238,14 @@ pub fn parse_report(req: &Request<'_>) -> Result<Parsed, ParseError> {
             "status {status:?} is not a call outcome textback knows (ANSWER, NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL, or a FreeSWITCH cause such as NO_ANSWER)"
         ))
     })?;
-    let called = number(required("called")?).ok_or_else(|| {
+    let called = called_number(required("called")?).ok_or_else(|| {
         ParseError::Malformed(
             "called must be the business number in E.164 form, e.g. +16025550100".into(),
         )
     })?;
     // A withheld or non-numeric caller ID (anonymous, a SIP URI) is kept as "anonymous": never texted.
     let caller = field(&f, "caller")
-        .and_then(number)
+        .and_then(|raw| caller_number(raw, &called))
         .unwrap_or_else(|| "anonymous".into());
     let direction = match field(&f, "direction")
         .map(str::to_ascii_lowercase)
@@ -378,18 +420,44 @@ mod tests {
 
     #[test]
     fn numbers_and_ids_are_checked_strictly() {
-        let numbers: &[(&str, Option<&str>)] = &[
-            ("+14805550111", Some("+14805550111")),
-            ("14805550111", Some("+14805550111")),
-            (" +14805550111 ", Some("+14805550111")),
-            ("anonymous", None),
-            ("sip:alice@evil.example.com", None),
-            ("+1480555011';DROP", None),
-            ("0480555011", None),
+        let called: &[(&str, Option<&str>)] = &[
+            ("+16025550100", Some("+16025550100")),
+            ("16025550100", Some("+16025550100")),
+            (" +16025550100 ", Some("+16025550100")),
+            ("0602555010", None),
             ("+123", None),
+            ("6025550100;", None),
         ];
-        for (raw, want) in numbers {
-            assert_eq!(number(raw).as_deref(), *want, "{raw}");
+        for (raw, want) in called {
+            assert_eq!(called_number(raw).as_deref(), *want, "{raw}");
+        }
+        // (caller as sent, the business number called, read as)
+        let callers: &[(&str, &str, Option<&str>)] = &[
+            ("+14805550111", "+16025550100", Some("+14805550111")),
+            ("14805550111", "+16025550100", Some("+14805550111")),
+            ("4805550111", "+16025550100", Some("+14805550111")),
+            ("011442071838750", "+16025550100", Some("+442071838750")),
+            ("0480555011", "+16025550100", None),
+            ("555", "+16025550100", None),
+            ("07700900123", "+442071838750", Some("+447700900123")),
+            ("7700900123", "+442071838750", Some("+447700900123")),
+            ("447700900123", "+442071838750", Some("+447700900123")),
+            ("004930123456", "+442071838750", Some("+4930123456")),
+            ("0612345678", "+390612345678", Some("+390612345678")),
+            ("4805550111", "+99912345678", None),
+            (" +14805550111 ", "+16025550100", Some("+14805550111")),
+            ("anonymous", "+16025550100", None),
+            ("sip:alice@evil.example.com", "+16025550100", None),
+            ("+1480555011';DROP", "+16025550100", None),
+            ("$(reboot)", "+16025550100", None),
+            ("+123", "+16025550100", None),
+        ];
+        for (raw, called, want) in callers {
+            assert_eq!(
+                caller_number(raw, called).as_deref(),
+                *want,
+                "{raw} calling {called}"
+            );
         }
         assert!(call_id("1700000000.42").is_ok());
         assert!(call_id("6a1f0c2e-2b1c-4a44-9a55-1d2f3e4a5b6c").is_ok());

@@ -367,6 +367,125 @@ fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
     let _ = req.respond(resp);
 }
 
+/// A request a [`FakeApi`] received.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+
+    pub fn form(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// How a [`FakeApi`] answers: from the request and those before it, a status and a JSON body, and how long
+/// to wait first (longer than the client's timeout loses the answer).
+pub type Answering =
+    dyn Fn(&ApiRequest, &[ApiRequest]) -> (u16, String, Duration) + Send + Sync + 'static;
+
+/// A provider's REST API on 127.0.0.1, answering as `answer` says (each provider's test writes the real
+/// API's answers), recording every request.
+pub struct FakeApi {
+    pub url: String,
+    server: Arc<tiny_http::Server>,
+    received: Arc<Mutex<Vec<ApiRequest>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeApi {
+    pub fn start(
+        answer: impl Fn(&ApiRequest, &[ApiRequest]) -> (u16, String, Duration) + Send + Sync + 'static,
+    ) -> Self {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let received: Arc<Mutex<Vec<ApiRequest>>> = Arc::default();
+        let answer: Arc<Answering> = Arc::new(answer);
+        let (s, r) = (Arc::clone(&server), Arc::clone(&received));
+        let thread = std::thread::spawn(move || {
+            while let Ok(mut req) = s.recv() {
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                let got = ApiRequest {
+                    method: req.method().as_str().to_string(),
+                    path: req.url().to_string(),
+                    headers: req
+                        .headers()
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.field.as_str().as_str().to_string(),
+                                h.value.as_str().to_string(),
+                            )
+                        })
+                        .collect(),
+                    body,
+                };
+                let (status, body, wait) = {
+                    let mut all = r.lock().unwrap();
+                    let answered = answer(&got, &all);
+                    all.push(got);
+                    answered
+                };
+                std::thread::spawn(move || {
+                    std::thread::sleep(wait);
+                    let resp = tiny_http::Response::from_string(body)
+                        .with_status_code(status)
+                        .with_header(
+                            tiny_http::Header::from_bytes("Content-Type", "application/json")
+                                .unwrap(),
+                        );
+                    let _ = req.respond(resp);
+                });
+            }
+        });
+        Self {
+            url,
+            server,
+            received,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<ApiRequest> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The requests with this method whose path starts with `prefix`.
+    pub fn requests(&self, method: &str, prefix: &str) -> Vec<ApiRequest> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == method && r.path.starts_with(prefix))
+            .collect()
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A post the sink received: its headers and body.
 pub type Posted = (Vec<(String, String)>, String);
 
@@ -438,7 +557,7 @@ pub struct TestServer {
 }
 
 /// Tests run at any hour: the business is open all week.
-const ALL_WEEK: &str = r#"[business.hours]
+pub const ALL_WEEK: &str = r#"[business.hours]
 mon = ["00:00-24:00"]
 tue = ["00:00-24:00"]
 wed = ["00:00-24:00"]
