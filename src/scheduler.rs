@@ -650,6 +650,13 @@ mod tests {
         fn place_call(&self, _: &str, _: &str, _: &str) -> Result<String, SendError> {
             Ok("CA1".into())
         }
+
+        fn connect(&self) -> crate::providers::Connect {
+            crate::providers::Connect {
+                instructions: "",
+                urls: vec![],
+            }
+        }
     }
 
     const T0: Millis = 1_790_000_000_000;

@@ -1219,3 +1219,47 @@ fn a_send_the_phone_took_but_never_answered_is_not_sent_twice() {
     );
     assert_eq!(fake.requests("GET", &format!("/messages/{id}")).len(), 1);
 }
+
+#[test]
+fn the_admin_pages_show_where_each_account_is_pointed() {
+    let (_fake, s) = pbx_phone_server();
+    add_user(&s, "sam", &["--role", "owner"]);
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("sam", PASSWORD).status, 303);
+    for page in ["/dashboard", "/settings"] {
+        let p = b.get(page);
+        assert_eq!(p.status, 200, "{page}");
+        for want in [
+            "pbx <small>(pbx)</small>",
+            "Used by Acme HVAC (calls).",
+            &format!("<code>{PUBLIC_URL}/hooks/pbx/call</code>"),
+            "phone <small>(android-gateway)</small>",
+            "Used by Acme HVAC (texts).",
+            &format!("<code>{PUBLIC_URL}/hooks/phone/events</code>"),
+        ] {
+            assert!(p.body.contains(want), "{page} lacks {want}:\n{}", p.body);
+        }
+        assert!(!p.body.contains("/hooks/twilio"), "{page}");
+    }
+}
+
+#[test]
+fn twilio_numbers_keep_their_urls() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("sam", PASSWORD).status, 303);
+    let p = b.get("/dashboard");
+    for hook in ["voice", "call-status", "sms"] {
+        let want = format!("<code>{PUBLIC_URL}/hooks/twilio/{hook}</code>");
+        assert!(p.body.contains(&want), "lacks {want}:\n{}", p.body);
+    }
+    assert!(p.body.contains("Twilio number"), "{}", p.body);
+    // The account's own URL works as well as the legacy one.
+    let call = voice("CA-own-url", CALLER);
+    assert_eq!(
+        s.post_signed("/hooks/main/voice", &borrow(&call)).status,
+        200
+    );
+}

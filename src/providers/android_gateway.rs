@@ -17,8 +17,8 @@
 //! another account). It serves one business unless its webhooks name the number they came to.
 
 use super::{
-    Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, ParseError, Parsed, Provider, Refused,
-    Reply, Request, SendError,
+    hook_urls, Accepted, Addressed, Answer, Connect, Event, Lookup, OutgoingSms, ParseError,
+    Parsed, Provider, Refused, Reply, Request, SendError,
 };
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
@@ -41,12 +41,13 @@ pub struct AndroidGateway {
     url: String,
     authorization: String,
     signing_key: String,
+    hooks: String,
     agent: ureq::Agent,
 }
 
 impl AndroidGateway {
-    /// Builds the account from its config.
-    pub fn new(config: &ProviderConfig) -> Self {
+    /// Builds the account from its config; its webhooks come to `{public_url}/hooks/{name}/events`.
+    pub fn new(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
         let user = config.username.clone().unwrap_or_default();
         let password = config
             .password
@@ -67,6 +68,7 @@ impl AndroidGateway {
                 .as_ref()
                 .map(|k| k.expose().to_string())
                 .unwrap_or_default(),
+            hooks: format!("{public_url}/hooks/{name}"),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
                 .timeout(config.send_timeout().0)
@@ -337,6 +339,13 @@ impl Provider for AndroidGateway {
             },
             message: "an android-gateway account only texts; staff are texted instead".into(),
         })
+    }
+
+    fn connect(&self) -> Connect {
+        Connect {
+            instructions: "In the SMS Gateway app, register this URL for each of the events sms:received, sms:sent, sms:delivered and sms:failed (the app only calls https:// URLs):",
+            urls: hook_urls(&self.hooks, &[("Texts and delivery reports", "events")]),
+        }
     }
 }
 

@@ -257,6 +257,34 @@ pub struct Answer {
     pub body: String,
 }
 
+/// A URL an account's webhooks are to be sent to, and what it is for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HookUrl {
+    /// What the provider calls it.
+    pub what: &'static str,
+    /// The URL.
+    pub url: String,
+}
+
+/// Where to point an account's webhooks, for the admin UI's "connect your provider".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Connect {
+    /// Where the URLs go, in the provider's own words.
+    pub instructions: &'static str,
+    /// The URLs.
+    pub urls: Vec<HookUrl>,
+}
+
+/// `{hooks}/{hook}` for each `(what, hook)`.
+pub fn hook_urls(hooks: &str, list: &[(&'static str, &str)]) -> Vec<HookUrl> {
+    list.iter()
+        .map(|(what, hook)| HookUrl {
+            what,
+            url: format!("{hooks}/{hook}"),
+        })
+        .collect()
+}
+
 /// A provider account: its outgoing API and its inbound webhooks.
 pub trait Provider: Send + Sync {
     /// Sends a text.
@@ -274,6 +302,8 @@ pub trait Provider: Send + Sync {
     fn line_type(&self, number: &str) -> Result<String, String>;
     /// Phones `to` from `from` and reads `say` aloud; returns the call's id.
     fn place_call(&self, from: &str, to: &str, say: &str) -> Result<String, SendError>;
+    /// Where to point the account's webhooks.
+    fn connect(&self) -> Connect;
 }
 
 type Accounts = BTreeMap<String, Arc<dyn Provider>>;
@@ -364,8 +394,10 @@ fn build(
                 }
                 ProviderKind::Signalwire => Arc::new(twilio::Twilio::signalwire(p, &public, name)),
                 ProviderKind::Telnyx => Arc::new(telnyx::Telnyx::new(p, &public, name)),
-                ProviderKind::Pbx => Arc::new(pbx::Pbx::new(p)),
-                ProviderKind::AndroidGateway => Arc::new(android_gateway::AndroidGateway::new(p)),
+                ProviderKind::Pbx => Arc::new(pbx::Pbx::new(p, &public, name)),
+                ProviderKind::AndroidGateway => {
+                    Arc::new(android_gateway::AndroidGateway::new(p, &public, name))
+                }
             });
             (name.clone(), provider)
         })

@@ -9,8 +9,8 @@
 //! secret, within 5 minutes. Caller IDs from SIP are attacker-controlled: every field is checked strictly.
 
 use super::{
-    Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, ParseError, Parsed, Provider, Refused,
-    Reply, Request, SendError,
+    hook_urls, Accepted, Addressed, Answer, Connect, Event, Lookup, OutgoingSms, ParseError,
+    Parsed, Provider, Refused, Reply, Request, SendError,
 };
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
@@ -32,15 +32,17 @@ const MAX_SKEW_SECS: i64 = 300;
 pub struct Pbx {
     token: Option<String>,
     secret: Option<String>,
+    hooks: String,
 }
 
 impl Pbx {
-    /// Builds the account from its config.
-    pub fn new(config: &ProviderConfig) -> Self {
+    /// Builds the account from its config; its reports come to `{public_url}/hooks/{name}/call`.
+    pub fn new(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
         let expose = |s: &Option<crate::config::Secret>| s.as_ref().map(|t| t.expose().to_string());
         Self {
             token: expose(&config.token),
             secret: expose(&config.secret),
+            hooks: format!("{public_url}/hooks/{name}"),
         }
     }
 }
@@ -383,6 +385,13 @@ impl Provider for Pbx {
 
     fn place_call(&self, _from: &str, _to: &str, _say: &str) -> Result<String, SendError> {
         Err(cannot("place calls"))
+    }
+
+    fn connect(&self) -> Connect {
+        Connect {
+            instructions: "Have the PBX POST each finished inbound call here, with Authorization: Bearer and the account's token (or an X-Textback-Signature); the README shows the dialplan for Asterisk, FreePBX, FreeSWITCH and 3CX:",
+            urls: hook_urls(&self.hooks, &[("Call reports", "call")]),
+        }
     }
 }
 

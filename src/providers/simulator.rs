@@ -3,8 +3,8 @@
 //! "sends" are printed to the log instead of leaving the machine.
 
 use super::{
-    twilio, Accepted, Answer, Lookup, OutgoingSms, Parsed, Provider, Refused, Reply, Request,
-    SendError,
+    twilio, Accepted, Answer, Connect, Lookup, OutgoingSms, Parsed, Provider, Refused, Reply,
+    Request, SendError,
 };
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
@@ -96,5 +96,12 @@ impl Provider for Simulator {
 
     fn reply(&self, reply: &Reply<'_>) -> Answer {
         twilio::render_reply(&self.hooks, reply)
+    }
+
+    fn connect(&self) -> Connect {
+        Connect {
+            instructions: "The built-in simulator needs nothing connected: play a missed call on the Simulator page. It posts Twilio's webhooks to:",
+            urls: twilio::call_and_text_hooks(&self.hooks),
+        }
     }
 }

@@ -6,8 +6,8 @@
 //! codes). Webhooks come to `{public_url}/hooks/{account}/{hook}`.
 
 use super::{
-    twilio, Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, ParseError, Parsed, Provider,
-    Refused, Reply, Request, SendError,
+    hook_urls, twilio, Accepted, Addressed, Answer, Connect, Event, Lookup, OutgoingSms,
+    ParseError, Parsed, Provider, Refused, Reply, Request, SendError,
 };
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
@@ -436,6 +436,20 @@ impl Provider for Telnyx {
             },
             message: "alert calls through Telnyx are not supported; staff are texted".into(),
         })
+    }
+
+    fn connect(&self) -> Connect {
+        Connect {
+            instructions: "In the Telnyx portal: a TeXML application's Voice URL and Status Callback (HTTP POST), or a Call Control application's webhook URL; and the messaging profile's webhook URL (API v2):",
+            urls: hook_urls(
+                &self.hooks,
+                &[
+                    ("TeXML Voice URL", "voice"),
+                    ("TeXML Status Callback", "call-status"),
+                    ("Call Control and messaging webhooks", "events"),
+                ],
+            ),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! and the Messages REST API (send, and list to reconcile an interrupted send).
 
 use super::{
-    Accepted, Addressed, Answer, Event, Lookup, OutgoingSms, Parsed, Provider, Reply, Request,
-    SendError,
+    Accepted, Addressed, Answer, Connect, Event, Lookup, OutgoingSms, Parsed, Provider, Reply,
+    Request, SendError,
 };
 use crate::clock::Millis;
 use crate::config::ProviderConfig;
@@ -157,6 +157,8 @@ pub struct Signing {
     headers: &'static [&'static str],
     missing: &'static str,
     invalid: &'static str,
+    /// Where the account's numbers are pointed at us.
+    connect: &'static str,
 }
 
 impl Signing {
@@ -165,6 +167,7 @@ impl Signing {
         headers: &[SIGNATURE_HEADER],
         missing: "missing X-Twilio-Signature",
         invalid: "invalid X-Twilio-Signature",
+        connect: "Paste these into your Twilio number's configuration (Phone Numbers, Active numbers; HTTP POST):",
     };
     /// SignalWire's Compatibility API: its own header, and Twilio's as an alias, signed with the project's
     /// Signing Key by Twilio's algorithm.
@@ -172,6 +175,7 @@ impl Signing {
         headers: &["X-SignalWire-Signature", SIGNATURE_HEADER],
         missing: "missing X-SignalWire-Signature",
         invalid: "invalid X-SignalWire-Signature",
+        connect: "In your SignalWire space, set the number to handle calls and messages with LaML Webhooks, and paste these (HTTP POST):",
     };
 }
 
@@ -1001,6 +1005,25 @@ impl Provider for Twilio {
             Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
         }
     }
+
+    fn connect(&self) -> Connect {
+        Connect {
+            instructions: self.signing.connect,
+            urls: call_and_text_hooks(&self.hooks),
+        }
+    }
+}
+
+/// The three URLs a Twilio-format number is pointed at.
+pub fn call_and_text_hooks(hooks: &str) -> Vec<super::HookUrl> {
+    super::hook_urls(
+        hooks,
+        &[
+            ("A call comes in", "voice"),
+            ("Call status changes", "call-status"),
+            ("A message comes in", "sms"),
+        ],
+    )
 }
 
 #[cfg(test)]

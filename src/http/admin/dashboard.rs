@@ -33,7 +33,7 @@ struct DashboardPage<'a> {
     money: MoneyView,
     daily_chart: String,
     heatmap: String,
-    public_url: &'a str,
+    connect: Vec<ConnectView>,
 }
 
 /// Dashboard query string.
@@ -111,7 +111,7 @@ pub async fn dashboard(
         },
         daily_chart: crate::charts::daily(&d.daily),
         heatmap: crate::charts::heatmap(&d.heat),
-        public_url: &state.public_url,
+        connect: connect_views(&state, &config, &businesses),
     };
     Ok(html(&state, StatusCode::OK, "dashboard.html", &ctx))
 }

@@ -241,6 +241,56 @@ fn visible<'a>(config: &'a crate::config::Config, user: &User) -> Vec<&'a Busine
         .collect()
 }
 
+/// A provider account as "connect your provider" shows it: which of the businesses shown use it, for what,
+/// and where its webhooks go.
+#[derive(Serialize)]
+struct ConnectView {
+    account: String,
+    kind: &'static str,
+    uses: Vec<String>,
+    instructions: &'static str,
+    urls: Vec<crate::providers::HookUrl>,
+}
+
+/// The accounts `businesses` use, each once, in the config's order.
+fn connect_views(
+    state: &AppState,
+    config: &crate::config::Config,
+    businesses: &[&BusinessConfig],
+) -> Vec<ConnectView> {
+    config
+        .providers
+        .iter()
+        .filter_map(|(name, p)| {
+            let uses: Vec<String> = businesses
+                .iter()
+                .filter_map(|b| {
+                    let calls = config.provider_name(b) == name;
+                    let texts = config.sms_provider_name(b) == name;
+                    let what = match (calls, texts) {
+                        (true, true) => "calls and texts",
+                        (true, false) => "calls",
+                        (false, true) => "texts",
+                        (false, false) => return None,
+                    };
+                    Some(format!("{} ({what})", b.name))
+                })
+                .collect();
+            if uses.is_empty() {
+                return None;
+            }
+            let connect = state.providers.get(name)?.connect();
+            Some(ConnectView {
+                account: name.clone(),
+                kind: p.kind.as_str(),
+                uses,
+                instructions: connect.instructions,
+                urls: connect.urls,
+            })
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct BusinessOption {
     id: String,

@@ -41,7 +41,7 @@ struct SettingsPage<'a> {
     version: String,
     errors: Vec<String>,
     businesses: Vec<BusinessSettings>,
-    public_url: &'a str,
+    connect: Vec<ConnectView>,
 }
 
 /// A URL with everything after the host hidden: `https://hooks.slack.com/…`.
@@ -237,7 +237,11 @@ async fn settings_page(
         version,
         errors,
         businesses: settings_view(&config),
-        public_url: &state.public_url,
+        connect: connect_views(
+            state,
+            &config,
+            &config.businesses.iter().collect::<Vec<_>>(),
+        ),
     };
     Ok(html(state, status, "settings.html", &ctx))
 }
