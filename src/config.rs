@@ -197,6 +197,12 @@ impl ProviderKind {
         self != Self::Pbx
     }
 
+    /// Whether the provider calls back URLs textback writes into its answers (and signs them): then the
+    /// configured public URL must be the one it reaches.
+    pub fn calls_back_to_public_url(self) -> bool {
+        matches!(self, Self::Twilio | Self::Signalwire | Self::Telnyx)
+    }
+
     /// Whether the account's route answers STOP with its own confirmation, as carriers do on A2P routes (a
     /// phone's SIM does not).
     pub fn confirms_stop(self) -> bool {
@@ -1179,10 +1185,13 @@ impl Config {
         }
         for (name, prov) in &self.providers {
             validate_provider(&mut p, name, prov);
-            if prov.kind == ProviderKind::Twilio && self.server.public_url.is_none() {
+            if prov.kind.calls_back_to_public_url() && self.server.public_url.is_none() {
                 p.add(
                     "server.public_url".into(),
-                    format!("is required with the twilio provider {name:?}: Twilio signs every webhook over the URL it calls, e.g. \"https://textback.example.com\""),
+                    format!(
+                        "is required with the {} provider {name:?}: it calls back the URLs textback gives it (and signs them), e.g. \"https://textback.example.com\"",
+                        prov.kind.as_str()
+                    ),
                 );
             }
         }
@@ -1969,8 +1978,13 @@ numbers = ["+16025550100"]
             format!("{BIZ}provider = \"pbx\"\nsms_provider = \"phone\"\n"),
         ];
         for (account, biz) in accounts.iter().zip(businesses) {
-            let text = format!("{account}{biz}");
+            let text = format!("[server]\npublic_url = \"https://t.example.com\"\n{account}{biz}");
             assert_eq!(errors_of(&text), Vec::<String>::new(), "{text}");
+            // Twilio, SignalWire and Telnyx call back URLs we give them: the public URL must be said.
+            let wants = errors_of(&format!("{account}{biz}"))
+                .iter()
+                .any(|e| e.starts_with("t.toml: server.public_url: is required with the"));
+            assert_eq!(wants, !account.contains("pbx"), "{account}");
         }
     }
 

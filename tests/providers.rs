@@ -783,6 +783,8 @@ fn pbx_reports_are_texted_through_twilio() {
         ("+14805550147", "USER_BUSY", true),
         ("+14805550148", "ORIGINATOR_CANCEL", true),
         ("+14805550149", "ANSWER", false),
+        // Never reached Dial (a menu, straight to voicemail): FreeSWITCH expands an unset DIALSTATUS to "".
+        ("+14805550150", "", true),
     ];
     for (i, (caller, status, _)) in cases.iter().enumerate() {
         let id = format!("1700000000.{i}");
@@ -901,6 +903,14 @@ fn pbx_reports_are_authenticated_and_checked_strictly() {
                 ("duration", "-1"),
             ],
             "duration",
+        ),
+        (
+            &[
+                ("caller", CALLER),
+                ("called", BUSINESS_NUMBER),
+                ("call_id", "b2"),
+            ],
+            "status",
         ),
     ];
     for (fields, names) in bad {

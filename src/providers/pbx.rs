@@ -234,7 +234,17 @@ pub fn parse_report(req: &Request<'_>) -> Result<Parsed, ParseError> {
         field(&f, key).ok_or_else(|| ParseError::Malformed(format!("missing required field {key}")))
     };
     let id = call_id(required("call_id")?)?;
-    let status = required("status")?;
+    // An empty status (a dialplan variable that was never set: Dial or bridge never ran, the caller only
+    // heard a menu or voicemail) means nobody answered, like Asterisk's NODIAL.
+    let status = match f.iter().find(|(k, _)| k == "status") {
+        None => {
+            return Err(ParseError::Malformed(
+                "missing required field status".into(),
+            ))
+        }
+        Some((_, v)) if v.trim().is_empty() => "NODIAL",
+        Some((_, v)) => v.trim(),
+    };
     let end = call_end(status).ok_or_else(|| {
         ParseError::Malformed(format!(
             "status {status:?} is not a call outcome textback knows (ANSWER, NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL, or a FreeSWITCH cause such as NO_ANSWER)"
