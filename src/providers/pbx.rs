@@ -153,19 +153,20 @@ fn caller_number(raw: &str, called: &str) -> Option<String> {
     e164(&format!("{cc}{raw}"))
 }
 
-/// A call id we store: up to 128 characters of letters, digits and `.-_:@`.
+/// A call id we store: up to 128 characters of letters, digits, spaces and `.-_:@+/` (enough for Asterisk's
+/// UNIQUEID, FreeSWITCH's uuid, or a 3CX template's number and start time).
 fn call_id(raw: &str) -> Result<String, ParseError> {
     let id = raw.trim();
     let ok = !id.is_empty()
         && id.len() <= 128
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b" .-_:@+/".contains(&b));
     if ok {
         Ok(id.to_string())
     } else {
         Err(ParseError::Malformed(
-            "call_id must be 1 to 128 letters, digits or .-_:@ (Asterisk's UNIQUEID, FreeSWITCH's uuid)".into(),
+            "call_id must be 1 to 128 letters, digits, spaces or .-_:@+/ (Asterisk's UNIQUEID, FreeSWITCH's uuid)".into(),
         ))
     }
 }
@@ -481,7 +482,10 @@ mod tests {
         assert!(call_id("1700000000.42").is_ok());
         assert!(call_id("6a1f0c2e-2b1c-4a44-9a55-1d2f3e4a5b6c").is_ok());
         assert!(call_id("").is_err());
-        assert!(call_id("a b").is_err());
+        assert!(call_id("+14805550111 11/28/2026 15:00:00").is_ok());
+        assert!(call_id("a;b").is_err());
+        assert!(call_id("a\"b").is_err());
+        assert!(call_id("a\nb").is_err());
         assert!(call_id(&"x".repeat(129)).is_err());
     }
 
