@@ -112,7 +112,7 @@ pub enum Simulate {
         #[arg(long)]
         to: Option<String>,
         /// How the forwarded call ended
-        #[arg(long, default_value = "no-answer", value_parser = ["no-answer", "busy", "failed", "canceled", "completed"])]
+        #[arg(long, default_value = "no-answer", value_parser = clap::builder::PossibleValuesParser::new(crate::providers::simulator::webhooks::DIAL_STATUSES))]
         status: String,
         /// With --status completed: how many seconds it was answered
         #[arg(long)]

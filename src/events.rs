@@ -791,7 +791,7 @@ pub fn queue_message(
     Ok(due)
 }
 
-/// Applies a delivery receipt: a provider-side opt-out (Twilio 21610) opts the contact out here too, and a
+/// Applies a delivery receipt: a provider-side opt-out (a failure of reason `OptedOut`) opts the contact out here too, and a
 /// landline error marks the number so it is never texted again.
 pub fn delivery_receipt(
     c: &Conn<'_>,

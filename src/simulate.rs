@@ -1,8 +1,10 @@
 //! `textback simulate`: sends correctly signed, Twilio-shaped webhooks to a running server, exactly as Twilio
-//! would for a missed call or an inbound text, so the whole path can be tried without a phone.
+//! would for a missed call or an inbound text, so the whole path can be tried without a phone. The fields
+//! are the simulator provider's (`providers::simulator::webhooks`); this file only signs and posts them.
 
 use crate::config::{Config, Loaded, ProviderKind};
 use crate::model::PhoneNumber;
+use crate::providers::simulator::webhooks;
 use crate::providers::twilio;
 use anyhow::{bail, Context};
 
@@ -38,6 +40,8 @@ struct Target<'a> {
     public: String,
     token: String,
     account_sid: String,
+    /// The account's webhook path, `/hooks/{account}/`.
+    hooks: String,
     agent: ureq::Agent,
 }
 
@@ -55,7 +59,17 @@ impl<'a> Target<'a> {
         let Some(biz) = config.business_for_number(to) else {
             bail!("{to} is not a number of any business in the configuration");
         };
-        let provider = &config.providers[config.provider_name(biz)];
+        let account = config.provider_name(biz);
+        let provider = &config.providers[account];
+        if !matches!(
+            provider.kind,
+            ProviderKind::Twilio | ProviderKind::Simulator
+        ) {
+            bail!(
+                "simulate plays Twilio's webhooks, and {to} is reported by the {} account {account:?}: send it a report as its provider would (the README shows how)",
+                provider.kind.as_str()
+            );
+        }
         let listen = config
             .server
             .listen
@@ -73,6 +87,7 @@ impl<'a> Target<'a> {
                 .as_ref()
                 .map_or_else(|| base.clone(), |_| config.server.public_base()),
             base,
+            hooks: format!("/hooks/{account}/"),
             token: signing_token(loaded, provider)?,
             account_sid: provider
                 .account_sid
@@ -84,8 +99,9 @@ impl<'a> Target<'a> {
         })
     }
 
-    /// Posts a signed form to `path`; returns the response body.
-    fn post(&self, path: &str, params: &[(String, String)]) -> anyhow::Result<String> {
+    /// Posts a signed form to the account's `hook`; returns the response body.
+    fn post(&self, hook: &str, params: &[(String, String)]) -> anyhow::Result<String> {
+        let path = format!("{}{hook}", self.hooks);
         let signature = twilio::signature(&self.token, &format!("{}{path}", self.public), params);
         let pairs: Vec<(&str, &str)> = params
             .iter()
@@ -145,17 +161,11 @@ fn first_number(config: &Config) -> anyhow::Result<String> {
         .context("the configuration has no business")
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-        .collect()
-}
-
 /// Simulates a missed call: the voice webhook, the dial action (when the call was forwarded) and the final
 /// status callback. Returns a description of what happened, for the terminal.
 pub fn missed_call(loaded: &Loaded, call: &Call, url: Option<&str>) -> anyhow::Result<String> {
     let config = &loaded.config;
-    let valid = ["no-answer", "busy", "failed", "canceled", "completed"];
+    let valid = webhooks::DIAL_STATUSES;
     if !valid.contains(&call.status.as_str()) {
         bail!("--status must be one of {}", valid.join(", "));
     }
@@ -165,40 +175,18 @@ pub fn missed_call(loaded: &Loaded, call: &Call, url: Option<&str>) -> anyhow::R
     };
     let target = Target::new(loaded, &to, url)?;
     let call_sid = random_sid("CA");
-    let base = pairs(&[
-        ("AccountSid", &target.account_sid),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", &call_sid),
-        ("Called", &to),
-        ("Caller", &call.from),
-        ("Direction", "inbound"),
-        ("From", &call.from),
-        ("To", &to),
-    ]);
+    let base = webhooks::call(&target.account_sid, &call_sid, &call.from, &to);
     let mut log = Vec::new();
-    let mut voice = base.clone();
-    voice.push(("CallStatus".into(), "ringing".into()));
-    let twiml = target.post("/hooks/twilio/voice", &voice)?;
-    log.push(format!("POST /hooks/twilio/voice        -> {twiml}"));
-
-    let duration = call.duration.unwrap_or(0).to_string();
+    let twiml = target.post("voice", &webhooks::ringing(&base))?;
+    log.push(format!("POST {}voice        -> {twiml}", target.hooks));
+    let duration = call.duration.unwrap_or(0);
     if twiml.contains("<Dial") {
-        let mut dial = base.clone();
-        dial.push(("CallStatus".into(), "in-progress".into()));
-        dial.push(("DialCallSid".into(), random_sid("CA")));
-        dial.push(("DialCallStatus".into(), call.status.clone()));
-        if call.status == "completed" {
-            dial.push(("DialCallDuration".into(), duration.clone()));
-            dial.push(("DialBridged".into(), "true".into()));
-        }
-        let answer = target.post("/hooks/twilio/dial", &dial)?;
-        log.push(format!("POST /hooks/twilio/dial         -> {answer}"));
+        let dial = webhooks::dial_ended(&base, &random_sid("CA"), &call.status, duration);
+        let answer = target.post("dial", &dial)?;
+        log.push(format!("POST {}dial         -> {answer}", target.hooks));
     }
-    let mut status = base;
-    status.push(("CallStatus".into(), "completed".into()));
-    status.push(("CallDuration".into(), duration));
-    target.post("/hooks/twilio/call-status", &status)?;
-    log.push("POST /hooks/twilio/call-status  -> ok".to_string());
+    target.post("call-status", &webhooks::completed(&base, duration))?;
+    log.push(format!("POST {}call-status  -> ok", target.hooks));
 
     let delay = target
         .config
@@ -222,20 +210,8 @@ pub fn text(loaded: &Loaded, text: &Text, url: Option<&str>) -> anyhow::Result<S
     };
     let target = Target::new(loaded, &to, url)?;
     let sid = random_sid("SM");
-    let params = pairs(&[
-        ("AccountSid", &target.account_sid),
-        ("ApiVersion", "2010-04-01"),
-        ("Body", &text.body),
-        ("From", &text.from),
-        ("MessageSid", &sid),
-        ("NumMedia", "0"),
-        ("NumSegments", "1"),
-        ("SmsMessageSid", &sid),
-        ("SmsSid", &sid),
-        ("SmsStatus", "received"),
-        ("To", &to),
-    ]);
-    target.post("/hooks/twilio/sms", &params)?;
+    let params = webhooks::text(&target.account_sid, &sid, &text.from, &to, &text.body);
+    target.post("sms", &params)?;
     Ok(format!(
         "Simulated text {sid} from {} to {to}: {:?}",
         text.from, text.body

@@ -827,6 +827,30 @@ fn pbx_reports_are_texted_through_twilio() {
 }
 
 #[test]
+fn simulate_says_it_only_plays_twilio_webhooks() {
+    let (fake, s) = pbx_twilio_server();
+    let cfg = s.config.to_str().unwrap().to_string();
+    let args = [
+        "simulate",
+        "missed-call",
+        "--from",
+        CALLER,
+        "--url",
+        &s.url,
+        "--config",
+        &cfg,
+    ];
+    let (code, out, err) = cli(s.dir.path(), &args);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("simulate plays Twilio's webhooks, and +16025550100 is reported by the pbx account \"pbx\""),
+        "{err}"
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM calls"), 0);
+    assert!(fake.sends().is_empty());
+}
+
+#[test]
 fn pbx_reports_are_authenticated_and_checked_strictly() {
     let (fake, s) = pbx_twilio_server();
     let good = [

@@ -38,6 +38,90 @@ impl Simulator {
     }
 }
 
+/// The webhooks a Twilio-format account sends, as `textback simulate` plays them: the fields Twilio posts
+/// for each hook, so the simulator exercises the real parsing and signature path.
+pub mod webhooks {
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    /// The fields every webhook about one inbound call carries.
+    pub fn call(account_sid: &str, call_sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
+        pairs(&[
+            ("AccountSid", account_sid),
+            ("ApiVersion", "2010-04-01"),
+            ("CallSid", call_sid),
+            ("Called", to),
+            ("Caller", from),
+            ("Direction", "inbound"),
+            ("From", from),
+            ("To", to),
+        ])
+    }
+
+    /// `voice`: the call rings.
+    pub fn ringing(call: &[(String, String)]) -> Vec<(String, String)> {
+        let mut p = call.to_vec();
+        p.push(("CallStatus".into(), "ringing".into()));
+        p
+    }
+
+    /// `dial`: the forwarded leg ended with `status` (`no-answer`, `busy`, `failed`, `canceled`,
+    /// `completed` after `answered_secs`).
+    pub fn dial_ended(
+        call: &[(String, String)],
+        leg_sid: &str,
+        status: &str,
+        answered_secs: u64,
+    ) -> Vec<(String, String)> {
+        let mut p = call.to_vec();
+        p.push(("CallStatus".into(), "in-progress".into()));
+        p.push(("DialCallSid".into(), leg_sid.into()));
+        p.push(("DialCallStatus".into(), status.into()));
+        if status == "completed" {
+            p.push(("DialCallDuration".into(), answered_secs.to_string()));
+            p.push(("DialBridged".into(), "true".into()));
+        }
+        p
+    }
+
+    /// `call-status`: the call is over.
+    pub fn completed(call: &[(String, String)], secs: u64) -> Vec<(String, String)> {
+        let mut p = call.to_vec();
+        p.push(("CallStatus".into(), "completed".into()));
+        p.push(("CallDuration".into(), secs.to_string()));
+        p
+    }
+
+    /// `sms`: a text comes in.
+    pub fn text(
+        account_sid: &str,
+        sid: &str,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Vec<(String, String)> {
+        pairs(&[
+            ("AccountSid", account_sid),
+            ("ApiVersion", "2010-04-01"),
+            ("Body", body),
+            ("From", from),
+            ("MessageSid", sid),
+            ("NumMedia", "0"),
+            ("NumSegments", "1"),
+            ("SmsMessageSid", sid),
+            ("SmsSid", sid),
+            ("SmsStatus", "received"),
+            ("To", to),
+        ])
+    }
+
+    /// The ways a forwarded leg can end, as `textback simulate --status` takes them.
+    pub const DIAL_STATUSES: [&str; 5] = ["no-answer", "busy", "failed", "canceled", "completed"];
+}
+
 fn new_sid() -> String {
     let mut sid = String::from("SM");
     for _ in 0..32 {

@@ -86,11 +86,11 @@ pub struct NewCall<'a> {
     pub from_raw: &'a str,
     /// The number called.
     pub to_number: &'a str,
-    /// Answered with a `<Dial>` by our voice webhook.
+    /// Our answer to the incoming call rang the business's phones.
     pub dialed: bool,
-    /// `Direction`.
+    /// The call's direction, in the domain's words.
     pub direction: Option<&'a str>,
-    /// `StirVerstat`.
+    /// The caller-ID check, in the domain's words (the column keeps its first name).
     pub stir_verstat: Option<&'a str>,
 }
 
@@ -136,7 +136,7 @@ pub fn get(c: &Conn<'_>, id: i64) -> Result<Call> {
     .ok_or(super::Error::NotFound)
 }
 
-/// Records that a report (`dial:<DialCallSid>`, `status:<CallStatus>`) was applied; false if it already was.
+/// Records that a report (`dial:<leg id>`, `status:<call end>`, `ended`) was applied; false if it already was.
 pub fn add_report(c: &Conn<'_>, call_id: i64, key: &str, now: i64) -> Result<bool> {
     let n = c.0.prepare_cached(
         "INSERT INTO call_reports (call_id, key, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
