@@ -68,7 +68,7 @@ impl<'a> Env<'a> {
             carrier_confirms_stop: config
                 .providers
                 .get(config.sms_provider_name(biz))
-                .is_none_or(|p| p.kind.confirms_stop()),
+                .is_none_or(|p| p.caps.confirms_stop),
         }
     }
 }

@@ -48,7 +48,10 @@ fn main() -> ExitCode {
 }
 
 fn load(explicit: Option<&Path>) -> Result<config::Loaded, Failure> {
-    Ok(config::load(config::find(explicit).as_deref())?)
+    Ok(config::load(
+        config::find(explicit).as_deref(),
+        &textback::providers::rules(),
+    )?)
 }
 
 #[allow(clippy::print_stdout)]

@@ -283,7 +283,7 @@ fn text_back(
     let lookup = config
         .providers
         .get(&m.provider)
-        .is_some_and(crate::config::ProviderConfig::line_type_lookup)
+        .is_some_and(|p| p.caps.line_type_lookup)
         && contacts::line_type(c, &contact.phone, now)?.is_none();
     Ok(Some(Work::Sms(send_of(job, &m, lookup))))
 }

@@ -85,7 +85,7 @@ impl Live {
     /// is returned.
     pub fn reload(&self, path: &Path) -> Result<Report, ConfigErrors> {
         let _one_at_a_time = self.lock();
-        let loaded = config::load(Some(path))?;
+        let loaded = config::load(Some(path), &crate::providers::rules())?;
         Ok(self.swap(loaded.config))
     }
 
@@ -104,7 +104,8 @@ impl Live {
             return Err(SaveError::Stale);
         }
         let edited = edit(&text)?;
-        let new = config::parse(&edited, Some(path)).map_err(SaveError::Invalid)?;
+        let new = config::parse(&edited, Some(path), &crate::providers::rules())
+            .map_err(SaveError::Invalid)?;
         settings::write_atomic(path, &edited)?;
         Ok(self.swap(new))
     }
@@ -184,7 +185,9 @@ numbers = ["+16025550100"]
 "#;
 
     fn live_on(path: &Path) -> Live {
-        let config = config::load(Some(path)).unwrap().config;
+        let config = config::load(Some(path), &crate::providers::rules())
+            .unwrap()
+            .config;
         let simulator = SimulatorToken("k".into());
         let providers = Providers::from_config(&config, &simulator);
         Live::new(Shared::new(config.clone()), providers, simulator, config)
@@ -192,7 +195,7 @@ numbers = ["+16025550100"]
 
     #[test]
     fn start_up_keys_keep_their_running_values_and_are_reported() {
-        let started = config::parse(FILE, None).unwrap();
+        let started = config::parse(FILE, None, &crate::providers::rules()).unwrap();
         let mut running = started.clone();
         running.server.public_url = Some("http://127.0.0.1:8080".into());
         let cases: &[(&str, &str, &[&str])] = &[
@@ -215,7 +218,8 @@ numbers = ["+16025550100"]
             ),
         ];
         for (from, to, want) in cases {
-            let new = config::parse(&FILE.replace(from, to), None).unwrap();
+            let new =
+                config::parse(&FILE.replace(from, to), None, &crate::providers::rules()).unwrap();
             let (kept, restart) = keep_startup_keys(&started, &running, new.clone());
             assert_eq!(restart, *want, "{to}");
             assert_eq!(kept.server, running.server, "{to}");

@@ -311,7 +311,7 @@ text_delay = "20s"
             out.contains("sat = [\"09:00-12:00\", \"13:00-15:00\"]"),
             "{out}"
         );
-        let config = crate::config::parse(&out, None).unwrap();
+        let config = crate::config::parse(&out, None, &crate::providers::rules()).unwrap();
         assert_eq!(config.businesses[0].text_delay.secs(), 30);
         assert_eq!(config.businesses[0].hours.sat.len(), 2);
         // Clearing an optional key removes it.
@@ -322,7 +322,7 @@ text_delay = "20s"
     #[test]
     fn saving_one_field_writes_one_key() {
         let file = format!("{FILE}repeat_window = \"24h\"\n");
-        let config = crate::config::parse(&file, None).unwrap();
+        let config = crate::config::parse(&file, None, &crate::providers::rules()).unwrap();
         let b = &config.businesses[0];
         // The form posts every field as it showed it, with the script changed.
         let mut form: Vec<(String, String)> = FIELDS

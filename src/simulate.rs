@@ -2,7 +2,7 @@
 //! would for a missed call or an inbound text, so the whole path can be tried without a phone. The fields
 //! are the simulator provider's (`providers::simulator::webhooks`); this file only signs and posts them.
 
-use crate::config::{Config, Loaded, ProviderKind};
+use crate::config::{Config, Loaded};
 use crate::model::PhoneNumber;
 use crate::providers::simulator::webhooks;
 use crate::providers::twilio;
@@ -61,13 +61,10 @@ impl<'a> Target<'a> {
         };
         let account = config.provider_name(biz);
         let provider = &config.providers[account];
-        if !matches!(
-            provider.kind,
-            ProviderKind::Twilio | ProviderKind::Simulator
-        ) {
+        if !provider.caps.twilio_webhooks {
             bail!(
                 "simulate plays Twilio's webhooks, and {to} is reported by the {} account {account:?}: send it a report as its provider would (the README shows how)",
-                provider.kind.as_str()
+                provider.kind
             );
         }
         let listen = config
@@ -89,10 +86,7 @@ impl<'a> Target<'a> {
             base,
             hooks: format!("/hooks/{account}/"),
             token: signing_token(loaded, provider)?,
-            account_sid: provider
-                .account_sid
-                .clone()
-                .unwrap_or_else(|| format!("AC{}", "0".repeat(32))),
+            account_sid: webhooks::account_sid(provider),
             agent: ureq::AgentBuilder::new()
                 .timeout(std::time::Duration::from_secs(15))
                 .build(),
@@ -134,8 +128,14 @@ fn signing_token(
     loaded: &Loaded,
     provider: &crate::config::ProviderConfig,
 ) -> anyhow::Result<String> {
-    if provider.auth_token.is_some() || provider.kind != ProviderKind::Simulator {
-        return Ok(provider.signing_token().to_string());
+    if let Some(key) = crate::providers::simulator::signing_key(provider) {
+        return Ok(key.to_string());
+    }
+    if !provider.caps.simulated {
+        bail!(
+            "the account {:?} sets no key to sign its webhooks with",
+            provider.kind
+        );
     }
     let missing = || {
         anyhow::anyhow!(

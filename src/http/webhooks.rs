@@ -6,7 +6,7 @@
 
 use super::{read, AppState, HttpError};
 use crate::clock::Millis;
-use crate::config::{BusinessConfig, Config, ProviderKind};
+use crate::config::{BusinessConfig, Config};
 use crate::events::{self, Answer, Applied, Env};
 use crate::model::CallReportKind;
 use crate::providers::{Addressed, Event, ParseError, Parsed, Provider, Refused, Reply, Request};
@@ -61,7 +61,7 @@ fn candidates(
             config
                 .providers
                 .get(name)
-                .is_some_and(|p| matches!(p.kind, ProviderKind::Twilio | ProviderKind::Simulator))
+                .is_some_and(|p| p.caps.twilio_webhooks)
         })
         .collect()
 }

@@ -21,7 +21,7 @@ use super::{
     Parsed, Provider, Refused, Reply, Request, SendError,
 };
 use crate::clock::Millis;
-use crate::config::ProviderConfig;
+use crate::config::{Caps, KindRules, ProviderConfig, SettingSpec, SettingType};
 use crate::model::{DeliveryReceipt, FailReason, Failure, InboundText};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -36,6 +36,44 @@ pub const TIMESTAMP_HEADER: &str = "X-Timestamp";
 /// How far a webhook's timestamp may be from ours.
 const MAX_SKEW_SECS: i64 = 300;
 
+/// `kind = "android-gateway"`: texts only, and answers no STOP itself.
+pub const KIND: super::Kind = super::Kind {
+    rules: KindRules {
+        name: "android-gateway",
+        settings: &[
+            SettingSpec {
+                key: "url",
+                ty: SettingType::Url,
+                required: Some(
+                    "the phone's address as the app shows it, e.g. \"http://192.168.1.50:8080\"",
+                ),
+            },
+            SettingSpec {
+                key: "username",
+                ty: SettingType::Text,
+                required: Some("as the app shows it"),
+            },
+            SettingSpec {
+                key: "password",
+                ty: SettingType::Secret,
+                required: Some("as the app shows it"),
+            },
+            SettingSpec {
+                key: "signing_key",
+                ty: SettingType::Secret,
+                required: Some("the app's webhook signing key, so its webhooks can be checked"),
+            },
+        ],
+        caps: |_| Caps {
+            reports_calls: false,
+            confirms_stop: false,
+            ..Caps::default()
+        },
+        check: |_| vec![],
+    },
+    build: |config, ctx| std::sync::Arc::new(AndroidGateway::new(config, ctx.public_url, ctx.name)),
+};
+
 /// A phone running the gateway app.
 pub struct AndroidGateway {
     url: String,
@@ -48,26 +86,17 @@ pub struct AndroidGateway {
 impl AndroidGateway {
     /// Builds the account from its config; its webhooks come to `{public_url}/hooks/{name}/events`.
     pub fn new(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
-        let user = config.username.clone().unwrap_or_default();
-        let password = config
-            .password
-            .as_ref()
-            .map(|p| p.expose().to_string())
-            .unwrap_or_default();
+        let user = config.text("username").unwrap_or_default();
+        let password = config.secret("password").unwrap_or_default();
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Self {
             url: config
-                .url
-                .as_deref()
+                .text("url")
                 .unwrap_or_default()
                 .trim_end_matches('/')
                 .to_string(),
             authorization: format!("Basic {basic}"),
-            signing_key: config
-                .signing_key
-                .as_ref()
-                .map(|k| k.expose().to_string())
-                .unwrap_or_default(),
+            signing_key: config.secret("signing_key").unwrap_or_default().to_string(),
             hooks: format!("{public_url}/hooks/{name}"),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))

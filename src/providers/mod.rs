@@ -9,7 +9,7 @@ pub mod telnyx;
 pub mod twilio;
 
 use crate::clock::Millis;
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, KindRules, ProviderConfig};
 use crate::model::{CallReport, DeliveryReceipt, InboundText};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -373,8 +373,43 @@ impl Providers {
     }
 }
 
-/// Builds the accounts of a config: the only `match` on provider kinds. `reuse` may hand back an existing
-/// account for a name.
+/// What building an account needs besides its settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The account's name: its webhooks come to `{public_url}/hooks/{name}/...`.
+    pub name: &'a str,
+    /// The configured public base URL.
+    pub public_url: &'a str,
+    /// What the simulator signs with when its config sets no key.
+    pub simulator_token: &'a str,
+}
+
+/// A kind of provider account: its configuration rules and how to build one.
+#[derive(Debug)]
+pub struct Kind {
+    /// What the configuration checks.
+    pub rules: KindRules,
+    /// Builds an account from settings that passed the rules.
+    pub build: fn(&ProviderConfig, &Context<'_>) -> Arc<dyn Provider>,
+}
+
+/// Every kind of provider account: the registry. A new provider is one file in `providers/` and one line
+/// here.
+pub const KINDS: &[&Kind] = &[
+    &twilio::TWILIO,
+    &twilio::SIGNALWIRE,
+    &telnyx::KIND,
+    &pbx::KIND,
+    &android_gateway::KIND,
+    &simulator::KIND,
+];
+
+/// The kinds' configuration rules, for [`crate::config::parse`] and [`crate::config::load`].
+pub fn rules() -> Vec<&'static KindRules> {
+    KINDS.iter().map(|k| &k.rules).collect()
+}
+
+/// Builds the accounts of a config. `reuse` may hand back an existing account for a name.
 fn build(
     config: &Config,
     simulator: &SimulatorToken,
@@ -384,22 +419,132 @@ fn build(
     config
         .providers
         .iter()
-        .map(|(name, p)| {
-            let provider = reuse(name).unwrap_or_else(|| match p.kind {
-                ProviderKind::Twilio => {
-                    Arc::new(twilio::Twilio::new(p, &public)) as Arc<dyn Provider>
+        .filter_map(|(name, p)| {
+            let provider = match reuse(name) {
+                Some(kept) => kept,
+                None => {
+                    // Validation refused any other kind, so a config in force always finds its kind.
+                    let kind = KINDS.iter().find(|k| k.rules.name == p.kind)?;
+                    let ctx = Context {
+                        name,
+                        public_url: &public,
+                        simulator_token: &simulator.0,
+                    };
+                    (kind.build)(p, &ctx)
                 }
-                ProviderKind::Simulator => {
-                    Arc::new(simulator::Simulator::new(p, &simulator.0, &public))
-                }
-                ProviderKind::Signalwire => Arc::new(twilio::Twilio::signalwire(p, &public, name)),
-                ProviderKind::Telnyx => Arc::new(telnyx::Telnyx::new(p, &public, name)),
-                ProviderKind::Pbx => Arc::new(pbx::Pbx::new(p, &public, name)),
-                ProviderKind::AndroidGateway => {
-                    Arc::new(android_gateway::AndroidGateway::new(p, &public, name))
-                }
-            });
-            (name.clone(), provider)
+            };
+            Some((name.clone(), provider))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(text: &str) -> Vec<String> {
+        match crate::config::parse(text, Some(std::path::Path::new("t.toml")), &rules()) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn kind_names_are_unique() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.rules.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len());
+    }
+
+    const BIZ: &str = "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n";
+
+    #[test]
+    fn every_kind_of_account_has_a_minimal_valid_file() {
+        let accounts = [
+            "[providers.main]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"PT0123\"\nsigning_key = \"PSK_0123\"\n",
+            "[providers.main]\nkind = \"telnyx\"\napi_key = \"KEY0123\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n",
+            "[providers.pbx]\nkind = \"pbx\"\ntoken = \"0123456789abcdef\"\n[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"pw\"\nsigning_key = \"k3yExample\"\n",
+        ];
+        let businesses = [
+            BIZ.to_string(),
+            BIZ.to_string(),
+            format!("{BIZ}provider = \"pbx\"\nsms_provider = \"phone\"\n"),
+        ];
+        for (account, biz) in accounts.iter().zip(businesses) {
+            let text = format!("[server]\npublic_url = \"https://t.example.com\"\n{account}{biz}");
+            assert_eq!(errors_of(&text), Vec::<String>::new(), "{text}");
+            // Twilio, SignalWire and Telnyx call back URLs we give them: the public URL must be said.
+            let wants = errors_of(&format!("{account}{biz}"))
+                .iter()
+                .any(|e| e.starts_with("t.toml: server.public_url: is required with the"));
+            assert_eq!(wants, !account.contains("pbx"), "{account}");
+        }
+    }
+
+    #[test]
+    fn each_kind_takes_only_its_own_settings() {
+        let twilio = "[providers.main]\nkind = \"twilio\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"x\"\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!("{twilio}space = \"example\"\n{BIZ}"),
+                "t.toml:5: providers.main.space: is not a setting of kind = \"twilio\" (its settings: account_sid, auth_token,",
+            ),
+            (
+                format!("[providers.main]\nkind = \"simulator\"\nurl = \"http://x\"\n{BIZ}"),
+                "t.toml:3: providers.main.url: is not a setting of kind = \"simulator\"",
+            ),
+            (
+                format!("[providers.sw]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"t\"\n{BIZ}"),
+                "t.toml:1: providers.sw.signing_key: is required for kind = \"signalwire\" (the project's Signing Key",
+            ),
+            (
+                format!("[providers.sw]\nkind = \"signalwire\"\nspace = \"example.signalwire.com\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"t\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:3: providers.sw.space: \"example.signalwire.com\" is not a space name",
+            ),
+            (
+                format!("[providers.sw]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"AC123\"\napi_token = \"t\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:4: providers.sw.project_id: \"AC123\" is not a Project ID (a UUID)",
+            ),
+            (
+                format!("[providers.tx]\nkind = \"telnyx\"\napi_key = \"k\"\npublic_key = \"bm90IGEga2V5\"\n{BIZ}"),
+                "t.toml:4: providers.tx.public_key: is not a base64 Ed25519 public key",
+            ),
+            (
+                format!("[providers.tx]\nkind = \"telnyx\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n{BIZ}"),
+                "t.toml:1: providers.tx.api_key: is required for kind = \"telnyx\"",
+            ),
+            (
+                format!("[providers.pbx]\nkind = \"pbx\"\ntoken = \"short\"\n{twilio}{BIZ}provider = \"pbx\"\nsms_provider = \"main\"\n"),
+                "t.toml:3: providers.pbx.token: must be at least 16 characters",
+            ),
+            (
+                format!("[providers.pbx]\nkind = \"pbx\"\n{twilio}{BIZ}provider = \"pbx\"\nsms_provider = \"main\"\n"),
+                "t.toml:1: providers.pbx.token: a pbx account needs a token",
+            ),
+            (
+                format!("[providers.pbx]\nkind = \"pbx\"\ntoken = \"0123456789abcdef\"\n{BIZ}"),
+                "t.toml:4: business[0].provider: a pbx account reports calls but cannot text",
+            ),
+            (
+                format!("[providers.phone]\nkind = \"android-gateway\"\nusername = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:1: providers.phone.url: is required for kind = \"android-gateway\"",
+            ),
+            (
+                format!("[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n{BIZ}"),
+                "t.toml:7: business[0].provider: an android-gateway account texts but cannot report calls",
+            ),
+            (
+                format!("{twilio}{BIZ}sms_provider = \"phone\"\n"),
+                "t.toml:9: business[0].sms_provider: no provider named \"phone\"",
+            ),
+        ];
+        for (text, want) in &cases {
+            let got = errors_of(text);
+            assert!(
+                got.iter().any(|e| e.starts_with(want)),
+                "for {text:?}\nwanted an error starting with {want:?}\ngot {got:#?}"
+            );
+        }
+    }
 }

@@ -13,7 +13,7 @@ use super::{
     Parsed, Provider, Refused, Reply, Request, SendError,
 };
 use crate::clock::Millis;
-use crate::config::ProviderConfig;
+use crate::config::{Caps, KindRules, ProviderConfig, SettingSpec, SettingType};
 use crate::model::{
     AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, Direction, FailReason, Failure,
 };
@@ -28,6 +28,52 @@ pub const TIMESTAMP_HEADER: &str = "X-Textback-Timestamp";
 /// How far a signed report's time may be from ours.
 const MAX_SKEW_SECS: i64 = 300;
 
+/// `kind = "pbx"`: reports calls, never texts.
+pub const KIND: super::Kind = super::Kind {
+    rules: KindRules {
+        name: "pbx",
+        settings: &[
+            SettingSpec {
+                key: "token",
+                ty: SettingType::Secret,
+                required: None,
+            },
+            SettingSpec {
+                key: "secret",
+                ty: SettingType::Secret,
+                required: None,
+            },
+        ],
+        caps: |_| Caps {
+            texts: false,
+            ..Caps::default()
+        },
+        check,
+    },
+    build: |config, ctx| std::sync::Arc::new(Pbx::new(config, ctx.public_url, ctx.name)),
+};
+
+/// A token or a secret, long enough to stand between the internet and the business's texts.
+fn check(config: &ProviderConfig) -> Vec<(&'static str, String)> {
+    let mut problems = vec![];
+    if config.text("token").is_none() && config.text("secret").is_none() {
+        problems.push((
+            "token",
+            "a pbx account needs a token (sent as Authorization: Bearer) or a secret (HMAC-SHA256 signatures), or both".into(),
+        ));
+    }
+    for key in ["token", "secret"] {
+        if config.secret(key).is_some_and(|s| s.len() < 16) {
+            problems.push((
+                key,
+                "must be at least 16 characters: it is all that stands between the internet and your texts"
+                    .into(),
+            ));
+        }
+    }
+    problems
+}
+
 /// A PBX account.
 pub struct Pbx {
     token: Option<String>,
@@ -38,10 +84,9 @@ pub struct Pbx {
 impl Pbx {
     /// Builds the account from its config; its reports come to `{public_url}/hooks/{name}/call`.
     pub fn new(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
-        let expose = |s: &Option<crate::config::Secret>| s.as_ref().map(|t| t.expose().to_string());
         Self {
-            token: expose(&config.token),
-            secret: expose(&config.secret),
+            token: config.secret("token").map(str::to_string),
+            secret: config.secret("secret").map(str::to_string),
             hooks: format!("{public_url}/hooks/{name}"),
         }
     }

@@ -7,13 +7,40 @@ use super::{
     Request, SendError,
 };
 use crate::clock::Millis;
-use crate::config::ProviderConfig;
+use crate::config::{Caps, KindRules, ProviderConfig, SettingSpec, SettingType};
 use crate::model::mask;
 use std::sync::Mutex;
 
 /// Where the installation keeps the key its simulator signs webhooks with (made at random on the first
 /// start, so no two installations share it).
 pub const TOKEN_KEY: &str = "simulator_token";
+
+/// `kind = "simulator"`: speaks Twilio's webhooks, sends nothing.
+pub const KIND: super::Kind = super::Kind {
+    rules: KindRules {
+        name: "simulator",
+        settings: &[SettingSpec {
+            key: "auth_token",
+            ty: SettingType::Secret,
+            required: None,
+        }],
+        caps: |_| Caps {
+            twilio_webhooks: true,
+            simulated: true,
+            ..Caps::default()
+        },
+        check: |_| vec![],
+    },
+    build: |config, ctx| {
+        std::sync::Arc::new(Simulator::new(config, ctx.simulator_token, ctx.public_url))
+    },
+};
+
+/// The key an account that speaks Twilio's webhooks signs them with, when its config sets one (a simulator
+/// without one signs with the key this installation made for it, kept in its database).
+pub fn signing_key(config: &ProviderConfig) -> Option<&str> {
+    config.secret("auth_token")
+}
 
 /// The simulator account.
 pub struct Simulator {
@@ -28,11 +55,7 @@ impl Simulator {
     pub fn new(config: &ProviderConfig, default_token: &str, public_url: &str) -> Self {
         Self {
             hooks: format!("{public_url}/hooks/twilio"),
-            token: config
-                .auth_token
-                .as_ref()
-                .map_or(default_token, |t| t.expose())
-                .to_string(),
+            token: signing_key(config).unwrap_or(default_token).to_string(),
             sent: Mutex::new(Vec::new()),
         }
     }
@@ -116,6 +139,13 @@ pub mod webhooks {
             ("SmsStatus", "received"),
             ("To", to),
         ])
+    }
+
+    /// The Account SID the webhooks carry: the account's own, or a placeholder for the simulator.
+    pub fn account_sid(config: &crate::config::ProviderConfig) -> String {
+        config
+            .text("account_sid")
+            .map_or_else(|| format!("AC{}", "0".repeat(32)), str::to_string)
     }
 
     /// The ways a forwarded leg can end, as `textback simulate --status` takes them.

@@ -10,7 +10,7 @@ use super::{
     ParseError, Parsed, Provider, Refused, Reply, Request, SendError,
 };
 use crate::clock::Millis;
-use crate::config::ProviderConfig;
+use crate::config::{Caps, KindRules, ProviderConfig, SettingSpec, SettingType};
 use crate::model::{
     AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, DeliveryReceipt, Direction,
     FailReason, Failure, InboundText,
@@ -28,6 +28,57 @@ const MAX_SKEW_SECS: i64 = 300;
 /// TeXML's longest `<Dial timeout>`.
 const MAX_RING_SECS: u64 = 120;
 
+/// `kind = "telnyx"`.
+pub const KIND: super::Kind = super::Kind {
+    rules: KindRules {
+        name: "telnyx",
+        settings: &[
+            SettingSpec {
+                key: "api_key",
+                ty: SettingType::Secret,
+                required: Some("an API key from the Telnyx portal"),
+            },
+            SettingSpec {
+                key: "public_key",
+                ty: SettingType::Text,
+                required: Some(
+                    "the account's public key (Portal, Keys & Credentials), to check webhook signatures",
+                ),
+            },
+            SettingSpec {
+                key: "messaging_profile_id",
+                ty: SettingType::Text,
+                required: None,
+            },
+            SettingSpec {
+                key: "api_base",
+                ty: SettingType::Url,
+                required: None,
+            },
+        ],
+        caps: |_| Caps {
+            calls_back: true,
+            ..Caps::default()
+        },
+        check: |config| match config.text("public_key") {
+            Some(k) if public_key(k).is_none() => vec![(
+                "public_key",
+                "is not a base64 Ed25519 public key (32 bytes), as the Telnyx portal shows it".into(),
+            )],
+            _ => vec![],
+        },
+    },
+    build: |config, ctx| std::sync::Arc::new(Telnyx::new(config, ctx.public_url, ctx.name)),
+};
+
+/// An Ed25519 public key written in base64, as the portal shows it.
+fn public_key(base64: &str) -> Option<VerifyingKey> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64.trim())
+        .ok()?;
+    VerifyingKey::from_bytes(&<[u8; 32]>::try_from(bytes.as_slice()).ok()?).ok()
+}
+
 /// A Telnyx account.
 pub struct Telnyx {
     api_key: String,
@@ -41,24 +92,10 @@ pub struct Telnyx {
 impl Telnyx {
     /// Builds the account from its config; its webhooks come to `{public_url}/hooks/{name}`.
     pub fn new(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
-        let public_key = config
-            .public_key
-            .as_deref()
-            .and_then(|k| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(k.trim())
-                    .ok()
-            })
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .and_then(|b| VerifyingKey::from_bytes(&b).ok());
         Self {
-            api_key: config
-                .api_key
-                .as_ref()
-                .map(|k| k.expose().to_string())
-                .unwrap_or_default(),
-            public_key,
-            messaging_profile_id: config.messaging_profile_id.clone(),
+            api_key: config.secret("api_key").unwrap_or_default().to_string(),
+            public_key: config.text("public_key").and_then(public_key),
+            messaging_profile_id: config.text("messaging_profile_id").map(str::to_string),
             api_base: config.api_base_or("https://api.telnyx.com"),
             hooks: format!("{public_url}/hooks/{name}"),
             agent: ureq::AgentBuilder::new()

@@ -7,7 +7,7 @@ use super::{
     Request, SendError,
 };
 use crate::clock::Millis;
-use crate::config::ProviderConfig;
+use crate::config::{Caps, KindRules, ProviderConfig, SettingSpec, SettingType};
 use crate::model::{
     AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, DeliveryReceipt, Direction,
     FailReason, Failure, InboundText, OptOutKind,
@@ -684,6 +684,140 @@ pub struct Twilio {
     agent: ureq::Agent,
 }
 
+/// `kind = "twilio"`.
+pub const TWILIO: super::Kind = super::Kind {
+    rules: KindRules {
+        name: "twilio",
+        settings: &[
+            SettingSpec {
+                key: "account_sid",
+                ty: SettingType::Text,
+                required: Some("AC followed by 32 hex digits, from the Twilio console"),
+            },
+            SettingSpec {
+                key: "auth_token",
+                ty: SettingType::Secret,
+                required: Some("the Twilio console's Auth Token"),
+            },
+            SettingSpec {
+                key: "api_base",
+                ty: SettingType::Url,
+                required: None,
+            },
+            SettingSpec {
+                key: "line_type_lookup",
+                ty: SettingType::Flag,
+                required: None,
+            },
+            SettingSpec {
+                key: "lookup_base",
+                ty: SettingType::Url,
+                required: None,
+            },
+        ],
+        caps: twilio_caps,
+        check: twilio_check,
+    },
+    build: |config, ctx| std::sync::Arc::new(Twilio::new(config, ctx.public_url)),
+};
+
+/// `kind = "signalwire"`: SignalWire's Compatibility (cXML/LaML) API, Twilio's code path.
+pub const SIGNALWIRE: super::Kind = super::Kind {
+    rules: KindRules {
+        name: "signalwire",
+        settings: &[
+            SettingSpec {
+                key: "space",
+                ty: SettingType::Text,
+                required: Some("\"example\" for example.signalwire.com"),
+            },
+            SettingSpec {
+                key: "project_id",
+                ty: SettingType::Text,
+                required: Some("the Project ID, a UUID"),
+            },
+            SettingSpec {
+                key: "api_token",
+                ty: SettingType::Secret,
+                required: Some("an API token with the Messaging scope"),
+            },
+            SettingSpec {
+                key: "signing_key",
+                ty: SettingType::Secret,
+                required: Some("the project's Signing Key, for webhook signatures"),
+            },
+            SettingSpec {
+                key: "api_base",
+                ty: SettingType::Url,
+                required: None,
+            },
+        ],
+        caps: signalwire_caps,
+        check: signalwire_check,
+    },
+    build: |config, ctx| std::sync::Arc::new(Twilio::signalwire(config, ctx.public_url, ctx.name)),
+};
+
+fn twilio_caps(config: &ProviderConfig) -> Caps {
+    Caps {
+        calls_back: true,
+        twilio_webhooks: true,
+        line_type_lookup: config.flag("line_type_lookup").unwrap_or(false),
+        ..Caps::default()
+    }
+}
+
+fn twilio_check(config: &ProviderConfig) -> Vec<(&'static str, String)> {
+    match config.text("account_sid") {
+        Some(sid) if !is_account_sid(sid) => vec![(
+            "account_sid",
+            format!("{sid:?} is not a Twilio Account SID (AC followed by 32 hex digits)"),
+        )],
+        _ => vec![],
+    }
+}
+
+fn is_account_sid(s: &str) -> bool {
+    s.len() == 34 && s.starts_with("AC") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn signalwire_caps(_: &ProviderConfig) -> Caps {
+    Caps {
+        calls_back: true,
+        ..Caps::default()
+    }
+}
+
+fn signalwire_check(config: &ProviderConfig) -> Vec<(&'static str, String)> {
+    let mut problems = vec![];
+    if let Some(space) = config.text("space").filter(|s| !is_space(s)) {
+        problems.push((
+            "space",
+            format!("{space:?} is not a space name: write \"example\" for example.signalwire.com"),
+        ));
+    }
+    if let Some(id) = config.text("project_id").filter(|s| !is_uuid(s)) {
+        problems.push(("project_id", format!("{id:?} is not a Project ID (a UUID)")));
+    }
+    problems
+}
+
+/// A SignalWire space name: lowercase letters, digits and dashes.
+fn is_space(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A UUID such as SignalWire's project ids: 8-4-4-4-12 hex digits.
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn agent(config: &ProviderConfig) -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
@@ -696,14 +830,20 @@ impl Twilio {
     /// A Twilio account; `public_url` is where its webhooks and delivery receipts come.
     pub fn new(config: &ProviderConfig, public_url: &str) -> Self {
         let hooks = format!("{public_url}/hooks/twilio");
-        let token = config.signing_token().to_string();
+        let token = config.secret("auth_token").unwrap_or_default().to_string();
         Self {
-            account_sid: config.account_sid.clone().unwrap_or_default(),
+            account_sid: config.text("account_sid").unwrap_or_default().to_string(),
             password: token.clone(),
             signing_key: token,
             signing: Signing::TWILIO,
             api_base: config.api_base_or("https://api.twilio.com"),
-            lookup_base: Some(config.lookup_base()),
+            lookup_base: Some(
+                config
+                    .text("lookup_base")
+                    .unwrap_or("https://lookups.twilio.com")
+                    .trim_end_matches('/')
+                    .to_string(),
+            ),
             status_callback: format!("{hooks}/message-status"),
             hooks,
             agent: agent(config),
@@ -714,17 +854,13 @@ impl Twilio {
     /// Project ID in paths and as the user, an API token as the password, webhooks signed with the
     /// project's Signing Key and sent to `{public_url}/hooks/{name}`. No Lookup.
     pub fn signalwire(config: &ProviderConfig, public_url: &str, name: &str) -> Self {
-        let space = config.space.as_deref().unwrap_or_default();
+        let space = config.text("space").unwrap_or_default();
         let hooks = format!("{public_url}/hooks/{name}");
-        let expose = |s: &Option<crate::config::Secret>| {
-            s.as_ref()
-                .map(|t| t.expose().to_string())
-                .unwrap_or_default()
-        };
+        let secret = |key| config.secret(key).unwrap_or_default().to_string();
         Self {
-            account_sid: config.project_id.clone().unwrap_or_default(),
-            password: expose(&config.api_token),
-            signing_key: expose(&config.signing_key),
+            account_sid: config.text("project_id").unwrap_or_default().to_string(),
+            password: secret("api_token"),
+            signing_key: secret("signing_key"),
             signing: Signing::SIGNALWIRE,
             api_base: config.api_base_or(&format!("https://{space}.signalwire.com/api/laml")),
             lookup_base: None,

@@ -246,7 +246,7 @@ fn visible<'a>(config: &'a crate::config::Config, user: &User) -> Vec<&'a Busine
 #[derive(Serialize)]
 struct ConnectView {
     account: String,
-    kind: &'static str,
+    kind: String,
     uses: Vec<String>,
     instructions: &'static str,
     urls: Vec<crate::providers::HookUrl>,
@@ -282,7 +282,7 @@ fn connect_views(
             let connect = state.providers.get(name)?.connect();
             Some(ConnectView {
                 account: name.clone(),
-                kind: p.kind.as_str(),
+                kind: p.kind.clone(),
                 uses,
                 instructions: connect.instructions,
                 urls: connect.urls,
@@ -323,7 +323,7 @@ fn simulated(config: &crate::config::Config, user: &User) -> Vec<BusinessConfig>
             config
                 .providers
                 .get(config.provider_name(b))
-                .is_some_and(|p| p.kind == crate::config::ProviderKind::Simulator)
+                .is_some_and(|p| p.caps.simulated)
         })
         .cloned()
         .collect()

@@ -205,7 +205,7 @@ async fn from_file(
     match read {
         Ok((path, text)) => {
             let version = crate::settings::version(&text);
-            match crate::config::parse(&text, Some(&path)) {
+            match crate::config::parse(&text, Some(&path), &crate::providers::rules()) {
                 Ok(config) => Ok((std::sync::Arc::new(config), version, vec![])),
                 Err(errors) => Ok((
                     state.config.get(),
