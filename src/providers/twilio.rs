@@ -1698,4 +1698,36 @@ mod tests {
             "{e:?}"
         );
     }
+
+    #[test]
+    fn reads_every_error_shape_signalwire_sends_too() {
+        // (body, code, message)
+        let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+            (
+                r#"{"code":20003,"message":"Authentication failed","more_info":"https://developer.signalwire.com/compatibility-api/reference/errors","status":401}"#,
+                Some("20003"),
+                Some("Authentication failed"),
+            ),
+            (
+                r#"{"errors":[{"code":"21610","message":"Attempt to send to unsubscribed recipient","more_info":"x"}]}"#,
+                Some("21610"),
+                Some("Attempt to send to unsubscribed recipient"),
+            ),
+            (
+                r#"{"errors":["Validation error message"]}"#,
+                None,
+                Some("Validation error message"),
+            ),
+            ("<html>bad gateway</html>", None, None),
+        ];
+        for (body, code, message) in cases {
+            let (c, m) = error_of(body);
+            assert_eq!((c.as_deref(), m.as_deref()), (*code, *message), "{body}");
+        }
+        let e = classify_status(400, cases[1].0, None);
+        assert!(
+            matches!(e, SendError::Rejected { failure: Failure { reason: FailReason::OptedOut, ref code }, .. } if code.as_deref() == Some("21610")),
+            "{e:?}"
+        );
+    }
 }
