@@ -1250,6 +1250,14 @@ impl Config {
         p.list
     }
 
+    fn no_provider_named(&self, name: &str) -> String {
+        let defined: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+        format!(
+            "no provider named {name:?}; defined: {}",
+            defined.join(", ")
+        )
+    }
+
     fn validate_business(&self, p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
         let key = |k: &str| format!("business[{i}].{k}");
         if b.id.is_empty()
@@ -1300,17 +1308,9 @@ impl Config {
             }
         }
         match &b.provider {
-            Some(name) if !self.providers.contains_key(name) => p.add(
-                key("provider"),
-                format!(
-                    "no provider named {name:?}; defined: {}",
-                    self.providers
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
+            Some(name) if !self.providers.contains_key(name) => {
+                p.add(key("provider"), self.no_provider_named(name))
+            }
             None if self.providers.len() > 1 => p.add(
                 key("provider"),
                 "several providers are defined, so say which one this business uses",
@@ -1341,17 +1341,7 @@ impl Config {
         }
         if let Some(name) = &b.sms_provider {
             if !self.providers.contains_key(name) {
-                p.add(
-                    key("sms_provider"),
-                    format!(
-                        "no provider named {name:?}; defined: {}",
-                        self.providers
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                );
+                p.add(key("sms_provider"), self.no_provider_named(name));
             }
         }
         if b.timezone.parse::<chrono_tz::Tz>().is_err() {

@@ -17,44 +17,7 @@ fn basic(user: &str, password: &str) -> String {
 
 /// A config with `providers` and one business (extra keys in `business`), texting at once.
 fn config(providers: &str, business: &str) -> String {
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "{PUBLIC_URL}"
-
-[storage]
-database = "textback.db"
-
-[log]
-level = "debug"
-
-{providers}
-
-[[business]]
-id = "acme"
-name = "Acme HVAC"
-numbers = ["{BUSINESS_NUMBER}"]
-forward_to = ["{STAFF_NUMBER}"]
-timezone = "America/Phoenix"
-text_delay = "0s"
-ring_timeout = "20s"
-short_call = "5s"
-repeat_window = "24h"
-script = "direct_question"
-quiet_hours = ""
-send_rate = 50.0
-follow_ups = []
-{business}
-
-{ALL_WEEK}"#
-    );
-    // A business's own ring time replaces the default one.
-    if business.contains("ring_timeout") {
-        text.replacen("ring_timeout = \"20s\"\n", "", 1)
-    } else {
-        text
-    }
+    config_with(providers, "0s", business)
 }
 
 fn now_secs() -> i64 {

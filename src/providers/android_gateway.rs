@@ -26,15 +26,12 @@ use crate::model::{DeliveryReceipt, FailReason, Failure, InboundText};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Signature";
 /// The header carrying the time of signing (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "X-Timestamp";
-/// How far a webhook's timestamp may be from ours.
-const MAX_SKEW_SECS: i64 = 300;
 
 /// `kind = "android-gateway"`: texts only, and answers no STOP itself.
 pub const KIND: super::Kind = super::Kind {
@@ -98,11 +95,7 @@ impl AndroidGateway {
             authorization: format!("Basic {basic}"),
             signing_key: config.secret("signing_key").unwrap_or_default().to_string(),
             hooks: format!("{public_url}/hooks/{name}"),
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(5))
-                .timeout(config.send_timeout().0)
-                .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
-                .build(),
+            agent: super::agent(config),
         }
     }
 }
@@ -123,19 +116,10 @@ pub fn signature(key: &str, body: &[u8], timestamp: &str) -> String {
 
 /// Whether `sig` signs `body` at `timestamp` with `key`, within five minutes of `now` (unix seconds).
 pub fn verify_at(key: &str, body: &[u8], timestamp: &str, sig: &str, now: i64) -> bool {
-    let fresh = timestamp
-        .trim()
-        .parse::<i64>()
-        .is_ok_and(|t| (now - t).abs() <= MAX_SKEW_SECS);
+    let fresh = super::fresh(timestamp, now);
     let expected = signature(key, body, timestamp.trim());
     let given = sig.trim().to_ascii_lowercase();
     fresh && !key.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A message `state` in the domain's words.
@@ -251,19 +235,6 @@ fn classify_status(status: u16, body: &str) -> SendError {
     }
 }
 
-fn classify_transport(t: &ureq::Transport) -> SendError {
-    let message = format!("the phone did not answer: {}", t.kind());
-    match t.kind() {
-        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::InvalidUrl => {
-            SendError::Retryable {
-                message,
-                retry_after: None,
-            }
-        }
-        _ => SendError::Ambiguous { message },
-    }
-}
-
 impl AndroidGateway {
     fn accepted(id: &str, value: &serde_json::Value) -> Accepted {
         Accepted {
@@ -300,7 +271,9 @@ impl Provider for AndroidGateway {
                 let body = resp.into_string().unwrap_or_default();
                 Err(classify_status(code, &body))
             }
-            Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
+            Err(ureq::Error::Transport(t)) => {
+                Err(SendError::transport(&t, "the phone did not answer"))
+            }
         }
     }
 
@@ -335,7 +308,7 @@ impl Provider for AndroidGateway {
         else {
             return Err(Refused::Forbidden("missing X-Signature or X-Timestamp"));
         };
-        if verify_at(&self.signing_key, req.body, ts, sig, now_secs()) {
+        if verify_at(&self.signing_key, req.body, ts, sig, super::unix_now()) {
             Ok(())
         } else {
             Err(Refused::Forbidden("invalid X-Signature"))
@@ -350,10 +323,7 @@ impl Provider for AndroidGateway {
     }
 
     fn reply(&self, _reply: &Reply<'_>) -> Answer {
-        Answer {
-            content_type: "application/json",
-            body: "{\"ok\":true}".into(),
-        }
+        super::json_ok()
     }
 
     fn line_type(&self, _number: &str) -> Result<String, String> {
@@ -361,13 +331,9 @@ impl Provider for AndroidGateway {
     }
 
     fn place_call(&self, _from: &str, _to: &str, _say: &str) -> Result<String, SendError> {
-        Err(SendError::Rejected {
-            failure: Failure {
-                reason: FailReason::Other,
-                code: None,
-            },
-            message: "an android-gateway account only texts; staff are texted instead".into(),
-        })
+        Err(SendError::unsupported(
+            "an android-gateway account only texts; staff are texted instead",
+        ))
     }
 
     fn connect(&self) -> Connect {

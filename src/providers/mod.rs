@@ -65,6 +65,69 @@ pub enum SendError {
     },
 }
 
+impl SendError {
+    /// A refusal for something this kind of account cannot do at all.
+    pub fn unsupported(message: &str) -> Self {
+        Self::Rejected {
+            failure: crate::model::Failure {
+                reason: crate::model::FailReason::Other,
+                code: None,
+            },
+            message: message.to_string(),
+        }
+    }
+
+    /// A failure to reach the API: before the request left (no DNS, refused connection) a resend cannot
+    /// duplicate it; after (a timeout, a cut connection) it may have been taken, so it must be checked.
+    pub fn transport(t: &ureq::Transport, what: &str) -> Self {
+        let message = format!("{what}: {}", t.kind());
+        match t.kind() {
+            ureq::ErrorKind::Dns
+            | ureq::ErrorKind::ConnectionFailed
+            | ureq::ErrorKind::InvalidUrl => Self::Retryable {
+                message,
+                retry_after: None,
+            },
+            _ => Self::Ambiguous { message },
+        }
+    }
+}
+
+/// The HTTP client an account calls its API with: `send_timeout` per request, a short connect timeout.
+pub fn agent(config: &ProviderConfig) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(config.send_timeout().0)
+        .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// How far a signed webhook's timestamp may be from our clock: five minutes either way.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// Whether a webhook's `timestamp` (unix seconds, as sent) is within [`MAX_SKEW_SECS`] of `now`.
+pub fn fresh(timestamp: &str, now: i64) -> bool {
+    timestamp
+        .trim()
+        .parse::<i64>()
+        .is_ok_and(|t| (now - t).abs() <= MAX_SKEW_SECS)
+}
+
+/// The time now in unix seconds, for webhook timestamps.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// What the providers that only want a 200 are told: `{"ok":true}`.
+pub fn json_ok() -> Answer {
+    Answer {
+        content_type: "application/json",
+        body: "{\"ok\":true}".into(),
+    }
+}
+
 /// What the provider says about a send that may or may not have gone out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {

@@ -14,9 +14,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::config::{Caps, KindRules, ProviderConfig, SettingSpec, SettingType};
-use crate::model::{
-    AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, Direction, FailReason, Failure,
-};
+use crate::model::{AnsweredBy, CallEnd, CallReport, CallReportKind, CallerId, Direction};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -25,8 +23,6 @@ use subtle::ConstantTimeEq;
 pub const SIGNATURE_HEADER: &str = "X-Textback-Signature";
 /// The header a signed report carries its time in (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "X-Textback-Timestamp";
-/// How far a signed report's time may be from ours.
-const MAX_SKEW_SECS: i64 = 300;
 
 /// `kind = "pbx"`: reports calls, never texts.
 pub const KIND: super::Kind = super::Kind {
@@ -108,12 +104,6 @@ pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("sha256={hex}")
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// How a PBX says a call ended, in the domain's words: Asterisk's `DIALSTATUS`, FreeSWITCH's hangup causes
@@ -366,10 +356,7 @@ impl Pbx {
         ) else {
             return false;
         };
-        let fresh = ts
-            .trim()
-            .parse::<i64>()
-            .is_ok_and(|t| (now_secs() - t).abs() <= MAX_SKEW_SECS);
+        let fresh = super::fresh(ts, super::unix_now());
         fresh
             && bool::from(
                 signature(secret, ts.trim(), req.body)
@@ -391,13 +378,9 @@ impl Pbx {
 }
 
 fn cannot(what: &str) -> SendError {
-    SendError::Rejected {
-        failure: Failure {
-            reason: FailReason::Other,
-            code: None,
-        },
-        message: format!("a pbx account cannot {what}; set the business's sms_provider"),
-    }
+    SendError::unsupported(&format!(
+        "a pbx account cannot {what}; set the business's sms_provider"
+    ))
 }
 
 impl Provider for Pbx {
@@ -429,10 +412,7 @@ impl Provider for Pbx {
     }
 
     fn reply(&self, _reply: &Reply<'_>) -> Answer {
-        Answer {
-            content_type: "application/json",
-            body: "{\"ok\":true}".into(),
-        }
+        super::json_ok()
     }
 
     fn line_type(&self, _number: &str) -> Result<String, String> {

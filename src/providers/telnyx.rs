@@ -23,8 +23,6 @@ use std::time::Duration;
 pub const SIGNATURE_HEADER: &str = "telnyx-signature-ed25519";
 /// The header carrying the time the webhook was signed (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "telnyx-timestamp";
-/// How far a webhook's timestamp may be from ours, as Telnyx's SDKs allow.
-const MAX_SKEW_SECS: i64 = 300;
 /// TeXML's longest `<Dial timeout>`.
 const MAX_RING_SECS: u64 = 120;
 
@@ -98,11 +96,7 @@ impl Telnyx {
             messaging_profile_id: config.text("messaging_profile_id").map(str::to_string),
             api_base: config.api_base_or("https://api.telnyx.com"),
             hooks: format!("{public_url}/hooks/{name}"),
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(5))
-                .timeout(config.send_timeout().0)
-                .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
-                .build(),
+            agent: super::agent(config),
         }
     }
 }
@@ -116,10 +110,7 @@ pub fn verify_at(
     signature: &str,
     now: i64,
 ) -> bool {
-    let fresh = timestamp
-        .trim()
-        .parse::<i64>()
-        .is_ok_and(|t| (now - t).abs() <= MAX_SKEW_SECS);
+    let fresh = super::fresh(timestamp, now);
     let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
         return false;
     };
@@ -131,12 +122,6 @@ pub fn verify_at(
     message.push(b'|');
     message.extend_from_slice(body);
     fresh && key.verify(&message, &sig).is_ok()
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A Call Control `hangup_cause` in the domain's words.
@@ -361,19 +346,6 @@ fn classify_status(status: u16, body: &str, retry_after: Option<&str>) -> SendEr
     }
 }
 
-fn classify_transport(t: &ureq::Transport) -> SendError {
-    let message = t.kind().to_string();
-    match t.kind() {
-        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::InvalidUrl => {
-            SendError::Retryable {
-                message,
-                retry_after: None,
-            }
-        }
-        _ => SendError::Ambiguous { message },
-    }
-}
-
 impl Provider for Telnyx {
     fn send_sms(&self, sms: &OutgoingSms) -> Result<Accepted, SendError> {
         let mut body = serde_json::json!({ "from": sms.from, "to": sms.to, "text": sms.body });
@@ -407,7 +379,9 @@ impl Provider for Telnyx {
                 let body = resp.into_string().unwrap_or_default();
                 Err(classify_status(code, &body, retry_after.as_deref()))
             }
-            Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
+            Err(ureq::Error::Transport(t)) => {
+                Err(SendError::transport(&t, "Telnyx did not answer"))
+            }
         }
     }
 
@@ -429,7 +403,7 @@ impl Provider for Telnyx {
             ));
         };
         match &self.public_key {
-            Some(key) if verify_at(key, ts, req.body, sig, now_secs()) => Ok(()),
+            Some(key) if verify_at(key, ts, req.body, sig, super::unix_now()) => Ok(()),
             _ => Err(Refused::Forbidden("invalid telnyx-signature-ed25519")),
         }
     }
@@ -466,13 +440,9 @@ impl Provider for Telnyx {
     }
 
     fn place_call(&self, _from: &str, _to: &str, _say: &str) -> Result<String, SendError> {
-        Err(SendError::Rejected {
-            failure: Failure {
-                reason: FailReason::Other,
-                code: None,
-            },
-            message: "alert calls through Telnyx are not supported; staff are texted".into(),
-        })
+        Err(SendError::unsupported(
+            "alert calls through Telnyx are not supported; staff are texted",
+        ))
     }
 
     fn connect(&self) -> Connect {

@@ -818,14 +818,6 @@ fn is_uuid(s: &str) -> bool {
             .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn agent(config: &ProviderConfig) -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(5))
-        .timeout(config.send_timeout().0)
-        .user_agent(concat!("textback/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 impl Twilio {
     /// A Twilio account; `public_url` is where its webhooks and delivery receipts come.
     pub fn new(config: &ProviderConfig, public_url: &str) -> Self {
@@ -846,7 +838,7 @@ impl Twilio {
             ),
             status_callback: format!("{hooks}/message-status"),
             hooks,
-            agent: agent(config),
+            agent: super::agent(config),
         }
     }
 
@@ -866,7 +858,7 @@ impl Twilio {
             lookup_base: None,
             status_callback: format!("{hooks}/message-status"),
             hooks,
-            agent: agent(config),
+            agent: super::agent(config),
         }
     }
 
@@ -972,20 +964,6 @@ fn classify_status(status: u16, body: &str, retry_after: Option<&str>) -> SendEr
     }
 }
 
-fn classify_transport(t: &ureq::Transport) -> SendError {
-    let message = format!("{}", t.kind());
-    match t.kind() {
-        // The request never reached Twilio: resending cannot duplicate.
-        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::InvalidUrl => {
-            SendError::Retryable {
-                message,
-                retry_after: None,
-            }
-        }
-        _ => SendError::Ambiguous { message },
-    }
-}
-
 impl Provider for Twilio {
     fn send_sms(&self, sms: &OutgoingSms) -> Result<Accepted, SendError> {
         let result = self
@@ -1017,7 +995,7 @@ impl Provider for Twilio {
                 let body = resp.into_string().unwrap_or_default();
                 Err(classify_status(code, &body, retry_after.as_deref()))
             }
-            Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
+            Err(ureq::Error::Transport(t)) => Err(SendError::transport(&t, "no answer")),
         }
     }
 
@@ -1138,7 +1116,7 @@ impl Provider for Twilio {
                 let body = resp.into_string().unwrap_or_default();
                 Err(classify_status(code, &body, retry_after.as_deref()))
             }
-            Err(ureq::Error::Transport(t)) => Err(classify_transport(&t)),
+            Err(ureq::Error::Transport(t)) => Err(SendError::transport(&t, "no answer")),
         }
     }
 

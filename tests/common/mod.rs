@@ -569,6 +569,27 @@ sun = ["00:00-24:00"]
 
 /// The default test config: a Twilio business pointed at the fake API, texting after `delay`.
 pub fn twilio_config(api_base: &str, delay: &str, extra_business: &str) -> String {
+    let providers = format!(
+        r#"[providers.main]
+kind = "twilio"
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+api_base = "{api_base}"
+# Tests do not wait out production delays: a second to settle, retries from 200 ms.
+settle_time = "1s"
+retry_backoff = "200ms""#
+    );
+    config_with(&providers, delay, extra_business)
+}
+
+/// A config with the `[providers...]` tables `providers` and the business "acme" on them, texting after
+/// `delay`, with `extra_business` keys (a `ring_timeout` there replaces the default one).
+pub fn config_with(providers: &str, delay: &str, extra_business: &str) -> String {
+    let ring = if extra_business.contains("ring_timeout") {
+        ""
+    } else {
+        "ring_timeout = \"20s\"\n"
+    };
     format!(
         r#"
 [server]
@@ -581,14 +602,7 @@ database = "textback.db"
 [log]
 level = "debug"
 
-[providers.main]
-kind = "twilio"
-account_sid = "{ACCOUNT_SID}"
-auth_token = "{AUTH_TOKEN}"
-api_base = "{api_base}"
-# Tests do not wait out production delays: a second to settle, retries from 200 ms.
-settle_time = "1s"
-retry_backoff = "200ms"
+{providers}
 
 [[business]]
 id = "acme"
@@ -597,8 +611,7 @@ numbers = ["{BUSINESS_NUMBER}"]
 forward_to = ["{STAFF_NUMBER}"]
 timezone = "America/Phoenix"
 text_delay = "{delay}"
-ring_timeout = "20s"
-short_call = "5s"
+{ring}short_call = "5s"
 repeat_window = "24h"
 script = "direct_question"
 # Tests run at any hour: open all week, no quiet hours, no follow-ups unless a test adds them.
