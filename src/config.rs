@@ -155,6 +155,10 @@ pub struct Caps {
     pub twilio_webhooks: bool,
     /// New callers' line types are looked up before the first text.
     pub line_type_lookup: bool,
+    /// Forwarded calls can be screened ("press 1") and checked for answering machines.
+    pub screens_calls: bool,
+    /// It can phone staff to read them an urgent message.
+    pub places_calls: bool,
     /// The built-in simulator: nothing leaves the machine, and the admin UI's phone plays its calls.
     pub simulated: bool,
 }
@@ -169,6 +173,8 @@ impl Default for Caps {
             calls_back: false,
             twilio_webhooks: false,
             line_type_lookup: false,
+            screens_calls: false,
+            places_calls: false,
             simulated: false,
         }
     }
@@ -1318,6 +1324,21 @@ impl Config {
             _ => {}
         }
         if let Some(calls) = self.providers.get(self.provider_name(b)) {
+            for (on, setting) in [
+                (b.call_screening, "call_screening"),
+                (b.machine_detection, "machine_detection"),
+            ] {
+                if on && calls.caps.reports_calls && !calls.caps.screens_calls {
+                    p.add(
+                        key(setting),
+                        format!(
+                            "the {} account {:?} that reports this business's calls cannot screen forwarded calls: turn it off",
+                            calls.kind,
+                            self.provider_name(b)
+                        ),
+                    );
+                }
+            }
             if !calls.caps.reports_calls {
                 p.add(
                     key("provider"),

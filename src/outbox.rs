@@ -166,11 +166,28 @@ pub fn prepare(
             let Some(biz) = config.business(business_id) else {
                 return fail(c, job, "the business is no longer configured", now);
             };
+            // The account that reports its calls, or else the one that texts, if it can phone people.
+            let caller = [config.provider_name(biz), config.sms_provider_name(biz)]
+                .into_iter()
+                .find(|name| {
+                    config
+                        .providers
+                        .get(*name)
+                        .is_some_and(|p| p.caps.places_calls)
+                });
+            let Some(provider) = caller else {
+                return fail(
+                    c,
+                    job,
+                    "none of this business's provider accounts can place calls; staff were texted",
+                    now,
+                );
+            };
             Ok(Some(Work::Call(Call {
                 job_id: job.id,
                 attempt: job.attempts,
                 max_attempts: job.max_attempts,
-                provider: config.provider_name(biz).to_string(),
+                provider: provider.to_string(),
                 from: biz.sender().to_string(),
                 to: to.clone(),
                 say: say.clone(),

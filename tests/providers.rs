@@ -30,6 +30,18 @@ fn now_secs() -> i64 {
     .unwrap()
 }
 
+/// Waits until every job due by now has run: after it, any text that was going to go out has gone, so
+/// counting what the fake received proves what was not sent.
+fn settled(s: &TestServer) {
+    wait_for("the due work to finish", 10, || {
+        let busy = s.count(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'running' \
+             OR (state = 'pending' AND run_at <= CAST(strftime('%s', 'now') AS INTEGER) * 1000)",
+        );
+        (busy == 0).then_some(())
+    });
+}
+
 fn status_of(s: &TestServer, sid: &str) -> String {
     s.text(&format!(
         "SELECT status FROM messages WHERE provider_sid = '{sid}'"
@@ -208,7 +220,7 @@ fn signalwire_missed_call_gets_one_text_and_its_receipt() {
     let r = post_twilio_format(&s, "/hooks/sw/message-status", &receipt, SW_KEY, SW_HEADER);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(status_of(&s, &sid), "delivered");
-    std::thread::sleep(Duration::from_millis(300));
+    settled(&s);
     assert_eq!(
         fake.requests("POST", &messages).len(),
         1,
@@ -261,6 +273,46 @@ fn signalwire_webhooks_are_checked_with_the_signing_key() {
 }
 
 #[test]
+fn an_account_cannot_speak_for_a_business_it_does_not_serve() {
+    let fake = fake_signalwire();
+    let providers = format!(
+        r#"[providers.sw]
+kind = "signalwire"
+space = "example"
+project_id = "{PROJECT}"
+api_token = "{SW_TOKEN}"
+signing_key = "{SW_KEY}"
+api_base = "{}/api/laml"
+
+[providers.other]
+kind = "simulator"
+auth_token = "another-account-token-0123""#,
+        fake.url
+    );
+    let s = TestServer::start(&config(&providers, "provider = \"sw\""));
+    let call = sw_call(&uuid(7), CALLER);
+    for path in ["/hooks/other/voice", "/hooks/twilio/voice"] {
+        let r = post_twilio_format(
+            &s,
+            path,
+            &borrow(&call),
+            "another-account-token-0123",
+            "X-Twilio-Signature",
+        );
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(
+            r.body
+                .contains("signed by an account this business does not use"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(s.count("SELECT COUNT(*) FROM calls"), 0);
+    let own = post_twilio_format(&s, "/hooks/sw/voice", &borrow(&call), SW_KEY, SW_HEADER);
+    assert_eq!(own.status, 200, "{}", own.body);
+}
+
+#[test]
 fn signalwire_opt_outs_and_refusals() {
     let (fake, s) = signalwire_server();
     let sms = |sid: &str, from: &str, body: &str| {
@@ -277,7 +329,7 @@ fn signalwire_opt_outs_and_refusals() {
     assert_eq!(sms(&uuid(50), CALLER, "STOP").status, 200);
     assert!(opted_out(&s, CALLER));
     // The carrier confirms STOP on an A2P route: nothing from us.
-    std::thread::sleep(Duration::from_millis(300));
+    settled(&s);
     assert!(fake.requests("POST", "/api").is_empty());
 
     // A refusal with a string code in errors[]: 21610 opts the recipient out here too.
@@ -404,6 +456,13 @@ fn fake_telnyx() -> FakeApi {
 }
 
 fn telnyx_server(business: &str) -> (FakeApi, TestServer, ed25519_dalek::SigningKey) {
+    telnyx_server_after("0s", business)
+}
+
+fn telnyx_server_after(
+    delay: &str,
+    business: &str,
+) -> (FakeApi, TestServer, ed25519_dalek::SigningKey) {
     let fake = fake_telnyx();
     let (signing, public) = telnyx_keys();
     let providers = format!(
@@ -417,11 +476,16 @@ settle_time = "1s"
 retry_backoff = "200ms""#,
         fake.url
     );
-    let s = TestServer::start(&config(&providers, business));
+    let s = TestServer::start(&config_with(&providers, delay, business));
     (fake, s, signing)
 }
 
 fn hangup(event: &str, from: &str, cause: &str) -> String {
+    hangup_between(event, from, BUSINESS_NUMBER, cause)
+}
+
+/// A Call Control `call.hangup` as Telnyx sends it (no direction: the numbers tell).
+fn hangup_between(event: &str, from: &str, to: &str, cause: &str) -> String {
     serde_json::json!({
         "data": {
             "event_type": "call.hangup", "id": event, "occurred_at": "2026-11-28T15:00:25.000000Z",
@@ -429,7 +493,7 @@ fn hangup(event: &str, from: &str, cause: &str) -> String {
             "payload": {
                 "call_control_id": format!("v3:{event}"), "call_leg_id": format!("leg-{event}"),
                 "call_session_id": format!("session-{event}"), "connection_id": "1494404757140276705",
-                "from": from, "to": BUSINESS_NUMBER, "direction": "incoming",
+                "from": from, "to": to,
                 "hangup_cause": cause, "hangup_source": "caller", "sip_hangup_cause": "unspecified",
                 "start_time": "2026-11-28T15:00:00.000000Z", "state": "hangup",
             }
@@ -465,7 +529,7 @@ fn telnyx_call_control_hangups_decide_missed_calls() {
     wait_for("the text-backs", 10, || {
         (fake.requests("POST", "/v2/messages").len() >= texted).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(300));
+    settled(&s);
     let sends = fake.requests("POST", "/v2/messages");
     for (caller, cause, want) in cases {
         let got = sends.iter().filter(|r| r.json()["to"] == caller).count();
@@ -484,6 +548,33 @@ fn telnyx_call_control_hangups_decide_missed_calls() {
             .starts_with("Hi, this is Acme HVAC."),
         "{first}"
     );
+}
+
+#[test]
+fn telnyx_hangups_say_no_direction_so_the_numbers_do() {
+    let (fake, s, key) = telnyx_server_after("1h", "");
+    let caller = "+14805550128";
+    let post = |body: &str| post_telnyx(&s, &key, "/hooks/tx/events", "application/json", body);
+    assert_eq!(post(&hangup("evt-in", caller, "timeout")).status, 200);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'"),
+        1
+    );
+    // The business calls back from its number: that leg's hangup is an outbound call, which calls off
+    // the pending text-back instead of counting as a missed call of its own.
+    let back = hangup_between("evt-out", BUSINESS_NUMBER, caller, "normal_clearing");
+    assert_eq!(post(&back).status, 200);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'"),
+        1
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM calls"), 1);
+    // A leg between two numbers no business has is refused, and changes nothing.
+    let stray = hangup_between("evt-x", "+14805550001", "+14805550002", "timeout");
+    assert_eq!(post(&stray).status, 404);
+    assert_eq!(s.count("SELECT COUNT(*) FROM calls"), 1);
+    settled(&s);
+    assert!(fake.requests("POST", "/v2/messages").is_empty());
 }
 
 #[test]
@@ -584,6 +675,16 @@ fn telnyx_texml_missed_call_caps_the_ring_time() {
         fake.requests("POST", "/v2/messages").into_iter().next()
     });
     assert_eq!(send.json()["to"], CALLER);
+    // Telnyx signs the body, not the URL: no hook that would trust its query string is taken.
+    let digits = form(&[("Digits", "1")]);
+    let r = post_telnyx(
+        &s,
+        &key,
+        "/hooks/tx/screen-accept?business=acme&parent=v3:texml-call-1",
+        form_type,
+        &digits,
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
     // A form without a signature is refused like JSON.
     assert_eq!(
         s.post_raw("/hooks/tx/voice", form_type, &form(&[]), &[])
@@ -748,6 +849,9 @@ fn pbx_reports_are_texted_through_twilio() {
         ("+14805550149", "ANSWER", false),
         // Never reached Dial (a menu, straight to voicemail): FreeSWITCH expands an unset DIALSTATUS to "".
         ("+14805550150", "", true),
+        // FreeSWITCH names a failed bridge by its cause: anything but an answer was not answered.
+        ("+14805550151", "RECOVERY_ON_TIMER_EXPIRE", true),
+        ("+14805550152", "PICKED_OFF", false),
     ];
     for (i, (caller, status, _)) in cases.iter().enumerate() {
         let id = format!("1700000000.{i}");
@@ -767,7 +871,7 @@ fn pbx_reports_are_texted_through_twilio() {
     wait_for("the text-backs", 10, || {
         (fake.sends().len() >= texted).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(300));
+    settled(&s);
     for (caller, status, want) in cases {
         assert_eq!(fake.sends_to(caller).len(), usize::from(want), "{status}");
     }
@@ -776,6 +880,15 @@ fn pbx_reports_are_texted_through_twilio() {
         send.get("From"),
         Some(BUSINESS_NUMBER),
         "texted from the business number"
+    );
+
+    // Twilio texts for this business but the PBX reports its calls: a call webhook from Twilio would count
+    // a call twice, and is refused.
+    let r = s.ring("CA-from-the-texting-account", "+14805550160");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM calls WHERE from_raw = '+14805550160'"),
+        0
     );
 
     // A reply comes back through Twilio's webhook, for the same business.
@@ -859,7 +972,7 @@ fn pbx_reports_are_authenticated_and_checked_strictly() {
             &[
                 ("caller", CALLER),
                 ("called", BUSINESS_NUMBER),
-                ("status", "MAYBE"),
+                ("status", "no answer; rm -rf /"),
                 ("call_id", "b"),
             ],
             "status",
@@ -927,6 +1040,12 @@ fn pbx_reports_are_authenticated_and_checked_strictly() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.count("SELECT COUNT(*) FROM calls"), 1);
+    assert_eq!(
+        s.text("SELECT from_raw FROM calls").as_deref(),
+        Some("anonymous")
+    );
+    settled(&s);
+    assert!(fake.sends().is_empty(), "{:?}", fake.sends());
 
     // Signed JSON: HMAC-SHA256 over "{timestamp}.{body}".
     let body = format!(
@@ -1172,7 +1291,7 @@ fn the_phone_confirms_stop_itself_and_learns_from_failures() {
         .to_string();
     assert!(text.contains("unsubscribed"), "{text}");
     phone_missed_call(&s, "+14805550151", "1700000004.1");
-    std::thread::sleep(Duration::from_millis(500));
+    settled(&s);
     assert_eq!(
         fake.requests("POST", "/messages").len(),
         1,

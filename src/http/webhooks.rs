@@ -8,7 +8,7 @@ use super::{read, AppState, HttpError};
 use crate::clock::Millis;
 use crate::config::{BusinessConfig, Config};
 use crate::events::{self, Answer, Applied, Env};
-use crate::model::CallReportKind;
+use crate::model::{CallReportKind, Direction};
 use crate::providers::{Addressed, Event, ParseError, Parsed, Provider, Refused, Reply, Request};
 use crate::store::{self, Conn};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -66,14 +66,31 @@ fn candidates(
         .collect()
 }
 
-/// The business a webhook that came to `account` is for.
+/// The business a webhook that came to `account` is for, and the direction of the call it reports when the
+/// addressing decided it.
 fn business_of(
     config: &Config,
     account: &str,
     addressed: &Addressed,
-) -> Result<Option<BusinessConfig>, HttpError> {
+) -> Result<Option<(BusinessConfig, Option<Direction>)>, HttpError> {
+    if let Addressed::Call { from, to } = addressed {
+        let found = match config.business_for_number(to) {
+            Some(b) => Some((b, Direction::Inbound)),
+            None => config
+                .business_for_number(from)
+                .or_else(|| config.business_for_staff_number(from))
+                .map(|b| (b, Direction::Outbound)),
+        };
+        return match found {
+            Some((b, direction)) => Ok(Some((b.clone(), Some(direction)))),
+            None => Err(HttpError::NotFound(format!(
+                "neither {to} nor {from} is configured for any business"
+            ))),
+        };
+    }
     let found = match addressed {
         Addressed::Nobody => return Ok(None),
+        Addressed::Call { .. } => None,
         Addressed::Account { number } => {
             let users: Vec<&BusinessConfig> = config
                 .businesses
@@ -98,7 +115,7 @@ fn business_of(
         }),
     };
     match found {
-        Some(b) => Ok(Some(b.clone())),
+        Some(b) => Ok(Some((b.clone(), None))),
         None => Err(HttpError::NotFound(match addressed {
             Addressed::Number { number, .. } => {
                 format!("the number {number} is not configured for any business")
@@ -106,7 +123,9 @@ fn business_of(
             Addressed::Account { .. } => format!(
                 "no business uses the account {account:?} alone, and the webhook names no business number"
             ),
-            Addressed::Business(_) | Addressed::Nobody => "no such business".into(),
+            Addressed::Business(_) | Addressed::Nobody | Addressed::Call { .. } => {
+                "no such business".into()
+            }
         })),
     }
 }
@@ -138,14 +157,28 @@ fn check(state: &AppState, segment: &str, req: &Request<'_>) -> Result<Checked, 
         return Err(refusal.map_or(HttpError::Forbidden("not signed"), refused));
     }
     let (first_name, first) = &verified[0];
-    let parsed = first.parse(req).map_err(unreadable)?;
-    let business = business_of(&config, first_name, &parsed.addressed)?;
-    // The business's own account must have sent it (for calls, the account that reports them; for texts,
-    // the one that texts).
+    let mut parsed = first.parse(req).map_err(unreadable)?;
+    let found = business_of(&config, first_name, &parsed.addressed)?;
+    if let (Some((_, Some(direction))), Event::Call(report) | Event::Incoming(report)) =
+        (&found, &mut parsed.event)
+    {
+        report.direction = *direction;
+    }
+    let business = found.map(|(b, _)| b);
+    // The business's own account must have sent it: calls come from the account that reports them (a
+    // second account's report of the same call would count it twice); texts and receipts from either.
     let (account, provider) = match &business {
         None => verified.swap_remove(0),
         Some(b) => {
-            let own = [config.provider_name(b), config.sms_provider_name(b)];
+            let own = match parsed.event {
+                Event::Text(_) | Event::Receipt(_) | Event::Ignored => {
+                    vec![config.provider_name(b), config.sms_provider_name(b)]
+                }
+                Event::Incoming(_)
+                | Event::Call(_)
+                | Event::ScreenAnswered { .. }
+                | Event::ScreenKey { .. } => vec![config.provider_name(b)],
+            };
             let Some(i) = verified
                 .iter()
                 .position(|(name, _)| own.contains(&name.as_str()))

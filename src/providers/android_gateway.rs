@@ -1,6 +1,6 @@
 //! An Android phone running capcom6's open-source "SMS Gateway for Android" (SMSGate): texts go out through
-//! the phone's SIM. Local-server mode (`http://<phone's LAN address>:8080`) and cloud mode
-//! (`https://api.sms-gate.app/3rdparty/v1`) share this API:
+//! the phone's SIM, in the app's local-server mode (`http://<phone's LAN address>:8080`). (Its cloud mode has
+//! the same API, but there the signing key cannot be set, and the app's own is too short to trust.)
 //!
 //! - send: `POST {url}/messages` with HTTP Basic auth and
 //!   `{"id", "textMessage": {"text"}, "phoneNumbers": [to], "withDeliveryReport": true}`; 202 with the
@@ -66,7 +66,19 @@ pub const KIND: super::Kind = super::Kind {
             confirms_stop: false,
             ..Caps::default()
         },
-        check: |_| vec![],
+        // The app makes up an 8-character key when none is set: too short to stand a guessing attack
+        // on one captured webhook.
+        check: |config| {
+            if config.secret("signing_key").is_some_and(|k| k.len() < 16) {
+                vec![(
+                    "signing_key",
+                    "must be at least 16 characters: set a long one in the app (the README shows how)"
+                        .into(),
+                )]
+            } else {
+                vec![]
+            }
+        },
     },
     build: |config, ctx| std::sync::Arc::new(AndroidGateway::new(config, ctx.public_url, ctx.name)),
 };

@@ -103,14 +103,14 @@ pub fn agent(config: &ProviderConfig) -> ureq::Agent {
 }
 
 /// How far a signed webhook's timestamp may be from our clock: five minutes either way.
-pub const MAX_SKEW_SECS: i64 = 300;
+pub const MAX_SKEW_SECS: u64 = 300;
 
 /// Whether a webhook's `timestamp` (unix seconds, as sent) is within [`MAX_SKEW_SECS`] of `now`.
 pub fn fresh(timestamp: &str, now: i64) -> bool {
     timestamp
         .trim()
         .parse::<i64>()
-        .is_ok_and(|t| (now - t).abs() <= MAX_SKEW_SECS)
+        .is_ok_and(|t| now.abs_diff(t) <= MAX_SKEW_SECS)
 }
 
 /// The time now in unix seconds, for webhook timestamps.
@@ -228,6 +228,14 @@ pub enum Addressed {
     },
     /// A business id.
     Business(String),
+    /// A call between two numbers, its direction unsaid: inbound when `to` is a business number, outbound
+    /// when `from` is a business or staff number (the report's direction is set to match).
+    Call {
+        /// The calling number.
+        from: String,
+        /// The called number.
+        to: String,
+    },
     /// The business that uses the account the webhook came to (an account that serves one business, such
     /// as a phone on the desk); when several do, the one with this number.
     Account {
@@ -513,6 +521,26 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_are_fresh_within_five_minutes_whatever_is_sent() {
+        let now = 1_700_000_000;
+        let cases: &[(&str, bool)] = &[
+            ("1700000000", true),
+            (" 1700000300 ", true),
+            ("1699999700", true),
+            ("1700000301", false),
+            ("1699999699", false),
+            ("-9223372036854775808", false),
+            ("9223372036854775807", false),
+            ("", false),
+            ("17e8", false),
+        ];
+        for (ts, want) in cases {
+            assert_eq!(fresh(ts, now), *want, "{ts}");
+        }
+        assert!(!fresh("0", i64::MIN));
+    }
+
+    #[test]
     fn kind_names_are_unique() {
         let mut names: Vec<&str> = KINDS.iter().map(|k| k.rules.name).collect();
         names.sort_unstable();
@@ -527,7 +555,7 @@ mod tests {
         let accounts = [
             "[providers.main]\nkind = \"signalwire\"\nspace = \"example\"\nproject_id = \"ea108133-d6b3-407c-9536-9fad8a1f1a82\"\napi_token = \"PT0123\"\nsigning_key = \"PSK_0123\"\n",
             "[providers.main]\nkind = \"telnyx\"\napi_key = \"KEY0123\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n",
-            "[providers.pbx]\nkind = \"pbx\"\ntoken = \"0123456789abcdef\"\n[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"pw\"\nsigning_key = \"k3yExample\"\n",
+            "[providers.pbx]\nkind = \"pbx\"\ntoken = \"0123456789abcdef\"\n[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"pw\"\nsigning_key = \"a-long-webhook-signing-key\"\n",
         ];
         let businesses = [
             BIZ.to_string(),
@@ -596,6 +624,14 @@ mod tests {
             (
                 format!("[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n{BIZ}"),
                 "t.toml:7: business[0].provider: an android-gateway account texts but cannot report calls",
+            ),
+            (
+                format!("[providers.phone]\nkind = \"android-gateway\"\nurl = \"http://192.168.1.50:8080\"\nusername = \"sms\"\npassword = \"p\"\nsigning_key = \"nanoid08\"\n{twilio}{BIZ}provider = \"main\"\nsms_provider = \"phone\"\n"),
+                "t.toml:6: providers.phone.signing_key: must be at least 16 characters",
+            ),
+            (
+                format!("[providers.tx]\nkind = \"telnyx\"\napi_key = \"k\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n{BIZ}call_screening = true\n"),
+                "t.toml:9: business[0].call_screening: the telnyx account \"tx\" that reports this business's calls cannot screen forwarded calls",
             ),
             (
                 format!("{twilio}{BIZ}sms_provider = \"phone\"\n"),

@@ -107,31 +107,31 @@ pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 }
 
 /// How a PBX says a call ended, in the domain's words: Asterisk's `DIALSTATUS`, FreeSWITCH's hangup causes
-/// and dispositions, and 3CX's call types. `None` for anything else.
+/// and dispositions, and 3CX's call types. Asterisk documents that any result but `ANSWER` means the call
+/// was not answered, and FreeSWITCH reports a failed bridge with the cause's name, so any other word is a
+/// failure to connect. `None` for a report that is not final (ringing) or not a word at all.
 pub fn call_end(status: &str) -> Option<CallEnd> {
     let s = status.trim().to_ascii_uppercase().replace(['-', ' '], "_");
     Some(match s.as_str() {
         "ANSWER" | "ANSWERED" | "SUCCESS" | "CALL_ACCEPTED" | "NORMAL_CLEARING" | "INBOUND"
         | "OUTBOUND" | "COMPLETED" => CallEnd::Completed,
+        // Another phone took the call (a ring group, a pickup).
+        "LOSE_RACE" | "PICKED_OFF" => CallEnd::Completed,
         "NOANSWER" | "NO_ANSWER" | "NO_USER_RESPONSE" | "TIMEOUT" | "NODIAL" | "MISSED"
         | "NOTANSWERED" | "NOT_ANSWERED" | "ALLOTTED_TIMEOUT" => CallEnd::NoAnswer,
         "BUSY" | "USER_BUSY" => CallEnd::Busy,
-        "CANCEL" | "ORIGINATOR_CANCEL" | "CANCELED" | "CANCELLED" | "LOSE_RACE" => {
-            CallEnd::Canceled
+        "CANCEL" | "ORIGINATOR_CANCEL" | "CANCELED" | "CANCELLED" => CallEnd::Canceled,
+        "RINGING" | "RING" | "EARLY" | "PROGRESS" | "IN_PROGRESS" | "INITIATED" | "QUEUED" => {
+            return None
         }
-        "CONGESTION"
-        | "CHANUNAVAIL"
-        | "DONTCALL"
-        | "TORTURE"
-        | "INVALIDARGS"
-        | "CALL_REJECTED"
-        | "USER_NOT_REGISTERED"
-        | "UNALLOCATED_NUMBER"
-        | "DESTINATION_OUT_OF_ORDER"
-        | "NORMAL_TEMPORARY_FAILURE"
-        | "SUBSCRIBER_ABSENT"
-        | "FAILED"
-        | "NO_ROUTE_DESTINATION" => CallEnd::Failed,
+        other
+            if (1..=40).contains(&other.len())
+                && other
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            CallEnd::Failed
+        }
         _ => return None,
     })
 }
@@ -283,7 +283,7 @@ pub fn parse_report(req: &Request<'_>) -> Result<Parsed, ParseError> {
     };
     let end = call_end(status).ok_or_else(|| {
         ParseError::Malformed(format!(
-            "status {status:?} is not a call outcome textback knows (ANSWER, NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL, or a FreeSWITCH cause such as NO_ANSWER)"
+            "status {status:?} is not how a call ended: send the Dial outcome (ANSWER, NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL, a FreeSWITCH cause such as NO_ANSWER) once the call is over"
         ))
     })?;
     let called = called_number(required("called")?).ok_or_else(|| {
@@ -455,8 +455,16 @@ mod tests {
             ("Notanswered", Some(CallEnd::NoAnswer)),
             ("Inbound", Some(CallEnd::Completed)),
             ("no-answer", Some(CallEnd::NoAnswer)),
+            ("LOSE_RACE", Some(CallEnd::Completed)),
+            ("PICKED_OFF", Some(CallEnd::Completed)),
+            // Asterisk: any other result means not answered; FreeSWITCH: a failed bridge's cause name.
+            ("RECOVERY_ON_TIMER_EXPIRE", Some(CallEnd::Failed)),
+            ("NORMAL_UNSPECIFIED", Some(CallEnd::Failed)),
+            ("MEDIA_TIMEOUT", Some(CallEnd::Failed)),
             ("ringing", None),
             ("", None),
+            ("no answer; rm -rf", None),
+            ("x".repeat(41).leak(), None),
         ];
         for (status, want) in cases {
             assert_eq!(call_end(status), *want, "{status}");

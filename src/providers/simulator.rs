@@ -27,6 +27,8 @@ pub const KIND: super::Kind = super::Kind {
         caps: |_| Caps {
             twilio_webhooks: true,
             simulated: true,
+            screens_calls: true,
+            places_calls: true,
             ..Caps::default()
         },
         check: |_| vec![],

@@ -221,21 +221,18 @@ pub fn parse_event(body: &[u8]) -> Result<Parsed, ParseError> {
         "call.hangup" => {
             let from = text(payload, "from").unwrap_or_default();
             let to = required("to")?;
-            let outgoing = text(payload, "direction").as_deref() == Some("outgoing");
             let cause = text(payload, "hangup_cause").unwrap_or_default();
+            // Each leg of a session hangs up on its own: the leg is the call. The payload does not say
+            // which way it went; the numbers do (see `Addressed::Call`).
             let report = CallReport {
-                call_sid: text(payload, "call_session_id")
+                call_sid: text(payload, "call_leg_id")
                     .or_else(|| text(payload, "call_control_id"))
                     .ok_or_else(|| {
-                        ParseError::Malformed("missing data.payload.call_control_id".into())
+                        ParseError::Malformed("missing data.payload.call_leg_id".into())
                     })?,
                 from: from.clone(),
                 to: to.clone(),
-                direction: if outgoing {
-                    Direction::Outbound
-                } else {
-                    Direction::Inbound
-                },
+                direction: Direction::Inbound,
                 caller_id: CallerId::Unchecked,
                 answered_by: AnsweredBy::Unknown,
                 kind: CallReportKind::Ended {
@@ -247,18 +244,7 @@ pub fn parse_event(body: &[u8]) -> Result<Parsed, ParseError> {
                     ),
                 },
             };
-            let addressed = if outgoing {
-                Addressed::Number {
-                    number: from.clone(),
-                    or: Some(from),
-                }
-            } else {
-                Addressed::Number {
-                    number: to,
-                    or: None,
-                }
-            };
-            (Event::Call(report), addressed)
+            (Event::Call(report), Addressed::Call { from, to })
         }
         "message.received" => {
             let from = payload
@@ -409,8 +395,12 @@ impl Provider for Telnyx {
     }
 
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, ParseError> {
-        // TeXML's callbacks are Twilio's, form-encoded; everything else is a JSON event.
+        // TeXML's callbacks are Twilio's, form-encoded; everything else is a JSON event. Telnyx signs the
+        // body but not the URL, so no hook that trusts its query string (call screening) is taken.
         if req.is_form() {
+            if matches!(req.hook, "screen" | "screen-accept") {
+                return Err(ParseError::NoSuchHook(req.hook.to_string()));
+            }
             twilio::parse_request(req)
         } else {
             parse_event(req.body)
@@ -420,15 +410,12 @@ impl Provider for Telnyx {
     fn reply(&self, reply: &Reply<'_>) -> Answer {
         let capped = match *reply {
             Reply::Forward {
-                numbers,
-                ring_secs,
-                screen,
-                machine_detection,
+                numbers, ring_secs, ..
             } => Reply::Forward {
                 numbers,
                 ring_secs: ring_secs.min(MAX_RING_SECS),
-                screen,
-                machine_detection,
+                screen: None,
+                machine_detection: false,
             },
             other => other,
         };

@@ -763,6 +763,8 @@ fn twilio_caps(config: &ProviderConfig) -> Caps {
         calls_back: true,
         twilio_webhooks: true,
         line_type_lookup: config.flag("line_type_lookup").unwrap_or(false),
+        screens_calls: true,
+        places_calls: true,
         ..Caps::default()
     }
 }
@@ -784,6 +786,8 @@ fn is_account_sid(s: &str) -> bool {
 fn signalwire_caps(_: &ProviderConfig) -> Caps {
     Caps {
         calls_back: true,
+        screens_calls: true,
+        places_calls: true,
         ..Caps::default()
     }
 }
