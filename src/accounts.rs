@@ -27,7 +27,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn open(loaded: &Loaded) -> anyhow::Result<Store> {
-    Store::open(&loaded.database)
+    Store::open_for_cli(&loaded.database)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))
 }
 

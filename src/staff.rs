@@ -99,7 +99,7 @@ pub fn act(loaded: &Loaded, business_id: Option<&str>, action: Action) -> anyhow
     let config = loaded.config.clone();
     let biz = business(&config, business_id)?.clone();
     let public = config.server.public_base();
-    let store = Store::open(&loaded.database)
+    let store = Store::open_for_cli(&loaded.database)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let now = SystemClock.now();
     let name = biz.name.clone();

@@ -129,6 +129,11 @@ struct Inner {
 /// configured (`storage.busy_timeout`).
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a command at the terminal waits for the write lock. SQLite's lock is not fair: a waiting
+/// process retries about every 100 ms, and a busy server releases the lock only between its commits, so a
+/// few seconds' patience can miss every gap. A person at a terminal can wait longer than a webhook can.
+pub const CLI_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn configure(conn: &rusqlite::Connection, busy: std::time::Duration) -> rusqlite::Result<()> {
     // FULL: a webhook we acknowledged survives a power cut. The busy timeout covers the CLI reading
     // while the server writes.
@@ -146,7 +151,12 @@ impl Store {
         Self::open_with(path, BUSY_TIMEOUT)
     }
 
-    /// [`Store::open`] with another busy timeout (tests of lock contention).
+    /// [`Store::open`] for a command run at the terminal while the server may be busy.
+    pub fn open_for_cli(path: &Path) -> Result<Self> {
+        Self::open_with(path, CLI_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`] with another busy timeout (the server's `storage.busy_timeout`, tests).
     pub fn open_with(path: &Path, busy: std::time::Duration) -> Result<Self> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
