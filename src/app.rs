@@ -289,8 +289,14 @@ fn print_banner(
         );
     }
     if let Some(b) = config.businesses.first() {
+        // `simulate` finds the server at server.listen unless told otherwise.
+        let url = if addr.to_string() == loaded.config.server.listen {
+            String::new()
+        } else {
+            format!(" --url http://{addr}")
+        };
         println!(
-            "Try it: textback simulate missed-call --from +14805550111 --to {}",
+            "Try it: textback simulate missed-call --from +14805550111 --to {}{url}",
             b.sender()
         );
     }

@@ -25,7 +25,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the appliance: webhooks, scheduler and database
-    Serve,
+    Serve {
+        /// Listen on this address instead of server.listen, e.g. 127.0.0.1:9090 (port 0: any free port)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Write a commented config file to start from (the same text as config.example.toml)
     Init {
         /// Where to write it

@@ -68,9 +68,18 @@ fn staff_command(
 #[allow(clippy::print_stdout)]
 fn run(cli: Cli) -> Result<(), Failure> {
     let explicit = cli.config.as_deref();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let loaded = load(explicit)?;
+    match cli.command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Serve { listen } => {
+            let mut loaded = load(explicit)?;
+            if let Some(addr) = listen {
+                if addr.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(anyhow::anyhow!(
+                        "--listen {addr:?} is not an address and port such as 127.0.0.1:9090"
+                    )
+                    .into());
+                }
+                loaded.config.server.listen = addr;
+            }
             logging::init(&loaded.config.log.level);
             app::serve(loaded)?;
         }
@@ -101,7 +110,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             println!("  database {}", loaded.database.display());
             for (name, p) in &c.providers {
-                println!("  provider {name}: {:?}", p.kind);
+                println!("  provider {name}: {}", p.kind);
             }
             for b in &c.businesses {
                 println!(

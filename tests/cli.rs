@@ -197,8 +197,11 @@ fn status_reads_pending_and_failed_texts() {
 
 #[test]
 fn serve_with_no_config_file_runs_the_demo_on_the_defaults() {
+    // The built-in defaults listen on 127.0.0.1:8080, where a user's own demo may be running: the test
+    // takes any free port instead, and everything else from the defaults.
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env_remove("TEXTBACK_CONFIG")
         .stdout(Stdio::piped())
@@ -206,21 +209,44 @@ fn serve_with_no_config_file_runs_the_demo_on_the_defaults() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner: Vec<String> = (0..3)
-        .filter_map(|_| lines.next().and_then(Result::ok))
-        .collect();
-    let health = ureq::get("http://127.0.0.1:8080/healthz")
+    let mut banner: Vec<String> = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let last = line.starts_with("Try it:");
+        banner.push(line);
+        if last || banner.len() > 20 {
+            break;
+        }
+    }
+    let url = banner[0]
+        .split("listening on ")
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_default();
+    let health = ureq::get(&format!("{url}/healthz"))
         .call()
         .map(|r| r.status());
-    let (code, out, _) = cli(dir.path(), &["simulate", "missed-call", "--from", CALLER]);
+    let (code, out, _) = cli(
+        dir.path(),
+        &["simulate", "missed-call", "--from", CALLER, "--url", &url],
+    );
     let _ = child.kill();
     let _ = child.wait();
+    assert!(url.starts_with("http://127.0.0.1:"), "{banner:?}");
+    assert!(!url.ends_with(":8080"), "{banner:?}");
+    assert!(banner[1].contains("built-in defaults"), "{banner:?}");
     assert!(
-        banner[0].contains("listening on http://127.0.0.1:8080"),
+        banner
+            .iter()
+            .any(|l| l.starts_with("Try it:") && l.ends_with(&format!("--url {url}"))),
         "{banner:?}"
     );
-    assert!(banner[1].contains("built-in defaults"), "{banner:?}");
     assert!(dir.path().join("textback.db").exists());
     assert_eq!(health.unwrap(), 200);
     assert_eq!(code, 0, "{out}");
+    let (code, _, err) = cli(dir.path(), &["serve", "--listen", "nowhere"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--listen \"nowhere\" is not an address"),
+        "{err}"
+    );
 }
