@@ -112,6 +112,12 @@ text_delay = "0s"
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("<Dial"), "{out}");
+    // The server's stderr is a file here, as under journald: plain text, no colour codes.
+    assert!(s.log().contains("INFO"), "{}", s.log());
+    assert!(
+        !s.log().contains('\u{1b}'),
+        "ANSI codes in a log that is not a terminal"
+    );
     let (code, _, err) = cli(
         s.dir.path(),
         &[
