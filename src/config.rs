@@ -389,10 +389,12 @@ impl ProviderConfig {
             }));
         for k in given {
             if !own.contains(&k) {
+                let guess =
+                    closest(k, &own).map_or_else(String::new, |g| format!("; did you mean `{g}`?"));
                 p.add(
                     key(k),
                     format!(
-                        "is not a setting of kind = \"{}\" (its settings: {})",
+                        "is not a setting of kind = \"{}\" (its settings: {}){guess}",
                         rules.name,
                         own.join(", ")
                     ),
@@ -829,12 +831,36 @@ impl Dur {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map(Dur).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {s:?} ({e}); write it like \"20s\", \"5m\", \"2h\" or \"1d\""
-            ))
-        })
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration in quotes such as \"20s\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dur, E> {
+                humantime::parse_duration(s).map(Dur).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration {s:?} ({e}); write it like \"20s\", \"5m\", \"2h\" or \"1d\""
+                    ))
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs quotes and a unit: write \"{n}s\" for {n} seconds"
+                )))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs quotes and a unit: write \"{n}s\" for {n} seconds"
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs quotes and a unit: write \"{n}s\" for {n} seconds"
+                )))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
@@ -1081,33 +1107,226 @@ pub fn load(path: Option<&Path>, kinds: &[&KindRules]) -> Result<Loaded, ConfigE
     })
 }
 
-/// Parses and validates TOML text with the provider kinds `kinds`; `file` is only used in messages.
+/// Parses and validates TOML text with the provider kinds `kinds`; `file` is only used in messages. Every
+/// problem is reported at once: a value of the wrong type or an unknown key is reported, taken out, and
+/// the rest read again; then the rules that span keys are checked on what is left.
 pub fn parse(
     text: &str,
     file: Option<&Path>,
     kinds: &[&KindRules],
 ) -> Result<Config, ConfigErrors> {
-    let doc = toml_edit::Document::parse(text.to_string()).ok();
-    let mut config: Config = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of_offset(text, s.start));
-        // A value of the wrong type or shape is reported at its span: name the key found there.
-        let key = match (e.span(), &doc) {
-            (Some(span), Some(doc)) => key_at(doc, span.start).unwrap_or_default(),
-            _ => String::new(),
-        };
-        ConfigErrors(vec![ConfigError {
-            file: file.map(Path::to_path_buf),
-            line,
-            key,
-            message: e.message().trim().to_string(),
-        }])
-    })?;
-    let errors = config.validate(file, doc.as_ref().map(|d| (text, d)), kinds);
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(errors))
+    let at = |line: Option<usize>, key: String, message: String| ConfigError {
+        file: file.map(Path::to_path_buf),
+        line,
+        key,
+        message,
+    };
+    let Ok(doc) = toml_edit::Document::parse(text.to_string()) else {
+        // Not TOML at all: the parser's one error is all there is to say.
+        let (line, message) = toml::from_str::<toml::Table>(text).err().map_or_else(
+            || (None, "the file is not valid TOML".to_string()),
+            |e| {
+                (
+                    e.span().map(|s| line_of_offset(text, s.start)),
+                    e.message().trim().to_string(),
+                )
+            },
+        );
+        return Err(ConfigErrors(vec![at(line, String::new(), message)]));
+    };
+    let read = read_all(text);
+    let mut all: Vec<ConfigError> = read
+        .errors
+        .into_iter()
+        .map(|(key, message)| at(line_of_key(text, &doc, &key), key, message))
+        .collect();
+    if let Some(mut config) = read.config {
+        // Keys taken out fall back to their defaults; what the rules then say about them is not news.
+        let removed = read.removed;
+        all.extend(
+            config
+                .validate(file, Some((text, &doc)), kinds)
+                .into_iter()
+                .filter(|e| {
+                    !removed
+                        .iter()
+                        .any(|r| e.key == *r || e.key.starts_with(&format!("{r}.")))
+                }),
+        );
+        if all.is_empty() {
+            return Ok(config);
+        }
     }
+    Err(ConfigErrors(all))
+}
+
+/// What reading a file's values into the schema found.
+struct Read {
+    /// The configuration, once everything wrong was taken out (`None` when something required is missing).
+    config: Option<Config>,
+    /// The keys taken out, by path.
+    removed: Vec<String>,
+    /// `(key path, problem)` for each value of the wrong type or shape and each unknown key.
+    errors: Vec<(String, String)>,
+}
+
+/// Deserializes `text`, taking out each value serde refuses and trying again, so one run names them all.
+fn read_all(text: &str) -> Read {
+    let mut current = text.to_string();
+    let mut read = Read {
+        config: None,
+        removed: Vec::new(),
+        errors: Vec::new(),
+    };
+    // A file has few enough keys; the bound only guards against a loop.
+    for _ in 0..200 {
+        let e = match toml::from_str::<Config>(&current) {
+            Ok(config) => {
+                read.config = Some(config);
+                return read;
+            }
+            Err(e) => e,
+        };
+        let Ok(doc) = toml_edit::Document::parse(current.clone()) else {
+            break;
+        };
+        let key = e
+            .span()
+            .and_then(|span| key_at(&doc, span.start))
+            .unwrap_or_default();
+        let message = explain(e.message().trim());
+        let missing = message.starts_with("missing field");
+        // A field missing because it was taken out has been reported already.
+        let echo = missing
+            && read
+                .removed
+                .iter()
+                .any(|r| missing_field(&message).is_some_and(|f| *r == join_key(&key, f)));
+        if !echo {
+            read.errors.push((key.clone(), message));
+        }
+        if missing || key.is_empty() {
+            break;
+        }
+        let Some(next) = without_key(&current, &key) else {
+            break;
+        };
+        read.removed.push(key);
+        current = next;
+    }
+    read
+}
+
+fn join_key(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// The field named by serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// `text` with the value at `path` (`business[0].numbers[1]`) removed, or `None` when it is not there.
+fn without_key(text: &str, path: &str) -> Option<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let mut item = doc.as_item_mut();
+    if let Some(parent) = parent {
+        for part in parent.split('.') {
+            item = step(item, part)?;
+        }
+    }
+    let (name, index) = split_index(last);
+    match index {
+        None => {
+            if let Some(t) = item.as_table_like_mut() {
+                t.remove(name)?;
+            } else {
+                return None;
+            }
+        }
+        Some(i) => {
+            let list = item.get_mut(name)?;
+            if let Some(a) = list.as_array_mut() {
+                (i < a.len()).then(|| a.remove(i))?;
+            } else if let Some(a) = list.as_array_of_tables_mut() {
+                (i < a.len()).then(|| a.remove(i))?;
+            } else {
+                return None;
+            }
+        }
+    }
+    Some(doc.to_string())
+}
+
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.split_once('[') {
+        Some((name, rest)) => (name, rest.trim_end_matches(']').parse().ok()),
+        None => (part, None),
+    }
+}
+
+/// One step down a key path: `name` or `name[i]` (an array's value or an array of tables' table).
+fn step<'a>(item: &'a mut toml_edit::Item, part: &str) -> Option<&'a mut toml_edit::Item> {
+    let (name, index) = split_index(part);
+    let next = item.get_mut(name)?;
+    match index {
+        None => Some(next),
+        Some(i) => next.get_mut(i),
+    }
+}
+
+/// A serde message in the file's words: a suggestion for a misspelt key, the expected form for a wrong
+/// type.
+fn explain(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return match closest(field, &known) {
+            Some(k) => format!("unknown key `{field}`: did you mean `{k}`?"),
+            None => {
+                format!("unknown key `{field}` (config.example.toml lists every key of this table)")
+            }
+        };
+    }
+    let hint = if message.contains("expected a boolean") {
+        "write true or false, without quotes"
+    } else if message.contains("expected a sequence") {
+        "write a list in brackets, e.g. [\"+16025550100\"]"
+    } else if message.contains("invalid type: integer")
+        || message.contains("invalid type: floating point")
+    {
+        if message.contains("expected a string") {
+            "write it in quotes"
+        } else {
+            ""
+        }
+    } else {
+        ""
+    };
+    if hint.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message}: {hint}")
+    }
+}
+
+/// The known name nearest to `given`, when it is near enough to be a typo (at most a third of its letters
+/// off).
+pub fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::osa_distance(given, k), *k))
+        .filter(|(d, k)| *d <= (given.len().max(k.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 type Spans<'a> = Option<(&'a str, &'a toml_edit::Document<String>)>;
@@ -1724,7 +1943,7 @@ numbers = ["+16025550100"]
             ),
             (
                 "[server]\nlisen = \"x\"\n",
-                "t.toml:2: server.lisen: unknown field `lisen`",
+                "t.toml:2: server.lisen: unknown key `lisen`: did you mean `listen`?",
             ),
             (
                 "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\", \"602-555\"]\n[providers.s]\nkind = \"simulator\"\n",
@@ -1740,7 +1959,7 @@ numbers = ["+16025550100"]
             ),
             (
                 "[providers.s]\nkind = \"simulator\"\nsettle_time = 5\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
-                "t.toml:3: providers.s.settle_time: invalid type: integer `5`, expected a string",
+                "t.toml:3: providers.s.settle_time: a duration needs quotes and a unit: write \"5s\" for 5 seconds",
             ),
             (
                 "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n",
@@ -1830,6 +2049,64 @@ numbers = ["+16025550100"]
                 got.iter().any(|e| e.starts_with(want)),
                 "for {text:?}\nwanted an error starting with {want:?}\ngot {got:#?}"
             );
+        }
+    }
+
+    #[test]
+    fn reports_every_type_error_and_unknown_key_in_one_run() {
+        let text = "[server]\nlisen = \"x\"\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntext_delay = 20\nvoicemail = \"yes\"\nfoward_to = [\"+16025550199\"]\nquiet_hours = \"9pm-8am\"\nzzz = 1\n";
+        let got = errors_of(text);
+        let want = [
+            "t.toml:2: server.lisen: unknown key `lisen`: did you mean `listen`?",
+            "t.toml:9: business[0].text_delay: a duration needs quotes and a unit: write \"20s\" for 20 seconds",
+            "t.toml:10: business[0].voicemail: invalid type: string \"yes\", expected a boolean: write true or false, without quotes",
+            "t.toml:11: business[0].foward_to: unknown key `foward_to`: did you mean `forward_to`?",
+            "t.toml:13: business[0].zzz: unknown key `zzz` (config.example.toml lists every key of this table)",
+            "t.toml:12: business[0].quiet_hours: \"9pm\" is not a time",
+        ];
+        for w in want {
+            assert!(
+                got.iter().any(|e| e.starts_with(w)),
+                "wanted {w:?}\ngot {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        // Not TOML at all: the parser's own error, at its line.
+        let got = errors_of("[server]\nlisten = \"x\"\n[[business]\n");
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(got[0].starts_with("t.toml:3: "), "{got:#?}");
+        // A required key missing is said once, not again for what was taken out before it.
+        let got = errors_of(
+            "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nnumbers = 5\n",
+        );
+        assert!(
+            got.iter().any(|e| e
+                .contains("business[0].numbers: invalid type: integer `5`, expected a sequence")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|e| e.contains("missing field `name`")),
+            "{got:#?}"
+        );
+        assert!(
+            !got.iter().any(|e| e.contains("missing field `numbers`")),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn suggests_the_nearest_key() {
+        let keys = ["listen", "public_url", "trusted_proxies"];
+        let cases = [
+            ("lisen", Some("listen")),
+            ("publc_url", Some("public_url")),
+            ("trusted_proxy", Some("trusted_proxies")),
+            ("lsiten", Some("listen")),
+            ("port", None),
+            ("x", None),
+        ];
+        for (given, want) in cases {
+            assert_eq!(closest(given, &keys), want, "{given}");
         }
     }
 

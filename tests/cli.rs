@@ -63,7 +63,7 @@ timezone = "America/Phonix"
     let (code, _, err) = cli(dir.path(), &["check-config", "--config", "bad.toml"]);
     assert_eq!(code, 78);
     assert!(
-        err.contains("bad.toml:3:") && err.contains("unknown field `nmae`"),
+        err.contains("bad.toml:3: business[0].nmae: unknown key `nmae`: did you mean `name`?"),
         "{err}"
     );
 

@@ -582,6 +582,10 @@ mod tests {
                 "t.toml:5: providers.main.space: is not a setting of kind = \"twilio\" (its settings: account_sid, auth_token,",
             ),
             (
+                format!("{twilio}auth_tokn = \"y\"\n{BIZ}"),
+                "t.toml:5: providers.main.auth_tokn: is not a setting of kind = \"twilio\" (its settings: account_sid, auth_token, api_base, line_type_lookup, lookup_base, send_timeout, settle_time, retry_backoff); did you mean `auth_token`?",
+            ),
+            (
                 format!("[providers.main]\nkind = \"simulator\"\nurl = \"http://x\"\n{BIZ}"),
                 "t.toml:3: providers.main.url: is not a setting of kind = \"simulator\"",
             ),
