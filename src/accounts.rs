@@ -42,15 +42,30 @@ pub fn user(loaded: &Loaded, command: UserCommand) -> anyhow::Result<String> {
         UserCommand::Add {
             name,
             role,
-            businesses,
+            mut businesses,
         } => {
+            // A staff user of the only business needs no --business.
+            if role == "staff" && businesses.is_empty() {
+                if let [only] = loaded.config.businesses.as_slice() {
+                    businesses.push(only.id.clone());
+                }
+            }
             for b in &businesses {
                 if loaded.config.business(b).is_none() {
                     bail!("no business {b:?} in the configuration");
                 }
             }
             if role == "staff" && businesses.is_empty() {
-                bail!("a staff user sees only the businesses given with --business ID; give at least one");
+                let ids: Vec<&str> = loaded
+                    .config
+                    .businesses
+                    .iter()
+                    .map(|b| b.id.as_str())
+                    .collect();
+                bail!(
+                    "a staff user sees only the businesses given with --business ID; give at least one of: {}",
+                    ids.join(", ")
+                );
             }
             if name.trim().is_empty() {
                 bail!("the user name is empty");

@@ -32,9 +32,8 @@ pub enum Command {
     },
     /// Write a commented config file to start from (the same text as config.example.toml)
     Init {
-        /// Where to write it
-        #[arg(default_value = "textback.toml")]
-        path: PathBuf,
+        /// Where to write it [default: --config, else ./textback.toml]
+        path: Option<PathBuf>,
         /// Overwrite an existing file
         #[arg(long)]
         force: bool,
@@ -152,7 +151,7 @@ pub enum UserCommand {
         /// owner (sees every business) or staff (sees the businesses given with --business)
         #[arg(long, default_value = "staff", value_parser = ["owner", "staff"])]
         role: String,
-        /// A business the user may see (repeat for several)
+        /// A business the user may see (repeat for several) [default for staff: the only business]
         #[arg(long = "business", value_name = "ID")]
         businesses: Vec<String>,
     },

@@ -84,6 +84,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             app::serve(loaded)?;
         }
         Command::Init { path, force } => {
+            let path = path
+                .or_else(|| explicit.map(Path::to_path_buf))
+                .unwrap_or_else(|| "textback.toml".into());
             if path.exists() && !force {
                 return Err(anyhow::anyhow!(
                     "{} already exists; pass --force to overwrite it",

@@ -132,7 +132,10 @@ pub fn render(s: &Status, now: Millis) -> String {
     let mut out = String::new();
     let sent_keys = ["delivered", "read", "sent", "queued", "accepted", "sending"];
     let pending = count(&s.jobs, "pending") + count(&s.jobs, "running");
-    let _ = writeln!(out, "Pending texts: {pending}");
+    // Only what has something to say is shown.
+    if pending > 0 || !s.upcoming.is_empty() {
+        let _ = writeln!(out, "Pending texts: {pending}");
+    }
     for (job, phone) in &s.upcoming {
         let _ = writeln!(
             out,
@@ -149,11 +152,13 @@ pub fn render(s: &Status, now: Millis) -> String {
         );
     }
     let sent = sum(&s.messages, &sent_keys) - count(&s.messages, "sending");
-    let _ = writeln!(
-        out,
-        "Sent texts: {sent}{}",
-        breakdown(&s.messages, &sent_keys[..5])
-    );
+    if sent > 0 || !s.sent.is_empty() {
+        let _ = writeln!(
+            out,
+            "Sent texts: {sent}{}",
+            breakdown(&s.messages, &sent_keys[..5])
+        );
+    }
     for m in &s.sent {
         let _ = writeln!(
             out,
@@ -177,15 +182,17 @@ pub fn render(s: &Status, now: Millis) -> String {
             "{checking} being checked with the provider before anything is resent"
         ));
     }
-    let _ = writeln!(
-        out,
-        "Failed texts: {failed}{}",
-        if notes.is_empty() {
-            String::new()
-        } else {
-            format!(" (and {})", notes.join("; "))
-        }
-    );
+    if failed > 0 || !notes.is_empty() || !s.failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "Failed texts: {failed}{}",
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" (and {})", notes.join("; "))
+            }
+        );
+    }
     for m in &s.failed {
         let _ = writeln!(
             out,
@@ -202,7 +209,9 @@ pub fn render(s: &Status, now: Millis) -> String {
     }
     let suppressed =
         count(&s.calls, "text-backs suppressed") + count(&s.calls, "text-backs cancelled");
-    let _ = writeln!(out, "Calls not texted: {suppressed}");
+    if suppressed > 0 || !s.suppressed.is_empty() {
+        let _ = writeln!(out, "Calls not texted: {suppressed}");
+    }
     for c in &s.suppressed {
         let _ = writeln!(
             out,
@@ -213,7 +222,6 @@ pub fn render(s: &Status, now: Millis) -> String {
             c.textback_reason.as_deref().unwrap_or("-")
         );
     }
-    let _ = writeln!(out, "Other automatic texts not sent (latest):");
     let mut lines: Vec<(Millis, String)> = s
         .unsent
         .iter()
@@ -243,19 +251,28 @@ pub fn render(s: &Status, now: Millis) -> String {
         }))
         .collect();
     lines.sort_by_key(|l| std::cmp::Reverse(l.0));
+    if !lines.is_empty() {
+        let _ = writeln!(out, "Other automatic texts not sent (latest):");
+    }
     for (_, line) in lines {
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(
-        out,
-        "Calls: missed {}, answered {}, ringing {}",
+    let calls = [
         count(&s.calls, "calls missed"),
         count(&s.calls, "calls answered"),
-        count(&s.calls, "calls ringing")
-    );
+        count(&s.calls, "calls ringing"),
+    ];
+    if calls.iter().any(|n| *n > 0) {
+        let _ = writeln!(
+            out,
+            "Calls: missed {}, answered {}, ringing {}",
+            calls[0], calls[1], calls[2]
+        );
+    }
     let conv = &s.conversations;
     let cents = count(conv, "booked cents");
-    let _ = writeln!(
+    if conv.iter().any(|(_, n)| *n > 0) {
+        let _ = writeln!(
         out,
         "Conversations: texted {}, replied {}, booked {} (worth {}.{:02}), lost {}; urgent {}, needing a reply {}",
         count(conv, "texted"),
@@ -267,7 +284,13 @@ pub fn render(s: &Status, now: Millis) -> String {
         count(conv, "urgent"),
         count(conv, "needs reply")
     );
-    let _ = writeln!(out, "Opted-out contacts: {}", s.opted_out);
+    }
+    if s.opted_out > 0 {
+        let _ = writeln!(out, "Opted-out contacts: {}", s.opted_out);
+    }
+    if out.is_empty() {
+        out.push_str("Nothing has happened yet: no calls and no texts.\n");
+    }
     out
 }
 
@@ -506,6 +529,23 @@ mod tests {
         assert_eq!(d.daily.len(), 7);
         assert_eq!(d.daily[6].label, "11-30");
         assert_eq!((d.daily[6].missed, d.daily[6].recovered), (4, 2));
+    }
+
+    #[test]
+    fn status_shows_only_sections_with_something_in_them() {
+        assert_eq!(
+            render(&Status::default(), 0),
+            "Nothing has happened yet: no calls and no texts.\n"
+        );
+        let s = Status {
+            opted_out: 2,
+            calls: vec![("calls missed".into(), 1)],
+            ..Status::default()
+        };
+        assert_eq!(
+            render(&s, 0),
+            "Calls: missed 1, answered 0, ringing 0\nOpted-out contacts: 2\n"
+        );
     }
 
     #[test]

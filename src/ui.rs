@@ -72,6 +72,9 @@ impl Ui {
                 })
             },
         );
+        env.add_filter("code", |text: String| {
+            minijinja::Value::from_safe_string(code(&text))
+        });
         Ok(Self { env })
     }
 
@@ -87,8 +90,48 @@ impl Ui {
     }
 }
 
+/// A message for a page: HTML-escaped, with each `quoted` span (a command, a key) set as code, so messages
+/// written for the terminal read right in the browser.
+pub fn code(text: &str) -> String {
+    let escaped = minijinja::HtmlEscape(text).to_string();
+    let mut out = String::with_capacity(escaped.len());
+    for (i, part) in escaped.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    // An odd number of backticks: the last one had no partner; it was dropped with the split.
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn messages_show_quoted_spans_as_code_and_escape_the_rest() {
+        let cases = [
+            (
+                "add a user with `textback user add`.",
+                "add a user with <code>textback user add</code>.",
+            ),
+            (
+                "unknown key `nmae`: did you mean `name`?",
+                "unknown key <code>nmae</code>: did you mean <code>name</code>?",
+            ),
+            (
+                "<script>`x`</script>",
+                "&lt;script&gt;<code>x</code>&lt;&#x2f;script&gt;",
+            ),
+            ("no quotes", "no quotes"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(super::code(text), want, "{text}");
+        }
+    }
+
     #[test]
     fn every_template_parses_and_every_asset_has_a_hash() {
         let ui = super::Ui::new().unwrap();

@@ -733,3 +733,39 @@ fn the_simulator_page_places_a_missed_call_and_shows_the_text_back() {
     );
     assert!(b.get("/").body.contains("My sink is leaking"));
 }
+
+#[test]
+fn the_api_says_when_a_business_is_unknown() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    let token = create_token(&s, "sam");
+    for path in ["stats", "calls", "contacts", "conversations"] {
+        let (status, body) = api(&s, &format!("/api/v1/{path}?business=nope"), Some(&token));
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no business \"nope\""),
+            "{body}"
+        );
+        let (status, _) = api(&s, &format!("/api/v1/{path}?business=acme"), Some(&token));
+        assert_eq!(status, 200, "{path}");
+    }
+}
+
+#[test]
+fn pages_show_commands_as_code_not_backticks() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    let mut b = Browser::new(&s);
+    let p = b.get("/setup?token=not-a-token");
+    assert_eq!(p.status, 404);
+    assert!(
+        p.body.contains("<code>textback user add</code>"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains('`'), "{}", p.body);
+}

@@ -145,13 +145,24 @@ fn message_json(m: messages::Message) -> MessageJson {
     }
 }
 
-fn scope(user: &User, config: &crate::config::Config, wanted: Option<&str>) -> Vec<String> {
-    config
+/// The businesses a request covers: `wanted`, or every one the user may see. A business the user may not
+/// see is as unknown as one that does not exist (404), never an empty answer that reads as "no calls".
+fn scope(
+    user: &User,
+    config: &crate::config::Config,
+    wanted: Option<&str>,
+) -> Result<Vec<String>, HttpResponse> {
+    let ids: Vec<String> = config
         .businesses
         .iter()
         .filter(|b| user.can_see(&b.id) && wanted.is_none_or(|w| w == b.id))
         .map(|b| b.id.clone())
-        .collect()
+        .collect();
+    match wanted {
+        Some(w) if ids.is_empty() => Err(HttpResponse::NotFound()
+            .json(json!({ "error": format!("no business {w:?} that this token may see") }))),
+        _ => Ok(ids),
+    }
 }
 
 /// `GET /api/v1/calls?days=30&business=ID`
@@ -163,7 +174,10 @@ pub async fn calls(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state.config.get(), q.business.as_deref());
+    let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
+        Ok(ids) => ids,
+        Err(answer) => return Ok(answer),
+    };
     let since = state.clock.now() - i64::from(q.days.unwrap_or(30).clamp(1, 366)) * 24 * 3_600_000;
     let before = match q.cursor(2) {
         Ok(b) => b,
@@ -187,7 +201,10 @@ pub async fn conversations(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state.config.get(), q.business.as_deref());
+    let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
+        Ok(ids) => ids,
+        Err(answer) => return Ok(answer),
+    };
     let filter = InboxFilter::parse(q.filter.as_deref().unwrap_or_default());
     let before = match q.cursor(4) {
         Ok(b) => b,
@@ -246,7 +263,10 @@ pub async fn contacts(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state.config.get(), q.business.as_deref());
+    let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
+        Ok(ids) => ids,
+        Err(answer) => return Ok(answer),
+    };
     let before = match q.cursor(2) {
         Ok(b) => b,
         Err(why) => return Ok(HttpResponse::BadRequest().json(json!({ "error": why }))),
@@ -279,7 +299,10 @@ pub async fn stats(
     let Some(user) = caller(&state, &req).await? else {
         return Ok(unauthorized());
     };
-    let ids = scope(&user, &state.config.get(), q.business.as_deref());
+    let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
+        Ok(ids) => ids,
+        Err(answer) => return Ok(answer),
+    };
     let days = q.days.unwrap_or(30).clamp(1, 366);
     let d = super::figures(&state, ids, days, chrono_tz::UTC).await?;
     Ok(HttpResponse::Ok().json(json!({
