@@ -145,13 +145,18 @@ fn message_json(m: messages::Message) -> MessageJson {
     }
 }
 
+fn unknown_business(id: &str) -> HttpResponse {
+    HttpResponse::NotFound()
+        .json(json!({ "error": format!("no business {id:?} that this token may see") }))
+}
+
 /// The businesses a request covers: `wanted`, or every one the user may see. A business the user may not
 /// see is as unknown as one that does not exist (404), never an empty answer that reads as "no calls".
 fn scope(
     user: &User,
     config: &crate::config::Config,
     wanted: Option<&str>,
-) -> Result<Vec<String>, HttpResponse> {
+) -> Result<Vec<String>, String> {
     let ids: Vec<String> = config
         .businesses
         .iter()
@@ -159,8 +164,7 @@ fn scope(
         .map(|b| b.id.clone())
         .collect();
     match wanted {
-        Some(w) if ids.is_empty() => Err(HttpResponse::NotFound()
-            .json(json!({ "error": format!("no business {w:?} that this token may see") }))),
+        Some(w) if ids.is_empty() => Err(w.to_string()),
         _ => Ok(ids),
     }
 }
@@ -176,7 +180,7 @@ pub async fn calls(
     };
     let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
         Ok(ids) => ids,
-        Err(answer) => return Ok(answer),
+        Err(unknown) => return Ok(unknown_business(&unknown)),
     };
     let since = state.clock.now() - i64::from(q.days.unwrap_or(30).clamp(1, 366)) * 24 * 3_600_000;
     let before = match q.cursor(2) {
@@ -203,7 +207,7 @@ pub async fn conversations(
     };
     let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
         Ok(ids) => ids,
-        Err(answer) => return Ok(answer),
+        Err(unknown) => return Ok(unknown_business(&unknown)),
     };
     let filter = InboxFilter::parse(q.filter.as_deref().unwrap_or_default());
     let before = match q.cursor(4) {
@@ -265,7 +269,7 @@ pub async fn contacts(
     };
     let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
         Ok(ids) => ids,
-        Err(answer) => return Ok(answer),
+        Err(unknown) => return Ok(unknown_business(&unknown)),
     };
     let before = match q.cursor(2) {
         Ok(b) => b,
@@ -301,7 +305,7 @@ pub async fn stats(
     };
     let ids = match scope(&user, &state.config.get(), q.business.as_deref()) {
         Ok(ids) => ids,
-        Err(answer) => return Ok(answer),
+        Err(unknown) => return Ok(unknown_business(&unknown)),
     };
     let days = q.days.unwrap_or(30).clamp(1, 366);
     let d = super::figures(&state, ids, days, chrono_tz::UTC).await?;
