@@ -398,9 +398,14 @@ fn user_commands_list_change_and_remove_users() {
         out.contains("ann") && out.contains("staff") && out.contains("acme"),
         "{out}"
     );
-    let (code, _, err) = cli(s.dir.path(), &["user", "add", "bob", "--config", &cfg]);
-    assert_ne!(code, 0);
-    assert!(err.contains("--business"), "{err}");
+    // With one business, a staff user needs no --business.
+    add_user(&s, "bob", &[]);
+    let (_, out, _) = cli(s.dir.path(), &["user", "list", "--config", &cfg]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("bob") && l.contains("staff") && l.contains("acme")),
+        "{out}"
+    );
     let (code, _, err) = cli(
         s.dir.path(),
         &["user", "add", "bob", "--business", "nope", "--config", &cfg],
@@ -768,4 +773,74 @@ fn pages_show_commands_as_code_not_backticks() {
         p.body
     );
     assert!(!p.body.contains('`'), "{}", p.body);
+}
+
+#[test]
+fn a_booking_marked_lost_is_not_counted_as_recovered() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    add_user(&s, "sam", &["--role", "owner"]);
+    let token = create_token(&s, "sam");
+    s.missed_call("CA1", CALLER);
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, _, err) = cli(
+        s.dir.path(),
+        &["mark-booked", CALLER, "--value", "385", "--config", &cfg],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, stats) = api(&s, "/api/v1/stats", Some(&token));
+    assert_eq!(
+        (&stats["funnel"]["booked"], &stats["recovered_cents"]),
+        (&serde_json::json!(1), &serde_json::json!(38500)),
+        "{stats}"
+    );
+    let (code, _, err) = cli(s.dir.path(), &["mark-lost", CALLER, "--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    let (_, stats) = api(&s, "/api/v1/stats", Some(&token));
+    assert_eq!(
+        (&stats["funnel"]["booked"], &stats["recovered_cents"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{stats}"
+    );
+}
+
+#[test]
+fn the_simulator_delivers_what_it_sends() {
+    let s = TestServer::start(&simulator_config());
+    add_user(&s, "sam", &["--role", "owner"]);
+    let token = create_token(&s, "sam");
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, out, err) = cli(
+        s.dir.path(),
+        &[
+            "simulate",
+            "missed-call",
+            "--from",
+            CALLER,
+            "--url",
+            &s.url,
+            "--config",
+            &cfg,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for("the simulated text", 10, || {
+        s.text("SELECT status FROM messages WHERE direction = 'out'")
+            .filter(|st| st == "delivered")
+    });
+    let (_, stats) = api(&s, "/api/v1/stats", Some(&token));
+    assert_eq!(stats["funnel"]["delivered"], 1, "{stats}");
+}
+
+#[test]
+fn staff_of_several_businesses_must_say_which() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&agency(&fake.url));
+    let cfg = s.config.to_str().unwrap().to_string();
+    let (code, _, err) = cli(s.dir.path(), &["user", "add", "carl", "--config", &cfg]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--business ID; give at least one of: acme, bolt"),
+        "{err}"
+    );
 }

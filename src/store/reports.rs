@@ -17,7 +17,7 @@ pub struct CallRow {
     pub textback_status: Option<String>,
     /// The contact texted after the call.
     pub replied: bool,
-    /// The contact booked after the call.
+    /// The contact booked after the call (and was not marked lost since).
     pub booked: bool,
     /// The booking's value in cents.
     pub booked_value_cents: Option<i64>,
@@ -31,7 +31,8 @@ pub fn missed_calls(c: &Conn<'_>, since: i64) -> Result<Vec<CallRow>> {
                  ORDER BY m.id DESC LIMIT 1),
                 EXISTS (SELECT 1 FROM messages i WHERE i.contact_id = c.contact_id AND i.direction = 'in'
                         AND i.created_at >= c.started_at),
-                COALESCE((SELECT k.booked_at >= c.started_at FROM contacts k WHERE k.id = c.contact_id), 0),
+                COALESCE((SELECT k.booked_at >= c.started_at AND k.state <> 'lost'
+                          FROM contacts k WHERE k.id = c.contact_id), 0),
                 (SELECT k.booked_value_cents FROM contacts k WHERE k.id = c.contact_id)
          FROM calls c
          WHERE c.state = 'missed' AND c.started_at >= ?1 AND (c.direction IS NULL OR c.direction = 'inbound')
