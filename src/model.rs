@@ -187,6 +187,63 @@ pub enum SuppressReason {
 }
 
 impl SuppressReason {
+    /// Every reason, for reading a stored name back.
+    const ALL: [Self; 21] = [
+        Self::NoCallerId,
+        Self::OwnNumber,
+        Self::StaffNumber,
+        Self::OptedOut,
+        Self::RepeatWindow,
+        Self::AlreadyScheduled,
+        Self::Answered,
+        Self::Denied,
+        Self::Country,
+        Self::Blocked,
+        Self::Landline,
+        Self::Unverified,
+        Self::InstantHangup,
+        Self::QuietHours,
+        Self::TooLate,
+        Self::DailyCap,
+        Self::CalledBack,
+        Self::Replied,
+        Self::Booked,
+        Self::Lost,
+        Self::HumanActive,
+    ];
+
+    /// The reason a stored name stands for.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What it means, in a sentence for people (the simulator, the conversation).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoCallerId => "the caller's number is withheld or not a phone number",
+            Self::OwnNumber => "the call came from one of the business's own numbers",
+            Self::StaffNumber => "the call came from a staff phone",
+            Self::OptedOut => "this number opted out",
+            Self::RepeatWindow => "this caller already got a text-back within the repeat window",
+            Self::AlreadyScheduled => "a text-back to this caller was already waiting",
+            Self::Answered => "the call was answered after all",
+            Self::Denied => "the number is on the business's deny list",
+            Self::Country => "the number's country is not one the business texts",
+            Self::Blocked => "staff blocked this number",
+            Self::Landline => "the number is a landline (staff were asked to call back)",
+            Self::Unverified => "the carrier could not verify the caller ID",
+            Self::InstantHangup => "a new number hung up within 2 seconds (likely a robocall)",
+            Self::QuietHours => "quiet hours, and the business skips texts then",
+            Self::TooLate => "it would have gone out too long after the call",
+            Self::DailyCap => "this contact already got the day's automatic texts",
+            Self::CalledBack => "the business called them back",
+            Self::Replied => "they replied",
+            Self::Booked => "they booked",
+            Self::Lost => "the conversation was marked lost",
+            Self::HumanActive => "staff are in the conversation",
+        }
+    }
+
     /// The stored name, shown in `textback status`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -212,6 +269,20 @@ impl SuppressReason {
             Self::Lost => "lost",
             Self::HumanActive => "staff-in-conversation",
         }
+    }
+}
+
+#[cfg(test)]
+mod suppress_tests {
+    use super::SuppressReason;
+
+    #[test]
+    fn every_reason_reads_back_and_says_what_it_means() {
+        for r in SuppressReason::ALL {
+            assert_eq!(SuppressReason::parse(r.as_str()), Some(r));
+            assert!(!r.describe().is_empty());
+        }
+        assert_eq!(SuppressReason::parse("nonsense"), None);
     }
 }
 

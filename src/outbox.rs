@@ -255,12 +255,17 @@ fn text_back(
             id
         }
         None => {
-            let choice = policy::choose_script(
+            let (open, quiet) = (
                 biz.schedule().is_open(call.started_at),
                 biz.quiet().contains(now),
+            );
+            let choice = policy::choose_script(
+                open,
+                quiet,
                 contacts::returning(c, contact_id, call.started_at)?,
                 biz.returning_script.is_some(),
             );
+            let why = choice.describe(open, quiet);
             let chosen = match choice {
                 ScriptChoice::Normal => &biz.script,
                 ScriptChoice::AfterHours => &biz.after_hours_script,
@@ -282,7 +287,7 @@ fn text_back(
             } else {
                 biz.sender()
             };
-            new_message(
+            let id = new_message(
                 c,
                 job,
                 biz,
@@ -293,7 +298,10 @@ fn text_back(
                 &body,
                 Purpose::TextBack,
                 now,
-            )?
+            )?;
+            messages::set_script(c, id, &why)?;
+            tracing::info!(call = call.id, message_id = id, script = %why, "text-back composed");
+            id
         }
     };
     let m = messages::get(c, message_id)?;

@@ -288,6 +288,36 @@ pub enum ScriptChoice {
     Returning,
 }
 
+impl ScriptChoice {
+    /// The business setting that holds the script.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::Normal => "script",
+            Self::AfterHours => "after_hours_script",
+            Self::Returning => "returning_script",
+        }
+    }
+
+    /// Why it was chosen, given what [`choose_script`] was told.
+    pub fn reason(self, open_at_call: bool, quiet_at_send: bool) -> &'static str {
+        match self {
+            Self::Returning => "they texted or booked before",
+            Self::AfterHours if !open_at_call => "the business was closed when they called",
+            Self::AfterHours if quiet_at_send => "it went out in quiet hours",
+            Self::AfterHours | Self::Normal => "the business was open when they called",
+        }
+    }
+
+    /// The setting and the reason, as the conversation, the simulator and the log show them.
+    pub fn describe(self, open_at_call: bool, quiet_at_send: bool) -> String {
+        format!(
+            "{}: {}",
+            self.setting(),
+            self.reason(open_at_call, quiet_at_send)
+        )
+    }
+}
+
 /// Picks the script: returning contacts get their own (when configured), calls outside opening hours (or sent
 /// in quiet hours) get the after-hours script.
 pub fn choose_script(
@@ -1068,6 +1098,40 @@ mod tests {
                 want,
                 "{open} {quiet} {returning} {has}"
             );
+        }
+    }
+
+    #[test]
+    fn scripts_say_why_they_were_chosen() {
+        use ScriptChoice::*;
+        let cases = [
+            (
+                Normal,
+                true,
+                false,
+                "script: the business was open when they called",
+            ),
+            (
+                AfterHours,
+                false,
+                false,
+                "after_hours_script: the business was closed when they called",
+            ),
+            (
+                AfterHours,
+                true,
+                true,
+                "after_hours_script: it went out in quiet hours",
+            ),
+            (
+                Returning,
+                false,
+                false,
+                "returning_script: they texted or booked before",
+            ),
+        ];
+        for (choice, open, quiet, want) in cases {
+            assert_eq!(choice.describe(open, quiet), want);
         }
     }
 

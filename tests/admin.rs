@@ -216,6 +216,13 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
         "{}",
         page.body
     );
+    // Which script the text-back used, and why.
+    assert!(
+        page.body
+            .contains("script: the business was open when they called"),
+        "{}",
+        page.body
+    );
     let csrf = Browser::csrf(&page);
     assert!(
         !b.get("/").body.contains("badge new"),
@@ -842,5 +849,94 @@ fn staff_of_several_businesses_must_say_which() {
     assert!(
         err.contains("--business ID; give at least one of: acme, bolt"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_simulator_says_what_became_of_each_call_and_starts_from_a_fresh_number() {
+    // Closed all week and a long text delay: the page has to say when the text leaves and why it is the
+    // after-hours one.
+    let config = r#"
+[server]
+listen = "127.0.0.1:0"
+[providers.simulator]
+kind = "simulator"
+[[business]]
+id = "demo"
+name = "Demo Plumbing"
+numbers = ["+16025550100"]
+forward_to = ["+16025550199"]
+text_delay = "1h"
+quiet_hours = ""
+[business.hours]
+mon = []
+tue = []
+wed = []
+thu = []
+fri = []
+sat = []
+sun = []
+"#;
+    let s = TestServer::start(config);
+    add_user(&s, "sam", &["--role", "owner"]);
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let page = b.get("/simulator");
+    assert!(
+        page.body.contains("name=\"from\" value=\"+14805550100\""),
+        "{}",
+        page.body
+    );
+    let csrf = Browser::csrf(&page);
+    let call = |b: &mut Browser, from: &str| {
+        let p = b.post(
+            "/simulator/call",
+            &[
+                ("csrf", &csrf),
+                ("business", "demo"),
+                ("from", from),
+                ("status", "no-answer"),
+                ("body", ""),
+            ],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        b.get(&format!(
+            "/simulator?business=demo&from={}",
+            from.replace('+', "%2B")
+        ))
+    };
+    let p = call(&mut b, "+14805550100");
+    assert!(
+        p.body
+            .contains("call missed (no answer): text-back due at ")
+            && p.body
+                .contains("with after_hours_script: the business was closed when they called"),
+        "{}",
+        p.body
+    );
+    // A number that opted out is told so, not silently ignored.
+    let stop = b.post(
+        "/simulator/text",
+        &[
+            ("csrf", &csrf),
+            ("business", "demo"),
+            ("from", "+14805550105"),
+            ("status", "no-answer"),
+            ("body", "STOP"),
+        ],
+    );
+    assert_eq!(stop.status, 303);
+    let p = call(&mut b, "+14805550105");
+    assert!(
+        p.body.contains("not texted: this number opted out"),
+        "{}",
+        p.body
+    );
+    // A fresh page plays a number this business has never heard from.
+    let page = b.get("/simulator");
+    assert!(
+        page.body.contains("name=\"from\" value=\"+14805550101\""),
+        "{}",
+        page.body
     );
 }

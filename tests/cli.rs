@@ -137,6 +137,18 @@ text_delay = "0s"
     wait_for("the simulated text", 10, || {
         (s.count("SELECT COUNT(*) FROM messages WHERE provider_sid IS NOT NULL") == 1).then_some(())
     });
+    // The log says which script the text-back used, and why.
+    assert!(
+        // (The demo business keeps office hours, so which script depends on when the test runs.)
+        s.log().lines().any(|l| l.contains("text-back composed")
+            && l.contains("message_id=1")
+            && (l.contains("script=script: the business was open when they called")
+                || l.contains(
+                    "script=after_hours_script: the business was closed when they called"
+                ))),
+        "{}",
+        s.log()
+    );
     let (code, out, _) = cli(s.dir.path(), &["status", "--config", &cfg]);
     assert_eq!(code, 0);
     assert!(out.contains("Sent texts: 1"), "{out}");

@@ -45,11 +45,13 @@ pub struct Message {
     pub keyword: Option<String>,
     /// When the current attempt to send it began.
     pub send_started_at: Option<i64>,
+    /// Which script composed it and why, for automatic texts.
+    pub script: Option<String>,
 }
 
 const COLUMNS: &str = "id, business_id, contact_id, call_id, direction, purpose, provider, provider_sid, \
     from_number, to_number, body, status, error_code, error_message, created_at, sent_at, updated_at, keyword, \
-    send_started_at";
+    send_started_at, script";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -72,6 +74,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         updated_at: r.get(16)?,
         keyword: r.get(17)?,
         send_started_at: r.get(18)?,
+        script: r.get(19)?,
     })
 }
 
@@ -147,6 +150,13 @@ pub fn get(c: &Conn<'_>, id: i64) -> Result<Message> {
             .query_row([id], from_row),
     )?
     .ok_or(super::Error::NotFound)
+}
+
+/// Records which script composed a message and why.
+pub fn set_script(c: &Conn<'_>, id: i64, script: &str) -> Result<()> {
+    c.0.prepare_cached("UPDATE messages SET script = ?2 WHERE id = ?1")?
+        .execute(params![id, script])?;
+    Ok(())
 }
 
 /// Sets a message's own state (sending, retrying, failed, cancelled, unknown) and error.

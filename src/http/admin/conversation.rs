@@ -54,7 +54,10 @@ fn timeline(
             _ => "Call".to_string(),
         };
         let detail = match (&c.textback, &c.textback_reason) {
-            (Some(t), Some(r)) => Some(format!("text-back {t}: {r}")),
+            (Some(t), Some(r)) => Some(format!(
+                "text-back {t}: {}",
+                crate::model::SuppressReason::parse(r).map_or(r.as_str(), |r| r.describe())
+            )),
             (Some(t), None) => Some(format!("text-back {t}")),
             _ => None,
         };
@@ -94,6 +97,9 @@ fn timeline(
         }
         if let Some(e) = &m.error_message {
             detail.push_str(&format!(" · {e}"));
+        }
+        if let Some(script) = &m.script {
+            detail.push_str(&format!(" · {script}"));
         }
         out.push(Event {
             at: m.created_at,

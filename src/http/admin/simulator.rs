@@ -26,6 +26,8 @@ struct SimulatorPage<'a> {
     business: String,
     number: String,
     from: String,
+    /// What became of each call from this number, newest first.
+    calls: Vec<String>,
     thread: Vec<SimMessage>,
 }
 
@@ -38,7 +40,74 @@ pub struct SimulatorQuery {
     from: String,
 }
 
-const SIM_CALLER: &str = "+14805550111";
+/// The simulator's callers are drawn from +1 480 555 0100-0199 (numbers reserved for fiction): the first one
+/// the business has never heard from, so a fresh page never plays a number that opted out in an earlier try.
+fn fresh_caller(c: &store::Conn<'_>, business: &str) -> store::Result<String> {
+    for n in 100..200 {
+        let phone = format!("+14805550{n}");
+        if contacts::find(c, business, &phone)?.is_none() {
+            return Ok(phone);
+        }
+    }
+    Ok("+14805550199".into())
+}
+
+/// A time in the business's zone, as the simulated phone's clock shows it.
+fn clock_time(at: Millis, tz: chrono_tz::Tz) -> String {
+    use chrono::TimeZone;
+    tz.timestamp_millis_opt(at)
+        .single()
+        .map_or_else(|| format_utc(at), |t| t.format("%H:%M:%S").to_string())
+}
+
+/// What became of a call, in a sentence: when its text-back leaves and with which script, or why it will
+/// not.
+fn call_outcome(
+    call: &calls::Call,
+    due: Option<(Millis, String)>,
+    sent_with: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> String {
+    let at = clock_time(call.started_at, tz);
+    let missed = || {
+        let why = call
+            .miss_reason
+            .as_deref()
+            .unwrap_or("missed")
+            .replace('-', " ");
+        format!("{at} call missed ({why})")
+    };
+    match (call.state.as_str(), call.textback.as_deref()) {
+        ("answered", _) => format!("{at} call answered: no text-back"),
+        ("ringing", _) => format!("{at} call ringing"),
+        (_, Some("scheduled")) => match due {
+            Some((when, script)) => format!(
+                "{}: text-back due at {} with {script}",
+                missed(),
+                clock_time(when, tz)
+            ),
+            None => format!("{}: text-back being sent", missed()),
+        },
+        (_, Some("sent")) => match sent_with {
+            Some(script) => format!("{}: texted with {script}", missed()),
+            None => format!("{}: texted", missed()),
+        },
+        (_, Some("suppressed" | "cancelled")) => {
+            let reason = call.textback_reason.as_deref().unwrap_or_default();
+            let why = crate::model::SuppressReason::parse(reason).map_or(reason, |r| r.describe());
+            format!("{}: not texted: {why}", missed())
+        }
+        (_, Some(other)) => format!(
+            "{}: text-back {other}{}",
+            missed(),
+            call.textback_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        (_, None) => missed(),
+    }
+}
 
 /// `GET /simulator`: a phone on screen, for businesses on the simulator provider.
 pub async fn simulator(
@@ -55,19 +124,51 @@ pub async fn simulator(
         .iter()
         .find(|b| b.id == query.business)
         .or_else(|| list.first())
-        .cloned();
-    let from = crate::model::PhoneNumber::parse(&query.from)
-        .map_or_else(|_| SIM_CALLER.to_string(), |n| n.to_string());
-    let thread = match &chosen {
+        .map(|b| (*b).clone());
+    let asked = crate::model::PhoneNumber::parse(&query.from)
+        .ok()
+        .map(|n| n.to_string());
+    let (from, calls, thread) = match &chosen {
         Some(b) => {
-            let (id, phone) = (b.id.clone(), from.clone());
-            read(&state, move |c| match contacts::find(c, &id, &phone)? {
-                Some(k) => messages::for_contact(c, k.id),
-                None => Ok(vec![]),
+            let b = b.clone();
+            read(&state, move |c| {
+                let from = match asked {
+                    Some(n) => n,
+                    None => fresh_caller(c, &b.id)?,
+                };
+                let Some(k) = contacts::find(c, &b.id, &from)? else {
+                    return Ok((from, vec![], vec![]));
+                };
+                let thread = messages::for_contact(c, k.id)?;
+                let pending = jobs::pending_for_contact(c, k.id)?;
+                let mut outcomes = Vec::new();
+                for call in calls::for_contact(c, k.id)?.iter().rev() {
+                    let due = pending
+                        .iter()
+                        .find(|j| matches!(j.job, crate::model::Job::TextBack { call_id } if call_id == call.id))
+                        .map(|j| -> store::Result<(Millis, String)> {
+                            let open = b.schedule().is_open(call.started_at);
+                            let quiet = b.quiet().contains(j.run_at);
+                            let choice = crate::policy::choose_script(
+                                open,
+                                quiet,
+                                contacts::returning(c, k.id, call.started_at)?,
+                                b.returning_script.is_some(),
+                            );
+                            Ok((j.run_at, choice.describe(open, quiet)))
+                        })
+                        .transpose()?;
+                    let sent_with = thread
+                        .iter()
+                        .find(|m| m.call_id == Some(call.id) && m.purpose == "textback")
+                        .and_then(|m| m.script.as_deref());
+                    outcomes.push(call_outcome(call, due, sent_with, b.tz()));
+                }
+                Ok((from, outcomes, thread))
             })
             .await?
         }
-        None => vec![],
+        None => (String::new(), vec![], vec![]),
     };
     let ctx = SimulatorPage {
         chrome: Chrome::signed(&signed, "simulator", None, &state.config.get()),
@@ -85,6 +186,7 @@ pub async fn simulator(
             .map(|b| b.sender().to_string())
             .unwrap_or_default(),
         from,
+        calls,
         thread: thread
             .into_iter()
             .filter(|m| m.status != crate::model::status::CANCELLED)
@@ -92,7 +194,10 @@ pub async fn simulator(
                 when: format_utc(m.created_at),
                 kind: if m.direction == "in" { "out" } else { "in" },
                 body: m.body,
-                detail: (m.direction == "out").then_some(m.status),
+                detail: (m.direction == "out").then(|| match &m.script {
+                    Some(script) => format!("{} · {script}", m.status),
+                    None => m.status.clone(),
+                }),
             })
             .collect(),
     };
@@ -194,7 +299,9 @@ pub async fn simulator_act(
                     };
                     Ok(second.due.or(first.due))
                 }
-                "text" if !body.trim().is_empty() => {
+                // Send with nothing typed: nothing to do.
+                "text" if body.trim().is_empty() => Ok(None),
+                "text" => {
                     let text = crate::model::InboundText {
                         message_sid: sim_sid("SM"),
                         from: from.clone(),
