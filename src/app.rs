@@ -55,6 +55,7 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         providers.clone(),
         simulator,
         loaded.config.clone(),
+        loaded.path.clone(),
     ));
     let scheduler = Arc::new(
         scheduler::spawn(
@@ -73,7 +74,6 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
         store: store.clone(),
         providers,
         config: config.clone(),
-        config_path: loaded.path.clone(),
         running: Arc::clone(&running),
         clock,
         scheduler: Arc::clone(&scheduler),
@@ -119,22 +119,11 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     if let Some(every) = systemd::watchdog_interval() {
         spawn_watchdog(every, systemd::self_check_url(addr));
     }
-    match loaded.path.clone() {
-        Some(path) => {
-            let scheduler = Arc::clone(&scheduler);
-            actix_rt::spawn(reload_on_sighup(hangup, path, running, scheduler));
-        }
-        None => {
-            actix_rt::spawn(async move {
-                let mut hangup = hangup;
-                while hangup.recv().await.is_some() {
-                    tracing::warn!(
-                        "SIGHUP: running on the built-in defaults, there is no file to reload"
-                    );
-                }
-            });
-        }
-    }
+    actix_rt::spawn(reload_on_sighup(
+        hangup,
+        Arc::clone(&running),
+        Arc::clone(&scheduler),
+    ));
     server.await.context("while serving HTTP")?;
     scheduler.shutdown();
     tracing::info!("stopped");
@@ -158,11 +147,15 @@ async fn simulator_token(store: &Store) -> anyhow::Result<crate::providers::Simu
 /// invalid file is logged, problem by problem, and the running configuration stays.
 async fn reload_on_sighup(
     mut hangup: actix_rt::signal::unix::Signal,
-    path: std::path::PathBuf,
     running: Arc<crate::reload::Live>,
     scheduler: Arc<scheduler::Handle>,
 ) {
     while hangup.recv().await.is_some() {
+        // The file can appear while running: the first settings save on the built-in defaults writes one.
+        let Some(path) = running.path() else {
+            tracing::warn!("SIGHUP: running on the built-in defaults, there is no file to reload");
+            continue;
+        };
         let (p, r) = (path.clone(), Arc::clone(&running));
         match web::block(move || r.reload(&p)).await {
             Ok(Ok(report)) => {

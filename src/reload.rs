@@ -8,7 +8,7 @@
 use crate::config::{self, Config, ConfigErrors, Shared};
 use crate::providers::{Providers, SimulatorToken};
 use crate::settings::{self, SaveError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The configuration and provider accounts in force, and how to change them.
@@ -18,6 +18,8 @@ pub struct Live {
     simulator: SimulatorToken,
     /// The configuration the process started with: start-up-only keys are compared with it.
     started: Config,
+    /// The config file, when there is one; the built-in defaults get one on their first settings save.
+    path: Mutex<Option<PathBuf>>,
     lock: Mutex<()>,
 }
 
@@ -58,20 +60,47 @@ impl Report {
 }
 
 impl Live {
-    /// The running configuration and accounts; `started` as loaded at start-up.
+    /// The running configuration and accounts; `started` as loaded at start-up from `path` (`None`: the
+    /// built-in defaults).
     pub fn new(
         config: Shared,
         providers: Providers,
         simulator: SimulatorToken,
         started: Config,
+        path: Option<PathBuf>,
     ) -> Self {
         Self {
             config,
             providers,
             simulator,
             started,
+            path: Mutex::new(path),
             lock: Mutex::new(()),
         }
+    }
+
+    /// The config file in use, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        match self.path.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Gives the built-in defaults a file: writes `config::EXAMPLE` (which spells out exactly the defaults)
+    /// to `path`, never over an existing file, and edits it from then on. Returns the file's absolute path.
+    pub fn adopt_file(&self, path: &Path) -> Result<PathBuf, SaveError> {
+        let _one_at_a_time = self.lock();
+        if let Some(existing) = self.path() {
+            return Ok(existing);
+        }
+        settings::write_new(path, config::EXAMPLE)?;
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        match self.path.lock() {
+            Ok(mut p) => *p = Some(absolute.clone()),
+            Err(poisoned) => *poisoned.into_inner() = Some(absolute.clone()),
+        }
+        Ok(absolute)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -190,7 +219,13 @@ numbers = ["+16025550100"]
             .config;
         let simulator = SimulatorToken("k".into());
         let providers = Providers::from_config(&config, &simulator);
-        Live::new(Shared::new(config.clone()), providers, simulator, config)
+        Live::new(
+            Shared::new(config.clone()),
+            providers,
+            simulator,
+            config,
+            None,
+        )
     }
 
     #[test]

@@ -45,9 +45,6 @@ pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// Why an edit was not saved.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    /// There is no config file (the built-in defaults are running).
-    #[error("textback runs on its built-in defaults; run `textback init` and restart with --config to edit settings")]
-    NoFile,
     /// The file could not be read or written.
     #[error("{0}")]
     Io(String),
@@ -60,6 +57,22 @@ pub enum SaveError {
     /// The file changed since the form was rendered (another save, an edit by hand).
     #[error("the settings changed since this page was loaded (someone else saved, or the file was edited); reload the page and try again")]
     Stale,
+}
+
+/// Writes a new file at `path` holding `text`, readable by its owner and group only, and never over an
+/// existing file.
+pub fn write_new(path: &Path, text: &str) -> Result<(), SaveError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| SaveError::Io(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| SaveError::Io(format!("cannot write {}: {e}", path.display())))
 }
 
 /// A short fingerprint of the file's text, carried by the form to detect a stale save.

@@ -268,3 +268,101 @@ fn serve_with_no_config_file_runs_the_demo_on_the_defaults() {
         "{err}"
     );
 }
+
+#[test]
+fn init_writes_where_config_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("etc").join("textback.toml");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let (code, out, err) = cli(dir.path(), &["init", "--config", target.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        textback::config::EXAMPLE
+    );
+    assert!(!dir.path().join("textback.toml").exists());
+}
+
+/// `textback serve` on the built-in defaults in `dir`, on a free port; its base URL.
+fn serve_defaults(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env_remove("TEXTBACK_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // Keep reading the banner on a thread so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let url = first.split("listening on ").nth(1).unwrap().to_string();
+    (child, url)
+}
+
+#[test]
+fn the_first_settings_save_on_the_defaults_writes_a_config_file() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve_defaults(dir.path());
+    let mut add = Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["user", "add", "sam", "--role", "owner"])
+        .current_dir(dir.path())
+        .env_remove("TEXTBACK_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let mut b = Browser::at(&url);
+    assert_eq!(b.login("sam", PASSWORD).status, 303);
+    let page = b.get("/settings");
+    assert!(
+        page.body
+            .contains("running on its built-in defaults. Saving writes them"),
+        "{}",
+        page.body
+    );
+    let csrf = Browser::csrf(&page);
+    let saved = b.post(
+        "/settings/0",
+        &[
+            ("csrf", &csrf),
+            ("version", ""),
+            ("name", "Demo Plumbing and Drains"),
+        ],
+    );
+    let file = dir.path().join("textback.toml");
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved
+            .body
+            .contains(&format!("The settings are now in {}", file.display())),
+        "{}",
+        saved.body
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("name = \"Demo Plumbing and Drains\""),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // The file is the defaults plus the change: valid, and found by the next start.
+    let (code, out, err) = cli(dir.path(), &["check-config"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("textback.toml: OK"), "{out}");
+}

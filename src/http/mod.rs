@@ -31,7 +31,6 @@ pub struct AppState {
     /// The configuration.
     pub config: crate::config::Shared,
     /// The config file settings are saved to (`None` on the built-in defaults).
-    pub config_path: Option<std::path::PathBuf>,
     /// Changes to the configuration in force (settings saves, SIGHUP), one at a time.
     pub running: Arc<crate::reload::Live>,
     /// Time.

@@ -1115,8 +1115,13 @@ pub struct Page {
 
 impl Browser {
     pub fn new(s: &TestServer) -> Self {
+        Self::at(&s.url)
+    }
+
+    /// A browser for a server started some other way.
+    pub fn at(base: &str) -> Self {
         Self {
-            base: s.url.clone(),
+            base: base.to_string(),
             agent: ureq::AgentBuilder::new().redirects(0).build(),
             cookies: Vec::new(),
         }

@@ -36,7 +36,8 @@ struct BusinessSettings {
 struct SettingsPage<'a> {
     #[serde(flatten)]
     chrome: Chrome<'a>,
-    editable: bool,
+    /// No file yet: the first save writes one.
+    on_defaults: bool,
     /// The version of the file the form was rendered from; a save from an older one is refused.
     version: String,
     errors: Vec<String>,
@@ -196,7 +197,7 @@ fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
 async fn from_file(
     state: &AppState,
 ) -> Result<(std::sync::Arc<crate::config::Config>, String, Vec<String>), HttpError> {
-    let Some(path) = state.config_path.clone() else {
+    let Some(path) = state.running.path() else {
         return Ok((state.config.get(), String::new(), vec![]));
     };
     let read = web::block(move || std::fs::read_to_string(&path).map(|t| (path, t)))
@@ -233,7 +234,7 @@ async fn settings_page(
     errors.extend(problems);
     let ctx = SettingsPage {
         chrome: Chrome::signed(signed, "settings", flash, &state.config.get()),
-        editable: state.config_path.is_some(),
+        on_defaults: state.running.path().is_none(),
         version,
         errors,
         businesses: settings_view(&config),
@@ -297,23 +298,43 @@ pub async fn settings_save(
         return Ok(refused);
     }
     let index = path.into_inner();
-    let Some(file) = state.config_path.clone() else {
-        let e = crate::settings::SaveError::NoFile.to_string();
-        return settings_page(
-            &state,
-            &signed,
-            StatusCode::BAD_REQUEST,
-            Some("Not saved."),
-            vec![e],
-        )
-        .await;
-    };
     let changes = form.into_inner();
-    let version = changes
+    let mut version = changes
         .iter()
         .find(|(k, _)| k == "version")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    // On the built-in defaults the first save writes them to a file (`textback init`'s text), then edits it.
+    let mut written = None;
+    let file = match state.running.path() {
+        Some(file) => file,
+        None => {
+            let running = std::sync::Arc::clone(&state.running);
+            let adopted = web::block(move || {
+                running.adopt_file(std::path::Path::new(crate::config::SEARCH_PATHS[0]))
+            })
+            .await
+            .map_err(|_| HttpError::BadRequest("the save did not finish".into()))?;
+            match adopted {
+                Ok(file) => {
+                    tracing::info!(file = %file.display(), by = %signed.user.name, "wrote the built-in defaults to a config file");
+                    version = crate::settings::version(crate::config::EXAMPLE);
+                    written = Some(file.clone());
+                    file
+                }
+                Err(e) => {
+                    return settings_page(
+                        &state,
+                        &signed,
+                        StatusCode::BAD_REQUEST,
+                        Some("Not saved: nothing was changed."),
+                        vec![e.to_string()],
+                    )
+                    .await
+                }
+            }
+        }
+    };
     let running = std::sync::Arc::clone(&state.running);
     let result = web::block(move || {
         running.edit(&file, &version, |text| {
@@ -326,6 +347,13 @@ pub async fn settings_save(
         Ok(report) => {
             state.scheduler.wake();
             tracing::info!(by = %signed.user.name, business = index, changes = %report.summary(), "settings saved");
+            if let Some(file) = written {
+                let note = format!(
+                    "Saved and applied. The settings are now in {}: textback reads that file from now on, and at every start from this folder.",
+                    file.display()
+                );
+                return settings_page(&state, &signed, StatusCode::OK, Some(&note), vec![]).await;
+            }
             if report.restart_needed.is_empty() {
                 return Ok(redirect("/settings?saved=1"));
             }
