@@ -40,6 +40,38 @@ pub enum Command {
     },
     /// Validate the config file and print a summary, or every problem with its line and key
     CheckConfig,
+    /// Point each business number's webhooks at this server through its provider's API (Twilio, SignalWire)
+    Connect {
+        /// Only this business [default: every one]
+        #[arg(long)]
+        business: Option<String>,
+        /// Show what would change, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check what breaks live set-ups (config, database, clock, credentials, numbers, public URL, 10DLC)
+    Doctor,
+    /// Send one real text through the business's provider and wait for its delivery receipt
+    SendTest {
+        /// Where to send it (your own mobile), e.g. +14805550111
+        number: String,
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+        /// How long to wait for the receipt
+        #[arg(long, default_value = "2m")]
+        wait: humantime::Duration,
+    },
+    /// Write the A2P 10DLC campaign registration for a business, from its configuration
+    #[command(name = "10dlc")]
+    TenDlc {
+        /// The business [default: the only one]
+        #[arg(long)]
+        business: Option<String>,
+        /// As JSON, with the API's field names
+        #[arg(long)]
+        json: bool,
+    },
     /// Show pending, sent, failed and suppressed texts, read from the database
     Status {
         /// How many of the latest rows to list in each section

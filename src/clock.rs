@@ -8,6 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Milliseconds since the Unix epoch, UTC. Every instant the appliance stores is one of these.
 pub type Millis = i64;
 
+/// A wall-clock instant as unix milliseconds.
+pub fn to_millis(t: SystemTime) -> Millis {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// The current instant in unix milliseconds.
@@ -20,10 +26,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Millis {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        to_millis(SystemTime::now())
     }
 }
 

@@ -770,6 +770,22 @@ pub fn queue_message(
     due: Millis,
     now: Millis,
 ) -> Result<Millis> {
+    enqueue_message(c, env, contact_id, to, body, purpose, due, now)?;
+    Ok(due)
+}
+
+/// [`queue_message`], returning the message's id.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_message(
+    c: &Conn<'_>,
+    env: &Env<'_>,
+    contact_id: Option<i64>,
+    to: &str,
+    body: &str,
+    purpose: Purpose,
+    due: Millis,
+    now: Millis,
+) -> Result<i64> {
     let id = messages::insert(
         c,
         &outgoing(env, contact_id, to, body, purpose, "scheduled"),
@@ -788,7 +804,7 @@ pub fn queue_message(
         },
         now,
     )?;
-    Ok(due)
+    Ok(id)
 }
 
 /// Applies a delivery receipt: a provider-side opt-out (a failure of reason `OptedOut`) opts the contact out here too, and a

@@ -128,6 +128,55 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 );
             }
         }
+        Command::Connect { business, dry_run } => {
+            let loaded = load(explicit)?;
+            let (out, fine) = textback::setup::run_connect(&loaded, business.as_deref(), dry_run)?;
+            print!("{out}");
+            if !fine {
+                return Err(anyhow::anyhow!("some numbers are not connected (see above)").into());
+            }
+        }
+        Command::Doctor => {
+            let loaded = load(explicit)?;
+            let (out, fine) = textback::setup::run_doctor(&loaded)?;
+            print!("{out}");
+            if !fine {
+                return Err(anyhow::anyhow!("some checks failed (see the fixes above)").into());
+            }
+        }
+        Command::SendTest {
+            number,
+            business,
+            wait,
+        } => {
+            let loaded = load(explicit)?;
+            let (out, delivered) =
+                textback::setup::run_send_test(&loaded, business.as_deref(), &number, wait.into())?;
+            println!("{out}");
+            if !delivered {
+                return Err(anyhow::anyhow!("the test text was not confirmed delivered").into());
+            }
+        }
+        Command::TenDlc { business, json } => {
+            let loaded = load(explicit)?;
+            let chosen = textback::setup::businesses(&loaded.config, business.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let [biz] = chosen.as_slice() else {
+                return Err(anyhow::anyhow!(
+                    "several businesses are configured: say which with --business ID"
+                )
+                .into());
+            };
+            let packet = textback::registration::packet(biz);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&packet).map_err(anyhow::Error::from)?
+                );
+            } else {
+                print!("{}", textback::registration::render_text(&packet));
+            }
+        }
         Command::Status { limit } => {
             let loaded = load(explicit)?;
             if !loaded.database.exists() {

@@ -130,10 +130,17 @@ fn business_of(
     }
 }
 
-/// Checks a request against the accounts that may have sent it and reads it.
-fn check(state: &AppState, segment: &str, req: &Request<'_>) -> Result<Checked, HttpError> {
-    let config = state.config.get();
-    let accounts = candidates(state, &config, segment);
+/// A provider account and its name.
+type Account = (String, Arc<dyn Provider>);
+
+/// The accounts a request to `/hooks/{segment}/...` verifies with (at least one, or the refusal).
+fn verified(
+    state: &AppState,
+    config: &Config,
+    segment: &str,
+    req: &Request<'_>,
+) -> Result<Vec<Account>, HttpError> {
+    let accounts = candidates(state, config, segment);
     if accounts.is_empty() {
         return Err(HttpError::NotFound(format!(
             "no provider account named {segment:?}"
@@ -156,6 +163,13 @@ fn check(state: &AppState, segment: &str, req: &Request<'_>) -> Result<Checked, 
         );
         return Err(refusal.map_or(HttpError::Forbidden("not signed"), refused));
     }
+    Ok(verified)
+}
+
+/// Checks a request against the accounts that may have sent it and reads it.
+fn check(state: &AppState, segment: &str, req: &Request<'_>) -> Result<Checked, HttpError> {
+    let config = state.config.get();
+    let mut verified = verified(state, &config, segment, req)?;
     let (first_name, first) = &verified[0];
     let mut parsed = first.parse(req).map_err(unreadable)?;
     let found = business_of(&config, first_name, &parsed.addressed)?;
@@ -243,6 +257,12 @@ pub async fn hook(
         headers: &headers,
         body: &body,
     };
+    // `textback doctor` proves the public URL reaches this server and that signatures made over it check
+    // out: a signed ping is answered and changes nothing.
+    if hook == "ping" {
+        verified(&state, &state.config.get(), &segment, &request)?;
+        return Ok(HttpResponse::Ok().content_type("text/plain").body("pong\n"));
+    }
     let checked = check(&state, &segment, &request)?;
     // Redeliveries carrying the same provider key change nothing; the key is scoped to the route.
     let token = checked

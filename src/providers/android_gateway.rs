@@ -348,6 +348,22 @@ impl Provider for AndroidGateway {
         ))
     }
 
+    fn probe(&self, _url: &str) -> Option<super::Probe> {
+        let body = "{}".to_string();
+        let ts = super::unix_now().to_string();
+        Some(super::Probe {
+            content_type: "application/json",
+            headers: vec![
+                (TIMESTAMP_HEADER.into(), ts.clone()),
+                (
+                    SIGNATURE_HEADER.into(),
+                    signature(&self.signing_key, body.as_bytes(), &ts),
+                ),
+            ],
+            body,
+        })
+    }
+
     fn connect(&self) -> Connect {
         Connect {
             instructions: "In the SMS Gateway app, register this URL for each of the events sms:received, sms:sent, sms:delivered and sms:failed (the app only calls https:// URLs):",

@@ -7,6 +7,7 @@ pub mod pbx;
 pub mod simulator;
 pub mod telnyx;
 pub mod twilio;
+mod twilio_setup;
 
 use crate::clock::Millis;
 use crate::config::{Config, KindRules, ProviderConfig};
@@ -356,6 +357,124 @@ pub fn hook_urls(hooks: &str, list: &[(&'static str, &str)]) -> Vec<HookUrl> {
         .collect()
 }
 
+/// A signed request as the account's provider would send it, to prove the round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its body.
+    pub body: String,
+    /// Its headers, the signature among them.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Fine.
+    Ok,
+    /// Works, but something will bite.
+    Warn,
+    /// Broken: texts will not go or calls will not be seen.
+    Fail,
+}
+
+/// One line of `textback doctor` and the Setup page: what was checked, how it stands, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    /// How it came out.
+    pub level: Level,
+    /// What was found.
+    pub what: String,
+    /// What to do about it, when anything.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    /// A check that passed.
+    pub fn ok(what: impl Into<String>) -> Self {
+        Self {
+            level: Level::Ok,
+            what: what.into(),
+            fix: None,
+        }
+    }
+    /// A warning, with its fix.
+    pub fn warn(what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            level: Level::Warn,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    /// A failure, with its fix.
+    pub fn fail(what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            level: Level::Fail,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Which of a number's webhooks textback should receive: a PBX may take the calls while the number texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wants {
+    /// Its calls.
+    pub calls: bool,
+    /// Its texts.
+    pub texts: bool,
+}
+
+/// One setting of a number at the provider that `connect` changes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// The provider's name for it (`VoiceUrl`).
+    pub field: &'static str,
+    /// Its value now (empty when unset).
+    pub now: String,
+    /// What textback needs it to be.
+    pub wanted: String,
+}
+
+/// What pointing a number at this server takes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NumberPlan {
+    /// The number.
+    pub number: String,
+    /// The provider's id for it.
+    pub id: String,
+    /// The settings to change (none: it already points here).
+    pub changes: Vec<Change>,
+    /// What would make the provider ignore those settings anyway, each with what to change; nothing is
+    /// changed while any stands.
+    pub blockers: Vec<String>,
+}
+
+/// Why a set-up step could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The provider refused (wrong credentials, a number not in the account): said in its words.
+    #[error("{0}")]
+    Refused(String),
+    /// The provider could not be reached or answered nonsense.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// What an account can do to set a number up from here (Twilio's and SignalWire's REST APIs can).
+pub trait NumberSetup {
+    /// Checks the account's credentials; returns the provider's clock (its `Date` header) when it sent one.
+    fn account(&self) -> Result<Option<std::time::SystemTime>, SetupError>;
+    /// What pointing `number`'s webhooks (those in `wants`) at this server takes.
+    fn plan(&self, number: &str, wants: Wants) -> Result<NumberPlan, SetupError>;
+    /// Makes a plan's changes. Refuses a plan with blockers.
+    fn apply(&self, plan: &NumberPlan) -> Result<(), SetupError>;
+    /// Whether `number` may text US mobiles (A2P 10DLC), as checks.
+    fn a2p(&self, number: &str) -> Vec<Check>;
+}
+
 /// A provider account: its outgoing API and its inbound webhooks.
 pub trait Provider: Send + Sync {
     /// Sends a text.
@@ -375,6 +494,19 @@ pub trait Provider: Send + Sync {
     fn place_call(&self, from: &str, to: &str, say: &str) -> Result<String, SendError>;
     /// Where to point the account's webhooks.
     fn connect(&self) -> Connect;
+    /// What one of the provider's error codes means, in a sentence, for the ones worth explaining.
+    fn explain(&self, _code: &str) -> Option<&'static str> {
+        None
+    }
+    /// Number set-up from here, when the account's API allows it.
+    fn setup(&self) -> Option<&dyn NumberSetup> {
+        None
+    }
+    /// A request to `url` that passes [`Provider::verify`] (`textback doctor`'s round trip through the public
+    /// URL), when textback holds what signs this account's webhooks.
+    fn probe(&self, _url: &str) -> Option<Probe> {
+        None
+    }
 }
 
 type Accounts = BTreeMap<String, Arc<dyn Provider>>;
@@ -583,7 +715,7 @@ mod tests {
             ),
             (
                 format!("{twilio}auth_tokn = \"y\"\n{BIZ}"),
-                "t.toml:5: providers.main.auth_tokn: is not a setting of kind = \"twilio\" (its settings: account_sid, auth_token, api_base, line_type_lookup, lookup_base, send_timeout, settle_time, retry_backoff); did you mean `auth_token`?",
+                "t.toml:5: providers.main.auth_tokn: is not a setting of kind = \"twilio\" (its settings: account_sid, auth_token, api_base, line_type_lookup, lookup_base, messaging_base, send_timeout, settle_time, retry_backoff); did you mean `auth_token`?",
             ),
             (
                 format!("[providers.main]\nkind = \"simulator\"\nurl = \"http://x\"\n{BIZ}"),

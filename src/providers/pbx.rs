@@ -423,6 +423,29 @@ impl Provider for Pbx {
         Err(cannot("place calls"))
     }
 
+    fn probe(&self, _url: &str) -> Option<super::Probe> {
+        let body = "{}".to_string();
+        let headers = match (&self.token, &self.secret) {
+            (Some(token), _) => vec![("Authorization".into(), format!("Bearer {token}"))],
+            (None, Some(secret)) => {
+                let ts = super::unix_now().to_string();
+                vec![
+                    (TIMESTAMP_HEADER.into(), ts.clone()),
+                    (
+                        SIGNATURE_HEADER.into(),
+                        signature(secret, &ts, body.as_bytes()),
+                    ),
+                ]
+            }
+            (None, None) => return None,
+        };
+        Some(super::Probe {
+            content_type: "application/json",
+            body,
+            headers,
+        })
+    }
+
     fn connect(&self) -> Connect {
         Connect {
             instructions: "Have the PBX POST each finished inbound call here, with Authorization: Bearer and the account's token (or an X-Textback-Signature); the README shows the dialplan for Asterisk, FreePBX, FreeSWITCH and 3CX:",

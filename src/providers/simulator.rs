@@ -215,6 +215,17 @@ impl Provider for Simulator {
         twilio::render_reply(&self.hooks, reply)
     }
 
+    fn probe(&self, url: &str) -> Option<super::Probe> {
+        Some(super::Probe {
+            content_type: "application/x-www-form-urlencoded",
+            headers: vec![(
+                twilio::SIGNATURE_HEADER.to_string(),
+                twilio::signature(&self.token, url, &[]),
+            )],
+            body: String::new(),
+        })
+    }
+
     fn connect(&self) -> Connect {
         Connect {
             instructions: "The built-in simulator needs nothing connected: play a missed call on the Simulator page. It posts Twilio's webhooks to:",

@@ -432,6 +432,20 @@ impl Provider for Telnyx {
         ))
     }
 
+    fn explain(&self, code: &str) -> Option<&'static str> {
+        Some(match code {
+            "40300" => "the recipient replied STOP to this number; they must text START first",
+            "40001" => "a landline or a number that cannot take texts",
+            "40012" | "10002" | "10016" => "the number is not a valid phone number",
+            "40008" => "undeliverable",
+            "40002" | "40003" => {
+                "the carrier blocked it as spam: register the number's 10DLC campaign"
+            }
+            "40005" | "40014" => "it expired before the carrier took it",
+            _ => return None,
+        })
+    }
+
     fn connect(&self) -> Connect {
         Connect {
             instructions: "In the Telnyx portal: a TeXML application's Voice URL and Status Callback (HTTP POST), or a Call Control application's webhook URL; and the messaging profile's webhook URL (API v2):",

@@ -153,6 +153,8 @@ pub fn verify_request(token: &str, req: &Request<'_>) -> Result<(), super::Refus
 /// Where a Twilio-format account's webhooks carry their signature, and what to say when it is not right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signing {
+    /// The provider's name, for messages.
+    pub(super) provider: &'static str,
     /// The headers that may carry it, the preferred first.
     headers: &'static [&'static str],
     missing: &'static str,
@@ -164,6 +166,7 @@ pub struct Signing {
 impl Signing {
     /// Twilio's.
     pub const TWILIO: Self = Self {
+        provider: "Twilio",
         headers: &[SIGNATURE_HEADER],
         missing: "missing X-Twilio-Signature",
         invalid: "invalid X-Twilio-Signature",
@@ -172,6 +175,7 @@ impl Signing {
     /// SignalWire's Compatibility API: its own header, and Twilio's as an alias, signed with the project's
     /// Signing Key by Twilio's algorithm.
     pub const SIGNALWIRE: Self = Self {
+        provider: "SignalWire",
         headers: &["X-SignalWire-Signature", SIGNATURE_HEADER],
         missing: "missing X-SignalWire-Signature",
         invalid: "invalid X-SignalWire-Signature",
@@ -668,20 +672,22 @@ pub fn twiml_hangup() -> String {
 /// A Twilio account, or one at a service that speaks Twilio's API (SignalWire's Compatibility API).
 pub struct Twilio {
     /// The account id in the API's paths (Twilio's Account SID, SignalWire's Project ID).
-    account_sid: String,
+    pub(super) account_sid: String,
     /// The REST API's password (Twilio's Auth Token, SignalWire's API token).
     password: String,
     /// What webhooks are signed with (Twilio's Auth Token, SignalWire's Signing Key).
     signing_key: String,
-    signing: Signing,
+    pub(super) signing: Signing,
     /// The REST API's base, before `/2010-04-01`.
-    api_base: String,
+    pub(super) api_base: String,
     /// The Lookup API's base, when the account can look numbers up.
     lookup_base: Option<String>,
+    /// The Messaging API's base (Messaging Services, A2P 10DLC), when the account has one (Twilio).
+    pub(super) messaging_base: Option<String>,
     /// Where the provider calls back: `{public_url}/hooks/twilio` or `{public_url}/hooks/{account}`.
-    hooks: String,
+    pub(super) hooks: String,
     status_callback: String,
-    agent: ureq::Agent,
+    pub(super) agent: ureq::Agent,
 }
 
 /// `kind = "twilio"`.
@@ -711,6 +717,11 @@ pub const TWILIO: super::Kind = super::Kind {
             },
             SettingSpec {
                 key: "lookup_base",
+                ty: SettingType::Url,
+                required: None,
+            },
+            SettingSpec {
+                key: "messaging_base",
                 ty: SettingType::Url,
                 required: None,
             },
@@ -840,6 +851,13 @@ impl Twilio {
                     .trim_end_matches('/')
                     .to_string(),
             ),
+            messaging_base: Some(
+                config
+                    .text("messaging_base")
+                    .unwrap_or("https://messaging.twilio.com")
+                    .trim_end_matches('/')
+                    .to_string(),
+            ),
             status_callback: format!("{hooks}/message-status"),
             hooks,
             agent: super::agent(config),
@@ -860,6 +878,7 @@ impl Twilio {
             signing: Signing::SIGNALWIRE,
             api_base: config.api_base_or(&format!("https://{space}.signalwire.com/api/laml")),
             lookup_base: None,
+            messaging_base: None,
             status_callback: format!("{hooks}/message-status"),
             hooks,
             agent: super::agent(config),
@@ -873,7 +892,7 @@ impl Twilio {
         )
     }
 
-    fn authorization(&self) -> String {
+    pub(super) fn authorization(&self) -> String {
         let pair = format!("{}:{}", self.account_sid, self.password);
         format!(
             "Basic {}",
@@ -1129,6 +1148,40 @@ impl Provider for Twilio {
             instructions: self.signing.connect,
             urls: call_and_text_hooks(&self.hooks),
         }
+    }
+
+    fn setup(&self) -> Option<&dyn super::NumberSetup> {
+        Some(self)
+    }
+
+    fn explain(&self, code: &str) -> Option<&'static str> {
+        Some(match code {
+            "21211" => "the number is not a valid phone number",
+            "21408" => "the account may not text this country: enable it under Messaging, Geo permissions",
+            "21610" => "the recipient replied STOP to this sender; they must text START first",
+            "21614" => "the number cannot take texts (not a mobile)",
+            "30003" => "the handset is off or out of reach",
+            "30004" => "the recipient's carrier blocked the text",
+            "30005" => "the number does not exist or is no longer in service",
+            "30006" => "a landline, or a carrier that does not take texts",
+            "30007" => "the carrier filtered it as spam: register for A2P 10DLC and keep texts conversational",
+            "30008" => "an unknown error at the carrier",
+            "30034" => "the number is not registered for A2P 10DLC: US carriers block its texts (run textback doctor)",
+            _ => return None,
+        })
+    }
+
+    fn probe(&self, url: &str) -> Option<super::Probe> {
+        let header = self.signing.headers.first()?;
+        let body = "AccountSid=".to_string() + &self.account_sid;
+        Some(super::Probe {
+            content_type: "application/x-www-form-urlencoded",
+            headers: vec![(
+                (*header).to_string(),
+                signature(&self.signing_key, url, &form(body.as_bytes())),
+            )],
+            body,
+        })
     }
 }
 

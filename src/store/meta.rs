@@ -11,6 +11,15 @@ pub fn get(c: &Conn<'_>, key: &str) -> Result<Option<String>> {
     )
 }
 
+/// Stores `value` under `key`, replacing what was there.
+pub fn set(c: &Conn<'_>, key: &str, value: &str) -> Result<()> {
+    c.0.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
 /// The value under `key`, storing `value` first when there is none; returns what is stored.
 pub fn get_or_insert(c: &Conn<'_>, key: &str, value: &str) -> Result<String> {
     c.0.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?

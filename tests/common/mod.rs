@@ -89,6 +89,13 @@ struct FakeState {
     lookups: usize,
     next_sid: u64,
     accept_delay: Option<Duration>,
+    /// The account's phone numbers (IncomingPhoneNumbers resources).
+    numbers: Vec<serde_json::Value>,
+    /// Messaging Services, with the `PN` ids of their numbers.
+    services: Vec<(serde_json::Value, Vec<String>)>,
+    /// A2P campaigns by Messaging Service, and brands by id.
+    campaigns: Vec<(String, serde_json::Value)>,
+    brands: Vec<(String, serde_json::Value)>,
 }
 
 /// A fake of Twilio's Messages API on 127.0.0.1: answers like Twilio (201 with the message JSON, error JSON
@@ -128,6 +135,83 @@ impl FakeTwilio {
     /// How many messages it created (accepted).
     pub fn created(&self) -> usize {
         self.state.0.lock().unwrap().created.len()
+    }
+
+    /// Puts `number` in the account, configured by `fields` (`voice_url`, `trunk_sid`...); returns its `PN`.
+    pub fn add_number(&self, number: &str, fields: &[(&str, &str)]) -> String {
+        let mut st = self.state.0.lock().unwrap();
+        let sid = format!("PN{:032x}", st.numbers.len() + 1);
+        let mut n = serde_json::json!({
+            "sid": sid, "account_sid": ACCOUNT_SID, "phone_number": number, "friendly_name": number,
+            "voice_url": null, "voice_method": "POST", "voice_fallback_url": null, "voice_application_sid": null,
+            "trunk_sid": null, "sms_url": "https://demo.twilio.com/welcome/sms/reply", "sms_method": "POST",
+            "sms_application_sid": "", "status_callback": "", "status_callback_method": "POST",
+            "capabilities": {"voice": true, "sms": true, "mms": true, "fax": false}, "status": "in-use",
+            "origin": "twilio", "api_version": "2010-04-01",
+        });
+        for (k, v) in fields {
+            n[*k] = serde_json::Value::String((*v).to_string());
+        }
+        st.numbers.push(n);
+        sid
+    }
+
+    /// A number of the account as it stands.
+    pub fn number(&self, number: &str) -> serde_json::Value {
+        let st = self.state.0.lock().unwrap();
+        st.numbers
+            .iter()
+            .find(|n| n["phone_number"] == number)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes a number's setting as a person in the console would.
+    pub fn set_number(&self, number: &str, key: &str, value: &str) {
+        let mut st = self.state.0.lock().unwrap();
+        if let Some(n) = st.numbers.iter_mut().find(|n| n["phone_number"] == number) {
+            n[key] = serde_json::Value::String(value.to_string());
+        }
+    }
+
+    /// The updates posted to numbers.
+    pub fn number_updates(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.contains("/IncomingPhoneNumbers/"))
+            .collect()
+    }
+
+    /// Adds a Messaging Service holding the numbers `pns`.
+    pub fn add_service(&self, sid: &str, use_inbound_webhook_on_number: bool, pns: &[&str]) {
+        let mut st = self.state.0.lock().unwrap();
+        st.services.push((
+            serde_json::json!({
+                "sid": sid, "account_sid": ACCOUNT_SID, "friendly_name": "Acme texts",
+                "inbound_request_url": "https://example.com/inbound", "use_inbound_webhook_on_number": use_inbound_webhook_on_number,
+                "us_app_to_person_registered": true,
+            }),
+            pns.iter().map(|p| (*p).to_string()).collect(),
+        ));
+    }
+
+    /// Gives a Messaging Service an A2P campaign in `status`, of a brand in `brand_status`.
+    pub fn add_campaign(&self, service: &str, status: &str, brand_status: &str) {
+        let mut st = self.state.0.lock().unwrap();
+        let brand = format!("BN{:032x}", st.brands.len() + 1);
+        let campaign = format!("QE{:032x}", st.campaigns.len() + 1);
+        st.campaigns.push((
+            service.to_string(),
+            serde_json::json!({
+                "sid": campaign, "brand_registration_sid": brand,
+                "messaging_service_sid": service, "campaign_status": status, "campaign_id": "CFOOBAR",
+                "us_app_to_person_usecase": "CUSTOMER_CARE", "errors": [],
+            }),
+        ));
+        st.brands.push((
+            brand.clone(),
+            serde_json::json!({"sid": brand, "status": brand_status, "brand_type": "STANDARD"}),
+        ));
     }
 
     /// The message-create requests received so far.
@@ -260,7 +344,105 @@ fn handle(mut req: tiny_http::Request, state: &(Mutex<FakeState>, Condvar)) {
         )
     );
     let calls_path = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json");
-    let answer = if let Some(number) = path.strip_prefix("/v2/PhoneNumbers/") {
+    let account_path = format!("/2010-04-01/Accounts/{ACCOUNT_SID}");
+    let authorized = received.authorization.as_deref() == Some(expected_auth.as_str());
+    let json = |status: u16, v: serde_json::Value| Scripted {
+        status,
+        body: v.to_string(),
+        headers: vec![],
+    };
+    let number_update = path
+        .strip_prefix(&format!("{account_path}/IncomingPhoneNumbers/"))
+        .and_then(|p| p.strip_suffix(".json"))
+        .map(str::to_string);
+    let answer = if !authorized
+        && (path.starts_with(&account_path) || path.starts_with("/v1/"))
+        && path != messages_path
+    {
+        Scripted::error(401, 20003, "Authenticate")
+    } else if path == format!("{account_path}.json") {
+        json(
+            200,
+            serde_json::json!({"sid": ACCOUNT_SID, "friendly_name": "Acme", "status": "active", "type": "Full"}),
+        )
+    } else if path == format!("{account_path}/IncomingPhoneNumbers.json") {
+        let want: Option<String> = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "PhoneNumber")
+            .map(|(_, v)| v.into_owned());
+        let list: Vec<&serde_json::Value> = st
+            .numbers
+            .iter()
+            .filter(|n| want.as_deref().is_none_or(|w| n["phone_number"] == w))
+            .collect();
+        json(
+            200,
+            serde_json::json!({"incoming_phone_numbers": list, "next_page_uri": null, "page": 0, "page_size": 50}),
+        )
+    } else if let (Some(pn), "POST") = (number_update, received.method.as_str()) {
+        let fields = [
+            ("VoiceUrl", "voice_url"),
+            ("VoiceMethod", "voice_method"),
+            ("StatusCallback", "status_callback"),
+            ("StatusCallbackMethod", "status_callback_method"),
+            ("SmsUrl", "sms_url"),
+            ("SmsMethod", "sms_method"),
+        ];
+        let form = received.form.clone();
+        match st.numbers.iter_mut().find(|n| n["sid"] == pn.as_str()) {
+            Some(n) => {
+                for (k, v) in &form {
+                    if let Some((_, key)) = fields.iter().find(|(f, _)| f == k) {
+                        n[*key] = serde_json::Value::String(v.clone());
+                    }
+                }
+                json(200, n.clone())
+            }
+            None => Scripted::error(404, 20404, "The requested resource was not found"),
+        }
+    } else if path == "/v1/Services" {
+        let list: Vec<&serde_json::Value> = st.services.iter().map(|(s, _)| s).collect();
+        json(
+            200,
+            serde_json::json!({"services": list, "meta": {"next_page_url": null, "page": 0, "page_size": 50, "key": "services"}}),
+        )
+    } else if let Some(rest) = path.strip_prefix("/v1/Services/") {
+        let (sid, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        match (st.services.iter().find(|(s, _)| s["sid"] == sid), tail) {
+            (None, _) => Scripted::error(404, 20404, "The requested resource was not found"),
+            (Some((_, pns)), "PhoneNumbers") => {
+                let list: Vec<serde_json::Value> = pns
+                    .iter()
+                    .map(|pn| {
+                        let number = st.numbers.iter().find(|n| n["sid"] == pn.as_str()).cloned().unwrap_or_default();
+                        serde_json::json!({"sid": pn, "service_sid": sid, "phone_number": number["phone_number"], "country_code": "US"})
+                    })
+                    .collect();
+                json(
+                    200,
+                    serde_json::json!({"phone_numbers": list, "meta": {"next_page_url": null, "key": "phone_numbers"}}),
+                )
+            }
+            (Some(_), "Compliance/Usa2p") => {
+                let list: Vec<&serde_json::Value> = st
+                    .campaigns
+                    .iter()
+                    .filter(|(s, _)| s == sid)
+                    .map(|(_, c)| c)
+                    .collect();
+                json(
+                    200,
+                    serde_json::json!({"compliance": list, "meta": {"next_page_url": null, "key": "compliance"}}),
+                )
+            }
+            (Some((service, _)), "") => json(200, service.clone()),
+            _ => Scripted::error(404, 20404, "The requested resource was not found"),
+        }
+    } else if let Some(bn) = path.strip_prefix("/v1/a2p/BrandRegistrations/") {
+        match st.brands.iter().find(|(b, _)| b == bn) {
+            Some((_, brand)) => json(200, brand.clone()),
+            None => Scripted::error(404, 20404, "The requested resource was not found"),
+        }
+    } else if let Some(number) = path.strip_prefix("/v2/PhoneNumbers/") {
         st.lookups += 1;
         let number = form_urlencoded::parse(format!("n={number}").as_bytes())
             .next()
@@ -575,6 +757,7 @@ kind = "twilio"
 account_sid = "{ACCOUNT_SID}"
 auth_token = "{AUTH_TOKEN}"
 api_base = "{api_base}"
+messaging_base = "{api_base}"
 # Tests do not wait out production delays: a second to settle, retries from 200 ms.
 settle_time = "1s"
 retry_backoff = "200ms""#
@@ -628,6 +811,20 @@ impl TestServer {
     /// Writes `config` to a temp dir and starts `textback serve` on it.
     pub fn start(config: &str) -> Self {
         Self::start_with_env(config, &[])
+    }
+
+    /// `textback serve` on the `textback.toml` already in `dir`.
+    pub fn start_in(dir: tempfile::TempDir) -> Self {
+        let config = dir.path().join("textback.toml");
+        let mut s = Self {
+            dir,
+            config,
+            url: String::new(),
+            child: None,
+            env: Vec::new(),
+        };
+        s.spawn();
+        s
     }
 
     /// [`TestServer::start`] with extra environment variables (systemd's NOTIFY_SOCKET, say).
