@@ -405,3 +405,85 @@ fn from_init_to_a_missed_call_texted() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Telnyx's v2 API as far as connect uses it: the number, its TeXML application and messaging profile,
+/// their current settings being the last PATCH sent (or what the portal set).
+fn fake_telnyx_account() -> FakeApi {
+    FakeApi::start(|req, before| {
+        let now = Duration::ZERO;
+        if req.header("Authorization") != Some("Bearer KEY0123") {
+            return (401, r#"{"errors":[{"code":"10009","title":"Authentication failed","detail":"The API key is invalid."}]}"#.into(), now);
+        }
+        let patched = |path: &str, key: &str, initial: serde_json::Value| {
+            before
+                .iter()
+                .rev()
+                .filter(|r| r.method == "PATCH" && r.path == path)
+                .find_map(|r| r.json().get(key).cloned())
+                .unwrap_or(initial)
+        };
+        let path = req.path.split('?').next().unwrap_or_default();
+        match (req.method.as_str(), path) {
+            ("GET", "/v2/phone_numbers") if req.path.contains("filter%5Bphone_number%5D=%2B16025550100") => (
+                200,
+                serde_json::json!({"data": [{"id": "1293384261075731499", "record_type": "phone_number", "phone_number": BUSINESS_NUMBER, "connection_id": "APP1", "messaging_profile_id": "PROF1", "status": "active"}], "meta": {"total_results": 1}}).to_string(),
+                now,
+            ),
+            ("GET", "/v2/phone_numbers") => (200, r#"{"data":[],"meta":{"total_results":0}}"#.into(), now),
+            ("GET", "/v2/texml_applications/APP1") => (
+                200,
+                serde_json::json!({"data": {"id": "APP1", "record_type": "texml_application", "friendly_name": "front desk",
+                    "voice_url": patched("/v2/texml_applications/APP1", "voice_url", serde_json::json!("https://old.example.com/voice")),
+                    "status_callback": patched("/v2/texml_applications/APP1", "status_callback", serde_json::Value::Null)}}).to_string(),
+                now,
+            ),
+            ("GET", "/v2/messaging_profiles/PROF1") => (
+                200,
+                serde_json::json!({"data": {"id": "PROF1", "record_type": "messaging_profile", "name": "Acme",
+                    "webhook_url": patched("/v2/messaging_profiles/PROF1", "webhook_url", serde_json::Value::Null),
+                    "webhook_api_version": patched("/v2/messaging_profiles/PROF1", "webhook_api_version", serde_json::json!("1"))}}).to_string(),
+                now,
+            ),
+            ("PATCH", "/v2/texml_applications/APP1" | "/v2/messaging_profiles/PROF1") => (200, format!(r#"{{"data":{}}}"#, req.body), now),
+            _ => (404, r#"{"errors":[{"code":"10005","title":"Resource not found"}]}"#.into(), now),
+        }
+    })
+}
+
+#[test]
+fn connect_points_a_telnyx_number_through_its_application_and_profile() {
+    let fake = fake_telnyx_account();
+    let providers = format!(
+        "[providers.tx]\nkind = \"telnyx\"\napi_key = \"KEY0123\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\napi_base = \"{}\"",
+        fake.url
+    );
+    let s = TestServer::start(&config_with(&providers, "0s", ""));
+    let (code, out, err) = run(&s, &["connect", "--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for want in [
+        &format!("voice_url: https://old.example.com/voice -> {PUBLIC_URL}/hooks/tx/voice"),
+        &format!("status_callback: (not set) -> {PUBLIC_URL}/hooks/tx/call-status"),
+        &format!("webhook_url: (not set) -> {PUBLIC_URL}/hooks/tx/events"),
+        "webhook_api_version: 1 -> 2",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(fake.requests("PATCH", "/v2/").is_empty());
+    let (code, out, err) = run(&s, &["connect"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let app = &fake.requests("PATCH", "/v2/texml_applications/APP1")[0];
+    assert_eq!(
+        app.json()["voice_url"],
+        format!("{PUBLIC_URL}/hooks/tx/voice")
+    );
+    let profile = &fake.requests("PATCH", "/v2/messaging_profiles/PROF1")[0];
+    assert_eq!(profile.json()["webhook_api_version"], "2");
+    let (code, out, _) = run(&s, &["connect"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("already points at this server"), "{out}");
+    assert_eq!(
+        fake.requests("PATCH", "/v2/").len(),
+        2,
+        "running it twice changes nothing"
+    );
+}

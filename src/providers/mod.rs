@@ -430,6 +430,8 @@ pub struct Wants {
 /// One setting of a number at the provider that `connect` changes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Change {
+    /// The provider's id of what holds the setting: the number, or an application or profile it uses.
+    pub target: String,
     /// The provider's name for it (`VoiceUrl`).
     pub field: &'static str,
     /// Its value now (empty when unset).

@@ -432,6 +432,10 @@ impl Provider for Telnyx {
         ))
     }
 
+    fn setup(&self) -> Option<&dyn super::NumberSetup> {
+        Some(self)
+    }
+
     fn explain(&self, code: &str) -> Option<&'static str> {
         Some(match code {
             "40300" => "the recipient replied STOP to this number; they must text START first",
@@ -458,6 +462,200 @@ impl Provider for Telnyx {
                 ],
             ),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Number set-up (PROVIDERS-MORE.md §2.5): the number's TeXML application takes its calls, its messaging
+// profile's webhook its texts. `connect` points those at this server; it does not create or reassign them.
+
+impl Telnyx {
+    fn refused(status: u16, body: &str) -> super::SetupError {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let (code, detail) = first_error(&value);
+        let what = detail.or(code).unwrap_or_else(|| format!("HTTP {status}"));
+        super::SetupError::Refused(match status {
+            401 | 403 => format!(
+                "Telnyx refused the API key (HTTP {status}: {what}): check api_key in textback.toml"
+            ),
+            _ => format!("Telnyx answered HTTP {status}: {what}"),
+        })
+    }
+
+    fn call_api(
+        &self,
+        req: ureq::Request,
+        body: Option<serde_json::Value>,
+    ) -> Result<(serde_json::Value, Option<std::time::SystemTime>), super::SetupError> {
+        let req = req.set("Authorization", &format!("Bearer {}", self.api_key));
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match result {
+            Ok(resp) => {
+                let date = resp
+                    .header("Date")
+                    .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+                    .map(std::time::SystemTime::from);
+                let value = resp.into_json().map_err(|e| {
+                    super::SetupError::Unreachable(format!("Telnyx answered nonsense: {e}"))
+                })?;
+                Ok((value, date))
+            }
+            Err(ureq::Error::Status(status, resp)) => Err(Self::refused(
+                status,
+                &resp.into_string().unwrap_or_default(),
+            )),
+            Err(ureq::Error::Transport(t)) => Err(super::SetupError::Unreachable(format!(
+                "cannot reach Telnyx: {t}"
+            ))),
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<serde_json::Value, super::SetupError> {
+        let url = format!("{}/v2/{path}", self.api_base);
+        Ok(self.call_api(self.agent.get(&url), None)?.0)
+    }
+
+    /// The object of `path`'s answer, or `None` when Telnyx has no such thing.
+    fn object(&self, path: &str) -> Result<Option<serde_json::Value>, super::SetupError> {
+        match self.get(path) {
+            Ok(v) => Ok(v.get("data").cloned()),
+            Err(super::SetupError::Refused(why)) if why.contains("HTTP 404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl super::NumberSetup for Telnyx {
+    fn account(&self) -> Result<Option<std::time::SystemTime>, super::SetupError> {
+        let url = format!("{}/v2/phone_numbers?page[size]=1", self.api_base);
+        Ok(self.call_api(self.agent.get(&url), None)?.1)
+    }
+
+    fn plan(
+        &self,
+        number: &str,
+        wants: super::Wants,
+    ) -> Result<super::NumberPlan, super::SetupError> {
+        let encoded: String = form_urlencoded::byte_serialize(number.as_bytes()).collect();
+        let list = self.get(&format!("phone_numbers?filter%5Bphone_number%5D={encoded}"))?;
+        let found = list
+            .get("data")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|d| d.iter().find(|n| text(n, "phone_number").as_deref() == Some(number)))
+            .cloned()
+            .ok_or_else(|| {
+                super::SetupError::Refused(format!(
+                    "{number} is not a number of this Telnyx account: buy or port it, or correct `numbers` in textback.toml"
+                ))
+            })?;
+        let id = text(&found, "id").unwrap_or_default();
+        let mut changes = Vec::new();
+        let mut blockers = Vec::new();
+        let mut compare = |target: &str,
+                           obj: &serde_json::Value,
+                           field: &'static str,
+                           key: &str,
+                           wanted: String| {
+            let now = text(obj, key).unwrap_or_default();
+            if now != wanted {
+                changes.push(super::Change {
+                    target: target.to_string(),
+                    field,
+                    now,
+                    wanted,
+                });
+            }
+        };
+        if wants.calls {
+            let app = text(&found, "connection_id").filter(|c| !c.is_empty());
+            match app {
+                None => blockers.push(format!(
+                    "it has no voice connection: create a TeXML application with Voice URL {}/voice and assign the number to it",
+                    self.hooks
+                )),
+                Some(app) => match self.object(&format!("texml_applications/{app}"))? {
+                    Some(texml) => {
+                        compare(&app, &texml, "voice_url", "voice_url", format!("{}/voice", self.hooks));
+                        compare(
+                            &app,
+                            &texml,
+                            "status_callback",
+                            "status_callback",
+                            format!("{}/call-status", self.hooks),
+                        );
+                    }
+                    None => blockers.push(format!(
+                        "its calls go to connection {app}, which is not a TeXML application: set that connection's webhook URL (API v2) to {}/events by hand for Call Control reports, or assign the number to a TeXML application",
+                        self.hooks
+                    )),
+                },
+            }
+        }
+        if wants.texts {
+            match text(&found, "messaging_profile_id").filter(|p| !p.is_empty()) {
+                None => blockers.push(
+                    "it has no messaging profile: assign one in the portal (Messaging), then run connect again".into(),
+                ),
+                Some(profile) => match self.object(&format!("messaging_profiles/{profile}"))? {
+                    Some(p) => {
+                        compare(&profile, &p, "webhook_url", "webhook_url", format!("{}/events", self.hooks));
+                        compare(&profile, &p, "webhook_api_version", "webhook_api_version", "2".into());
+                    }
+                    None => blockers.push(format!("its messaging profile {profile} cannot be read")),
+                },
+            }
+        }
+        Ok(super::NumberPlan {
+            number: number.to_string(),
+            id,
+            changes,
+            blockers,
+        })
+    }
+
+    fn apply(&self, plan: &super::NumberPlan) -> Result<(), super::SetupError> {
+        if !plan.blockers.is_empty() {
+            return Err(super::SetupError::Refused(plan.blockers.join("; ")));
+        }
+        let mut targets: Vec<&str> = plan.changes.iter().map(|c| c.target.as_str()).collect();
+        targets.dedup();
+        for target in targets {
+            let mut body = serde_json::Map::new();
+            let mut profile = false;
+            for c in plan.changes.iter().filter(|c| c.target == target) {
+                profile |= c.field.starts_with("webhook_");
+                body.insert(
+                    c.field.to_string(),
+                    serde_json::Value::String(c.wanted.clone()),
+                );
+            }
+            let kind = if profile {
+                "messaging_profiles"
+            } else {
+                "texml_applications"
+            };
+            let url = format!("{}/v2/{kind}/{target}", self.api_base);
+            self.call_api(
+                self.agent.request("PATCH", &url),
+                Some(serde_json::Value::Object(body)),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn a2p(&self, number: &str) -> Vec<super::Check> {
+        if !number.starts_with("+1") {
+            return vec![super::Check::ok(format!(
+                "{number}: A2P 10DLC registration applies to US numbers only"
+            ))];
+        }
+        vec![super::Check::warn(
+            format!("{number}: 10DLC registration is not checked from here for Telnyx"),
+            "make sure the number's messaging profile is in a registered 10DLC campaign (portal: Messaging, 10DLC)",
+        )]
     }
 }
 

@@ -184,7 +184,12 @@ impl NumberSetup for Twilio {
                 } else {
                     now == wanted
                 };
-                (!same).then_some(Change { field, now, wanted })
+                (!same).then(|| Change {
+                    target: id.clone(),
+                    field,
+                    now,
+                    wanted,
+                })
             })
             .collect();
         let mut blockers = Vec::new();
