@@ -487,3 +487,86 @@ fn connect_points_a_telnyx_number_through_its_application_and_profile() {
         "running it twice changes nothing"
     );
 }
+
+#[test]
+fn the_setup_page_checks_connects_and_sends_a_test_text() {
+    let fake = FakeTwilio::start();
+    fake.add_number(BUSINESS_NUMBER, &[]);
+    let (config, url) = reachable_config(&fake.url);
+    let s = TestServer::start(&config);
+    add_user(&s, "olive", &["--role", "owner"]);
+    add_user(&s, "stan", &["--role", "staff"]);
+    let mut staff = Browser::new(&s);
+    staff.login("stan", PASSWORD);
+    assert!(
+        !staff.get("/").body.contains("href=\"/golive\""),
+        "staff see no Setup tab"
+    );
+    assert_eq!(staff.get("/golive").status, 403);
+
+    let mut b = Browser::new(&s);
+    b.login("olive", PASSWORD);
+    assert!(b.get("/").body.contains("href=\"/golive\""));
+    let page = b.get("/golive");
+    assert_eq!(page.status, 200);
+    for want in [
+        "<strong>fail</strong> +16025550100 does not point at this server",
+        "Fix: run textback connect",
+        &format!("<strong>ok</strong> a request signed for main round-trips through {url}"),
+        "Connect my numbers",
+    ] {
+        assert!(page.body.contains(want), "{want:?} in:\n{}", page.body);
+    }
+    let csrf = Browser::csrf(&page);
+    let connected = b.post("/golive/connect", &[("csrf", &csrf)]);
+    assert_eq!(connected.status, 200);
+    assert!(connected.body.contains("  changed"), "{}", connected.body);
+    assert!(
+        connected
+            .body
+            .contains("<strong>ok</strong> +16025550100 (main) points at this server"),
+        "{}",
+        connected.body
+    );
+    assert_eq!(
+        fake.number(BUSINESS_NUMBER)["voice_url"],
+        format!("{url}/hooks/twilio/voice")
+    );
+
+    let queued = b.post(
+        "/golive/test-text",
+        &[
+            ("csrf", &csrf),
+            ("business", "acme"),
+            ("number", "+14805550191"),
+        ],
+    );
+    assert_eq!(queued.status, 303);
+    let at = queued.location.clone().unwrap();
+    assert!(at.starts_with("/golive/test/"), "{at}");
+    let sid = wait_for("the test text", 10, || {
+        s.text("SELECT provider_sid FROM messages WHERE to_number = '+14805550191' AND provider_sid IS NOT NULL")
+    });
+    assert!(b.get(&at).body.contains("waiting for the delivery receipt"));
+    let receipt = [
+        ("AccountSid", ACCOUNT_SID),
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "delivered"),
+        ("From", BUSINESS_NUMBER),
+        ("To", "+14805550191"),
+    ];
+    assert_eq!(
+        s.post_signed_with(
+            "/hooks/twilio/message-status",
+            &receipt,
+            AUTH_TOKEN,
+            &url,
+            &[]
+        )
+        .status,
+        200
+    );
+    assert!(b.get(&at).body.contains("delivered to +14805550191"));
+    // A message that is not a test text is not shown here.
+    assert_eq!(b.get("/golive/test/999").status, 404);
+}

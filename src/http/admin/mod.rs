@@ -8,6 +8,7 @@ mod assets;
 mod conversation;
 mod dashboard;
 mod directory;
+mod golive;
 mod inbox;
 mod live;
 mod session;
@@ -18,6 +19,7 @@ pub use assets::asset;
 pub use conversation::{act, conversation};
 pub use dashboard::dashboard;
 pub use directory::{contact_erase, contact_page, contact_save, contacts_csv, contacts_page};
+pub use golive::{golive, golive_connect, golive_test, golive_test_text};
 pub use inbox::inbox;
 pub use live::events;
 pub use session::{login, login_form, logout, setup, setup_form, MAX_NAME};
@@ -97,6 +99,7 @@ struct Chrome<'a> {
     nav: &'a str,
     flash: Option<&'a str>,
     simulator: bool,
+    owner: bool,
 }
 
 impl<'a> Chrome<'a> {
@@ -113,6 +116,7 @@ impl<'a> Chrome<'a> {
             nav,
             flash,
             simulator: !simulated(config, &signed.user).is_empty(),
+            owner: signed.user.role == "owner",
         }
     }
 
@@ -124,6 +128,7 @@ impl<'a> Chrome<'a> {
             nav: "",
             flash: None,
             simulator: false,
+            owner: false,
         }
     }
 }
