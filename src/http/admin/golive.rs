@@ -25,18 +25,6 @@ struct TestPage<'a> {
     delivered: bool,
 }
 
-fn owners_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
-    (signed.user.role != "owner").then(|| {
-        error_page(
-            state,
-            StatusCode::FORBIDDEN,
-            Some(signed),
-            "Owners only",
-            "Only an owner can set textback up.",
-        )
-    })
-}
-
 /// Runs the doctor's checks against the running server.
 async fn checks(state: &AppState) -> Result<Vec<Check>, HttpError> {
     let config = state.config.get();
@@ -100,7 +88,7 @@ pub async fn golive(
     let Some(signed) = signed_in(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    if let Some(refused) = owners_only(&state, &signed) {
+    if let Some(refused) = owner_only(&state, &signed) {
         return Ok(refused);
     }
     page(&state, &signed, None).await
@@ -127,7 +115,7 @@ pub async fn golive_connect(
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owners_only(&state, &signed) {
+    if let Some(refused) = owner_only(&state, &signed) {
         return Ok(refused);
     }
     let (config, providers) = (state.config.get(), state.providers.clone());
@@ -154,7 +142,7 @@ pub async fn golive_test_text(
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owners_only(&state, &signed) {
+    if let Some(refused) = owner_only(&state, &signed) {
         return Ok(refused);
     }
     let config = state.config.get();
@@ -165,17 +153,9 @@ pub async fn golive_test_text(
     else {
         return Ok(not_found(&state, &signed));
     };
-    let to = match crate::model::PhoneNumber::parse(&form.number) {
-        Ok(n) => n.to_string(),
-        Err(e) => {
-            return Ok(error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                Some(&signed),
-                "Not a number",
-                &e.to_string(),
-            ))
-        }
+    let to = match phone_or_page(&state, &signed, &form.number) {
+        Ok(n) => n,
+        Err(page) => return Ok(page),
     };
     let (store, now) = (state.store.clone(), state.clock.now());
     let id = web::block(move || crate::setup::queue_test(&store, &config, &biz, &to, now))
@@ -194,7 +174,7 @@ pub async fn golive_test(
     let Some(signed) = signed_in(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    if let Some(refused) = owners_only(&state, &signed) {
+    if let Some(refused) = owner_only(&state, &signed) {
         return Ok(refused);
     }
     let id = path.into_inner();

@@ -238,6 +238,34 @@ fn csrf_refused(state: &AppState, signed: Option<&Signed>) -> HttpResponse {
     )
 }
 
+/// Refuses a non-owner, with the page saying so.
+fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
+    (signed.user.role != "owner").then(|| {
+        error_page(
+            state,
+            StatusCode::FORBIDDEN,
+            Some(signed),
+            "Owners only",
+            "Only an owner can see and change settings or set textback up.",
+        )
+    })
+}
+
+/// A number typed in a form, in E.164, or the page that says why it is not one.
+fn phone_or_page(state: &AppState, signed: &Signed, raw: &str) -> Result<String, HttpResponse> {
+    crate::model::PhoneNumber::parse(raw)
+        .map(|n| n.to_string())
+        .map_err(|e| {
+            error_page(
+                state,
+                StatusCode::BAD_REQUEST,
+                Some(signed),
+                "Not a number",
+                &e.to_string(),
+            )
+        })
+}
+
 fn visible<'a>(config: &'a crate::config::Config, user: &User) -> Vec<&'a BusinessConfig> {
     config
         .businesses

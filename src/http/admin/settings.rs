@@ -180,18 +180,6 @@ fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
         .collect()
 }
 
-fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
-    (signed.user.role != "owner").then(|| {
-        error_page(
-            state,
-            StatusCode::FORBIDDEN,
-            Some(signed),
-            "Owners only",
-            "Only an owner can see and change settings.",
-        )
-    })
-}
-
 /// The settings as the file says them (what a save edits), with the file's version; the running
 /// configuration when there is no file.
 async fn from_file(

@@ -241,17 +241,9 @@ pub async fn simulator_act(
     else {
         return Ok(not_found(&state, &signed));
     };
-    let from = match crate::model::PhoneNumber::parse(&form.from) {
-        Ok(n) => n.to_string(),
-        Err(e) => {
-            return Ok(error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                Some(&signed),
-                "Not a number",
-                &e.to_string(),
-            ))
-        }
+    let from = match phone_or_page(&state, &signed, &form.from) {
+        Ok(n) => n,
+        Err(page) => return Ok(page),
     };
     let action = path.into_inner();
     let (public, now) = (state.public_url.clone(), state.clock.now());
