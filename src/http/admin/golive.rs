@@ -155,7 +155,7 @@ pub async fn golive_test_text(
     };
     let to = match phone_or_page(&state, &signed, &form.number) {
         Ok(n) => n,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let (store, now) = (state.store.clone(), state.clock.now());
     let id = web::block(move || crate::setup::queue_test(&store, &config, &biz, &to, now))

@@ -252,17 +252,21 @@ fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
 }
 
 /// A number typed in a form, in E.164, or the page that says why it is not one.
-fn phone_or_page(state: &AppState, signed: &Signed, raw: &str) -> Result<String, HttpResponse> {
+fn phone_or_page(
+    state: &AppState,
+    signed: &Signed,
+    raw: &str,
+) -> Result<String, Box<HttpResponse>> {
     crate::model::PhoneNumber::parse(raw)
         .map(|n| n.to_string())
         .map_err(|e| {
-            error_page(
+            Box::new(error_page(
                 state,
                 StatusCode::BAD_REQUEST,
                 Some(signed),
                 "Not a number",
                 &e.to_string(),
-            )
+            ))
         })
 }
 

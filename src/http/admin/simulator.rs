@@ -243,7 +243,7 @@ pub async fn simulator_act(
     };
     let from = match phone_or_page(&state, &signed, &form.from) {
         Ok(n) => n,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let action = path.into_inner();
     let (public, now) = (state.public_url.clone(), state.clock.now());
