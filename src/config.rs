@@ -1162,15 +1162,18 @@ pub fn parse(
 
 /// What reading a file's values into the schema found.
 struct Read {
-    /// The configuration, once everything wrong was taken out (`None` when something required is missing).
+    /// The configuration, once everything wrong was replaced or taken out (`None` when that did not get
+    /// it read).
     config: Option<Config>,
-    /// The keys taken out, by path.
+    /// The keys replaced or taken out, by path: what validation says of them is not news.
     removed: Vec<String>,
-    /// `(key path, problem)` for each value of the wrong type or shape and each unknown key.
+    /// `(key path, problem)` for each value of the wrong type or shape, unknown key and missing key.
     errors: Vec<(String, String)>,
 }
 
-/// Deserializes `text`, taking out each value serde refuses and trying again, so one run names them all.
+/// Deserializes `text`, reporting each value serde refuses and putting a harmless one of the expected
+/// type in its place (or taking it out: an unknown key), then reading again, so one run names every
+/// problem. Values keep their places, so every key path still points at the file as written.
 fn read_all(text: &str) -> Read {
     let mut current = text.to_string();
     let mut read = Read {
@@ -1190,25 +1193,26 @@ fn read_all(text: &str) -> Read {
         let Ok(doc) = toml_edit::Document::parse(current.clone()) else {
             break;
         };
-        let key = e
+        let table = e
             .span()
             .and_then(|span| key_at(&doc, span.start))
             .unwrap_or_default();
-        let message = explain(e.message().trim());
-        let missing = message.starts_with("missing field");
-        // A field missing because it was taken out has been reported already.
-        let echo = missing
-            && read
-                .removed
-                .iter()
-                .any(|r| missing_field(&message).is_some_and(|f| *r == join_key(&key, f)));
-        if !echo {
-            read.errors.push((key.clone(), message));
-        }
-        if missing || key.is_empty() {
+        let raw = e.message().trim().to_string();
+        let (key, fill) = match missing_field(&raw) {
+            // A required key is absent: said once (unless it was taken out here), then given a stand-in.
+            Some(field) => (join_key(&table, field), Some(toml_edit::Value::from(""))),
+            None => (table, placeholder(&raw)),
+        };
+        if !read.removed.contains(&key) {
+            read.errors.push((key.clone(), explain(&raw)));
+        } else if read.removed.iter().filter(|r| **r == key).count() > 2 {
+            // No stand-in satisfies it: stop rather than go round.
             break;
         }
-        let Some(next) = without_key(&current, &key) else {
+        if key.is_empty() {
+            break;
+        }
+        let Some(next) = patch_key(&current, &key, fill) else {
             break;
         };
         read.removed.push(key);
@@ -1230,8 +1234,35 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
-/// `text` with the value at `path` (`business[0].numbers[1]`) removed, or `None` when it is not there.
-fn without_key(text: &str, path: &str) -> Option<String> {
+/// A value of the type serde said it expected, to stand in for a wrong one; `None` to take it out.
+fn placeholder(message: &str) -> Option<toml_edit::Value> {
+    if message.starts_with("unknown field") {
+        return None;
+    }
+    if message.starts_with("a duration") || message.starts_with("invalid duration") {
+        return Some("1s".into());
+    }
+    if let Some(variants) = message
+        .split_once("expected one of `")
+        .or_else(|| message.split_once("expected `"))
+        .map(|(_, rest)| rest)
+    {
+        return variants.split('`').next().map(toml_edit::Value::from);
+    }
+    let expected = message.rsplit_once("expected ").map_or("", |(_, e)| e);
+    match expected {
+        "a string" => Some("".into()),
+        "a boolean" => Some(false.into()),
+        "a sequence" => Some(toml_edit::Value::Array(toml_edit::Array::new())),
+        e if e.starts_with('u') || e.starts_with('i') => Some(0i64.into()),
+        e if e.starts_with('f') => Some(0.0.into()),
+        _ => None,
+    }
+}
+
+/// `text` with the value at `path` (`business[0].numbers[1]`) replaced by `with`, or taken out when `with`
+/// is `None`; `None` when the path is not there.
+fn patch_key(text: &str, path: &str, with: Option<toml_edit::Value>) -> Option<String> {
     let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
     let (parent, last) = match path.rsplit_once('.') {
         Some((p, l)) => (Some(p), l),
@@ -1244,18 +1275,28 @@ fn without_key(text: &str, path: &str) -> Option<String> {
         }
     }
     let (name, index) = split_index(last);
-    match index {
-        None => {
-            if let Some(t) = item.as_table_like_mut() {
-                t.remove(name)?;
-            } else {
-                return None;
-            }
+    match (index, with) {
+        (None, Some(v)) => {
+            item.as_table_like_mut()?
+                .insert(name, toml_edit::Item::Value(v));
         }
-        Some(i) => {
+        (None, None) => {
+            item.as_table_like_mut()?.remove(name)?;
+        }
+        (Some(i), with) => {
             let list = item.get_mut(name)?;
             if let Some(a) = list.as_array_mut() {
-                (i < a.len()).then(|| a.remove(i))?;
+                if i >= a.len() {
+                    return None;
+                }
+                match with {
+                    Some(v) => {
+                        a.replace(i, v);
+                    }
+                    None => {
+                        a.remove(i);
+                    }
+                }
             } else if let Some(a) = list.as_array_of_tables_mut() {
                 (i < a.len()).then(|| a.remove(i))?;
             } else {
@@ -1299,7 +1340,7 @@ fn explain(message: &str) -> String {
     let hint = if message.contains("expected a boolean") {
         "write true or false, without quotes"
     } else if message.contains("expected a sequence") {
-        "write a list in brackets, e.g. [\"+16025550100\"]"
+        "write a list in brackets, e.g. [\"first\", \"second\"]"
     } else if message.contains("invalid type: integer")
         || message.contains("invalid type: floating point")
     {
@@ -2092,6 +2133,28 @@ numbers = ["+16025550100"]
             !got.iter().any(|e| e.contains("missing field `numbers`")),
             "{got:#?}"
         );
+    }
+
+    #[test]
+    fn a_bad_required_key_does_not_hide_the_problems_after_it() {
+        let text = "[providers.s]\nkind = \"simulator\"\n[[business]]\nid = 5\nname = \"A\"\nnumbers = [\n  \"+16025550100\",\n  5,\n  \"+16025550102\",\n  7,\n]\n[[business]]\nid = \"b\"\nname = 6\nnumbers = [\"+16025550300\"]\nring_timeout = 30\nkeywords = [{ words = 5, reply = \"On it\" }, { words = [\"go\"], reply = 6 }]\n";
+        let got = errors_of(text);
+        let want = [
+            "t.toml:4: business[0].id: invalid type: integer `5`, expected a string: write it in quotes",
+            "t.toml:8: business[0].numbers[1]: invalid type: integer `5`, expected a string",
+            "t.toml:10: business[0].numbers[3]: invalid type: integer `7`, expected a string",
+            "t.toml:14: business[1].name: invalid type: integer `6`, expected a string",
+            "t.toml:16: business[1].ring_timeout: a duration needs quotes and a unit",
+            "t.toml:17: business[1].keywords[0].words: invalid type: integer `5`, expected a sequence",
+            "t.toml:17: business[1].keywords[1].reply: invalid type: integer `6`, expected a string",
+        ];
+        for w in want {
+            assert!(
+                got.iter().any(|e| e.starts_with(w)),
+                "wanted {w:?}\ngot {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{got:#?}");
     }
 
     #[test]

@@ -334,6 +334,8 @@ pub enum Purpose {
     Confirmation,
     /// An alert to staff.
     Alert,
+    /// A test text to the operator's own phone (`send-test`, the Setup page).
+    Test,
 }
 
 impl Purpose {
@@ -347,6 +349,7 @@ impl Purpose {
             Self::Keyword => "keyword",
             Self::Confirmation => "confirmation",
             Self::Alert => "alert",
+            Self::Test => "test",
         }
     }
     /// Parses the stored name.
@@ -359,13 +362,17 @@ impl Purpose {
             "keyword" => Some(Self::Keyword),
             "confirmation" => Some(Self::Confirmation),
             "alert" => Some(Self::Alert),
+            "test" => Some(Self::Test),
             _ => None,
         }
     }
     /// Whether the message may go to a contact who opted out (CTIA: the HELP answer and the one opt-out
     /// confirmation may; alerts go to staff, not to the contact).
     pub fn allowed_after_opt_out(self) -> bool {
-        matches!(self, Self::Help | Self::Confirmation | Self::Alert)
+        matches!(
+            self,
+            Self::Help | Self::Confirmation | Self::Alert | Self::Test
+        )
     }
 
     /// Whether it is an automatic text to a contact: counted by the daily cap.

@@ -88,11 +88,12 @@ impl Live {
     }
 
     /// Gives the built-in defaults a file: writes `config::EXAMPLE` (which spells out exactly the defaults)
-    /// to `path`, never over an existing file, and edits it from then on. Returns the file's absolute path.
-    pub fn adopt_file(&self, path: &Path) -> Result<PathBuf, SaveError> {
+    /// to `path`, never over an existing file, and edits it from then on. Returns the file's absolute path
+    /// and whether this call wrote it (a concurrent first save may have).
+    pub fn adopt_file(&self, path: &Path) -> Result<(PathBuf, bool), SaveError> {
         let _one_at_a_time = self.lock();
         if let Some(existing) = self.path() {
-            return Ok(existing);
+            return Ok((existing, false));
         }
         settings::write_new(path, config::EXAMPLE)?;
         let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -100,7 +101,7 @@ impl Live {
             Ok(mut p) => *p = Some(absolute.clone()),
             Err(poisoned) => *poisoned.into_inner() = Some(absolute.clone()),
         }
-        Ok(absolute)
+        Ok((absolute, true))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -60,19 +60,25 @@ pub enum SaveError {
 }
 
 /// Writes a new file at `path` holding `text`, readable by its owner and group only, and never over an
-/// existing file.
+/// existing file. It appears whole or not at all: written to a temporary file beside it first, then linked
+/// into place (which fails if something is there).
 pub fn write_new(path: &Path, text: &str) -> Result<(), SaveError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".textback.toml.new-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o640)
-        .open(path)
-        .map_err(|e| SaveError::Io(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| SaveError::Io(format!("cannot write {}: {e}", path.display())))
+        .open(&temp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::hard_link(&temp, path));
+    let _ = std::fs::remove_file(&temp);
+    written.map_err(|e| SaveError::Io(format!("cannot create {}: {e}", path.display())))
 }
 
 /// A short fingerprint of the file's text, carried by the form to detect a stale save.

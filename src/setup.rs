@@ -11,6 +11,10 @@ use std::time::{Duration, SystemTime};
 
 /// Cell voicemail commonly picks up after 20 to 25 s: a forwarded call that rings longer is answered by it.
 const VOICEMAIL_PICKUP_SECS: u64 = 20;
+/// How long `textback doctor` may spend asking providers.
+pub const DOCTOR_BUDGET: Duration = Duration::from_secs(120);
+/// How long the Setup page may: reverse proxies give up on a page after about a minute.
+pub const PAGE_BUDGET: Duration = Duration::from_secs(25);
 /// Signed webhooks (Telnyx, PBX reports, the phone) are refused when their time is 5 minutes off.
 const MAX_SKEW: Duration = Duration::from_secs(300);
 /// A clock this far off is worth a warning before it is worth a failure.
@@ -82,6 +86,11 @@ pub fn connect(
     businesses: &[&BusinessConfig],
     apply: bool,
 ) -> Vec<NumberStep> {
+    let managed: Vec<String> = config
+        .businesses
+        .iter()
+        .flat_map(|b| b.numbers.iter().cloned())
+        .collect();
     let mut steps = Vec::new();
     for biz in businesses {
         for (account, wants) in accounts_of(config, biz) {
@@ -92,7 +101,7 @@ pub fn connect(
                 continue;
             };
             for number in &biz.numbers {
-                let plan = setup.plan(number, wants).and_then(|plan| {
+                let plan = setup.plan(number, wants, &managed).and_then(|plan| {
                     if apply && plan.blockers.is_empty() && !plan.changes.is_empty() {
                         setup.apply(&plan)?;
                     }
@@ -356,7 +365,8 @@ fn loopback(url: &str) -> bool {
     matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
 }
 
-/// Every check `doctor` runs, in order.
+/// Every check `doctor` runs, in order, within `budget`: the checks that ask providers stop there (with a
+/// line saying so), so a slow provider never holds the Setup page or a terminal for long.
 pub fn doctor(
     config: &Config,
     source: &str,
@@ -364,16 +374,29 @@ pub fn doctor(
     store: &Store,
     providers: &Providers,
     http: &ureq::Agent,
-    now: SystemTime,
+    budget: Duration,
 ) -> Vec<Check> {
-    let millis = crate::clock::to_millis(now);
+    let started = std::time::Instant::now();
+    let out_of_time = |checks: &mut Vec<Check>| {
+        let over = started.elapsed() > budget;
+        if over {
+            checks.push(Check::warn(
+                format!(
+                    "checks stopped after {}s: providers answered slowly, the rest were not run",
+                    budget.as_secs()
+                ),
+                "run textback doctor again, or look at the provider's status page",
+            ));
+        }
+        over
+    };
     let mut checks = vec![
         Check::ok(format!(
             "config: {source} is valid ({} business(es), {} provider account(s))",
             config.businesses.len(),
             config.providers.len()
         )),
-        database_check(store, database, millis),
+        database_check(store, database, crate::clock::to_millis(SystemTime::now())),
         disk_check(database),
     ];
     let used: Vec<&BusinessConfig> = config.businesses.iter().collect();
@@ -391,13 +414,17 @@ pub fn doctor(
             let Some(setup) = provider.setup() else {
                 continue;
             };
+            if out_of_time(&mut checks) {
+                return checks;
+            }
             match setup.account() {
                 Ok(date) => {
                     checks.push(Check::ok(format!(
                         "account {account:?} accepts its credentials"
                     )));
+                    // Compared with the clock when the answer came, not when the checks began.
                     if let Some(date) = date {
-                        checks.push(clock_check(account, date, now));
+                        checks.push(clock_check(account, date, SystemTime::now()));
                     }
                 }
                 Err(e) => checks.push(Check::fail(
@@ -406,6 +433,9 @@ pub fn doctor(
                 )),
             }
         }
+    }
+    if out_of_time(&mut checks) {
+        return checks;
     }
     for step in connect(config, providers, &used, false) {
         checks.push(match step.plan {
@@ -445,16 +475,25 @@ pub fn doctor(
             urls.join(", ")
         )));
     }
+    if out_of_time(&mut checks) {
+        return checks;
+    }
     checks.extend(public_url_checks(config, providers, http));
     for biz in &used {
         checks.push(ring_check(biz));
-        let texts = config.sms_provider_name(biz);
-        if let Some(setup) = providers.get(texts) {
-            if let Some(setup) = setup.setup() {
-                for number in &biz.numbers {
-                    checks.extend(setup.a2p(number));
-                }
+    }
+    for biz in &used {
+        let Some(provider) = providers.get(config.sms_provider_name(biz)) else {
+            continue;
+        };
+        let Some(setup) = provider.setup() else {
+            continue;
+        };
+        for number in &biz.numbers {
+            if out_of_time(&mut checks) {
+                return checks;
             }
+            checks.extend(setup.a2p(number));
         }
     }
     checks
@@ -526,7 +565,7 @@ pub fn run_doctor(loaded: &crate::config::Loaded) -> anyhow::Result<(String, boo
         &store,
         &providers,
         &http,
-        SystemTime::now(),
+        DOCTOR_BUDGET,
     );
     Ok(render_checks(&checks))
 }
@@ -617,7 +656,7 @@ pub fn queue_test(
             None,
             &to,
             &test_text(&biz),
-            crate::model::Purpose::Alert,
+            crate::model::Purpose::Test,
             now,
             now,
         )

@@ -104,7 +104,7 @@ pub fn code(text: &str) -> String {
             out.push_str(part);
         }
     }
-    // An odd number of backticks: the last one had no partner; it was dropped with the split.
+    // An unpaired backtick drops out with the split, and the text after it shows as code.
     out
 }
 

@@ -181,7 +181,7 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
         assert!(out.contains(want), "{want:?} in:\n{out}");
     }
 
-    // A public URL that is not what the proxy forwards: the signed round trip fails and says why.
+    // A public URL with a path the proxy does not forward: the health check says so.
     let moved = config.replace(
         &format!("public_url = \"{url}\""),
         &format!("public_url = \"{url}/textback\""),
@@ -193,6 +193,89 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
         out.contains(&format!("FAIL  {url}/textback/healthz answered HTTP 404")),
         "{out}"
     );
+}
+
+#[test]
+fn doctor_catches_a_public_url_providers_would_sign_differently() {
+    // The server believes it is reached as http://localhost:PORT; the file (and so what a provider would
+    // be told) says http://127.0.0.1:PORT. Health answers, but signatures over the one do not check out
+    // against the other.
+    let fake = FakeTwilio::start();
+    fake.add_number(BUSINESS_NUMBER, &[]);
+    let (config, url) = reachable_config(&fake.url);
+    let port = url.rsplit(':').next().unwrap();
+    let s = TestServer::start(&config.replace(&url, &format!("http://localhost:{port}")));
+    std::fs::write(&s.config, &config).unwrap();
+    let (code, out, _) = run(&s, &["doctor"]);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains(&format!(
+            "ok    public_url {url} reaches a healthy textback"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "FAIL  a request signed for main over {url}/hooks/main/ping was refused"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: server.public_url must be exactly the URL providers call"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_ping_is_answered_only_when_signed_and_changes_nothing() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    let p = [("AccountSid", ACCOUNT_SID)];
+    assert_eq!(s.post_form("/hooks/main/ping", &p, &[]).status, 403);
+    assert_eq!(
+        s.post_form("/hooks/main/ping", &p, &[("X-Twilio-Signature", "forged")])
+            .status,
+        403
+    );
+    let r = s.post_signed("/hooks/main/ping", &p);
+    assert_eq!((r.status, r.body.as_str()), (200, "pong\n"));
+    assert_eq!(s.count("SELECT COUNT(*) FROM calls"), 0);
+    assert_eq!(s.count("SELECT COUNT(*) FROM webhook_tokens"), 0);
+    assert_eq!(s.count("SELECT COUNT(*) FROM messages"), 0);
+}
+
+#[test]
+fn doctor_stops_asking_providers_when_out_of_time() {
+    let fake = FakeTwilio::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = textback::config::parse(
+        &twilio_config(&fake.url, "0s", ""),
+        None,
+        &textback::providers::rules(),
+    )
+    .unwrap();
+    let database = dir.path().join("t.db");
+    let store = textback::store::Store::open(&database).unwrap();
+    let providers = textback::providers::Providers::from_config(
+        &config,
+        &textback::providers::SimulatorToken::default(),
+    );
+    let http = ureq::agent();
+    let checks = textback::setup::doctor(
+        &config,
+        "t.toml",
+        &database,
+        &store,
+        &providers,
+        &http,
+        Duration::ZERO,
+    );
+    let last = checks.last().unwrap();
+    assert!(
+        last.what.starts_with("checks stopped after 0s"),
+        "{checks:#?}"
+    );
+    assert!(fake.received().is_empty(), "no provider was asked");
 }
 
 #[test]
@@ -336,7 +419,7 @@ fn from_init_to_a_missed_call_texted() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(cli(dir.path(), &["init"]).0, 0);
     // The edits the README's "Go live" asks for: the account, the public URL, the number.
-    let (reachable, url) = reachable_config(&fake.url);
+    let (_, url) = reachable_config(&fake.url);
     let port = url.rsplit(':').next().unwrap();
     let text = std::fs::read_to_string(dir.path().join("textback.toml"))
         .unwrap()
@@ -352,7 +435,6 @@ fn from_init_to_a_missed_call_texted() {
         .replace("text_delay = \"20s\"", "text_delay = \"0s\"")
         .replace("ring_timeout = \"20s\"", "ring_timeout = \"18s\"")
         .replace("quiet_hours = \"21:00-08:00\"", "quiet_hours = \"\"");
-    assert!(reachable.contains(&url));
     std::fs::write(dir.path().join("textback.toml"), &text).unwrap();
     let (code, out, err) = cli(dir.path(), &["check-config"]);
     assert_eq!(code, 0, "{out}{err}\n{text}");
@@ -408,8 +490,8 @@ fn from_init_to_a_missed_call_texted() {
 
 /// Telnyx's v2 API as far as connect uses it: the number, its TeXML application and messaging profile,
 /// their current settings being the last PATCH sent (or what the portal set).
-fn fake_telnyx_account() -> FakeApi {
-    FakeApi::start(|req, before| {
+fn fake_telnyx_account(shared_with: Option<&'static str>) -> FakeApi {
+    FakeApi::start(move |req, before| {
         let now = Duration::ZERO;
         if req.header("Authorization") != Some("Bearer KEY0123") {
             return (401, r#"{"errors":[{"code":"10009","title":"Authentication failed","detail":"The API key is invalid."}]}"#.into(), now);
@@ -424,16 +506,24 @@ fn fake_telnyx_account() -> FakeApi {
         };
         let path = req.path.split('?').next().unwrap_or_default();
         match (req.method.as_str(), path) {
-            ("GET", "/v2/phone_numbers") if req.path.contains("filter%5Bphone_number%5D=%2B16025550100") => (
-                200,
-                serde_json::json!({"data": [{"id": "1293384261075731499", "record_type": "phone_number", "phone_number": BUSINESS_NUMBER, "connection_id": "APP1", "messaging_profile_id": "PROF1", "status": "active"}], "meta": {"total_results": 1}}).to_string(),
-                now,
-            ),
+            ("GET", "/v2/phone_numbers")
+                if req.path.contains("filter%5Bphone_number%5D=16025550100")
+                    || req.path.contains("filter%5Bconnection_id%5D=APP1")
+                    || req.path.contains("filter%5Bmessaging_profile_id%5D=PROF1") =>
+            {
+                let ours = serde_json::json!({"id": "1293384261075731499", "record_type": "phone_number", "phone_number": BUSINESS_NUMBER, "connection_id": "APP1", "messaging_profile_id": "PROF1", "status": "active"});
+                let mut data = vec![ours];
+                if let (Some(other), false) = (shared_with, req.path.contains("filter%5Bphone_number%5D")) {
+                    data.push(serde_json::json!({"id": "99", "phone_number": other, "connection_id": "APP1", "messaging_profile_id": "PROF1"}));
+                }
+                (200, serde_json::json!({"data": data, "meta": {"total_results": 1}}).to_string(), now)
+            }
             ("GET", "/v2/phone_numbers") => (200, r#"{"data":[],"meta":{"total_results":0}}"#.into(), now),
             ("GET", "/v2/texml_applications/APP1") => (
                 200,
                 serde_json::json!({"data": {"id": "APP1", "record_type": "texml_application", "friendly_name": "front desk",
                     "voice_url": patched("/v2/texml_applications/APP1", "voice_url", serde_json::json!("https://old.example.com/voice")),
+                    "voice_method": "post", "status_callback_method": "post",
                     "status_callback": patched("/v2/texml_applications/APP1", "status_callback", serde_json::Value::Null)}}).to_string(),
                 now,
             ),
@@ -452,7 +542,7 @@ fn fake_telnyx_account() -> FakeApi {
 
 #[test]
 fn connect_points_a_telnyx_number_through_its_application_and_profile() {
-    let fake = fake_telnyx_account();
+    let fake = fake_telnyx_account(None);
     let providers = format!(
         "[providers.tx]\nkind = \"telnyx\"\napi_key = \"KEY0123\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\napi_base = \"{}\"",
         fake.url
@@ -567,6 +657,42 @@ fn the_setup_page_checks_connects_and_sends_a_test_text() {
         200
     );
     assert!(b.get(&at).body.contains("delivered to +14805550191"));
-    // A message that is not a test text is not shown here.
+    // A message that is not a test text (here a text-back) is not shown here.
+    let call = voice("CA-golive-1", CALLER);
+    assert_eq!(
+        s.post_signed_with("/hooks/twilio/voice", &borrow(&call), AUTH_TOKEN, &url, &[])
+            .status,
+        200
+    );
+    let mut dial = voice("CA-golive-1", CALLER);
+    dial.push(("DialCallStatus", "no-answer".into()));
+    assert_eq!(
+        s.post_signed_with("/hooks/twilio/dial", &borrow(&dial), AUTH_TOKEN, &url, &[])
+            .status,
+        200
+    );
+    let textback = wait_for("the text-back", 10, || {
+        s.text("SELECT CAST(id AS TEXT) FROM messages WHERE purpose = 'textback'")
+    });
+    assert_eq!(b.get(&format!("/golive/test/{textback}")).status, 404);
     assert_eq!(b.get("/golive/test/999").status, 404);
+}
+
+#[test]
+fn connect_will_not_move_a_telnyx_number_textback_does_not_answer_for() {
+    let fake = fake_telnyx_account(Some("+16025550999"));
+    let providers = format!(
+        "[providers.tx]\nkind = \"telnyx\"\napi_key = \"KEY0123\"\npublic_key = \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\napi_base = \"{}\"",
+        fake.url
+    );
+    let s = TestServer::start(&config_with(&providers, "0s", ""));
+    let (code, out, _) = run(&s, &["connect"]);
+    assert_ne!(code, 0, "{out}");
+    for want in [
+        "refused: its TeXML application APP1 also takes the calls of +16025550999",
+        "refused: its messaging profile PROF1 also carries the texts of +16025550999",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(fake.requests("PATCH", "/v2/").is_empty());
 }

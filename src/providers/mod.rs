@@ -469,8 +469,14 @@ pub enum SetupError {
 pub trait NumberSetup {
     /// Checks the account's credentials; returns the provider's clock (its `Date` header) when it sent one.
     fn account(&self) -> Result<Option<std::time::SystemTime>, SetupError>;
-    /// What pointing `number`'s webhooks (those in `wants`) at this server takes.
-    fn plan(&self, number: &str, wants: Wants) -> Result<NumberPlan, SetupError>;
+    /// What pointing `number`'s webhooks (those in `wants`) at this server takes. `managed` is every number
+    /// textback answers for: a change that would move any other number too is refused.
+    fn plan(
+        &self,
+        number: &str,
+        wants: Wants,
+        managed: &[String],
+    ) -> Result<NumberPlan, SetupError>;
     /// Makes a plan's changes. Refuses a plan with blockers.
     fn apply(&self, plan: &NumberPlan) -> Result<(), SetupError>;
     /// Whether `number` may text US mobiles (A2P 10DLC), as checks.

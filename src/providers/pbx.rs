@@ -425,9 +425,9 @@ impl Provider for Pbx {
 
     fn probe(&self, _url: &str) -> Option<super::Probe> {
         let body = "{}".to_string();
-        let headers = match (&self.token, &self.secret) {
-            (Some(token), _) => vec![("Authorization".into(), format!("Bearer {token}"))],
-            (None, Some(secret)) => {
+        // A signature expires in minutes; a bearer token is sent only when there is nothing else.
+        let headers = match (&self.secret, &self.token) {
+            (Some(secret), _) => {
                 let ts = super::unix_now().to_string();
                 vec![
                     (TIMESTAMP_HEADER.into(), ts.clone()),
@@ -437,6 +437,7 @@ impl Provider for Pbx {
                     ),
                 ]
             }
+            (None, Some(token)) => vec![("Authorization".into(), format!("Bearer {token}"))],
             (None, None) => return None,
         };
         Some(super::Probe {

@@ -538,9 +538,11 @@ impl super::NumberSetup for Telnyx {
         &self,
         number: &str,
         wants: super::Wants,
+        managed: &[String],
     ) -> Result<super::NumberPlan, super::SetupError> {
-        let encoded: String = form_urlencoded::byte_serialize(number.as_bytes()).collect();
-        let list = self.get(&format!("phone_numbers?filter%5Bphone_number%5D={encoded}"))?;
+        // Telnyx's filter takes digits only: anything else matches nothing.
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        let list = self.get(&format!("phone_numbers?filter%5Bphone_number%5D={digits}"))?;
         let found = list
             .get("data")
             .and_then(serde_json::Value::as_array)
@@ -554,38 +556,58 @@ impl super::NumberSetup for Telnyx {
         let id = text(&found, "id").unwrap_or_default();
         let mut changes = Vec::new();
         let mut blockers = Vec::new();
-        let mut compare = |target: &str,
-                           obj: &serde_json::Value,
-                           field: &'static str,
-                           key: &str,
-                           wanted: String| {
-            let now = text(obj, key).unwrap_or_default();
-            if now != wanted {
-                changes.push(super::Change {
-                    target: target.to_string(),
-                    field,
-                    now,
-                    wanted,
-                });
-            }
+        // The application and the profile serve every number assigned to them: changing one for a number
+        // textback does not answer for would take that number's calls or texts too.
+        let others = |filter: &str, value: &str| -> Result<Vec<String>, super::SetupError> {
+            let list = self.get(&format!(
+                "phone_numbers?filter%5B{filter}%5D={value}&page%5Bsize%5D=250"
+            ))?;
+            Ok(list
+                .get("data")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|n| text(n, "phone_number"))
+                .filter(|n| !managed.contains(n))
+                .collect())
         };
+        let mut compare =
+            |target: &str, obj: &serde_json::Value, field: &'static str, wanted: String| {
+                let now = text(obj, field).unwrap_or_default();
+                let same = if field.ends_with("_method") {
+                    now.eq_ignore_ascii_case(&wanted)
+                } else {
+                    now == wanted
+                };
+                if !same {
+                    changes.push(super::Change {
+                        target: target.to_string(),
+                        field,
+                        now,
+                        wanted,
+                    });
+                }
+            };
         if wants.calls {
-            let app = text(&found, "connection_id").filter(|c| !c.is_empty());
-            match app {
+            match text(&found, "connection_id").filter(|c| !c.is_empty()) {
                 None => blockers.push(format!(
                     "it has no voice connection: create a TeXML application with Voice URL {}/voice and assign the number to it",
                     self.hooks
                 )),
                 Some(app) => match self.object(&format!("texml_applications/{app}"))? {
                     Some(texml) => {
-                        compare(&app, &texml, "voice_url", "voice_url", format!("{}/voice", self.hooks));
-                        compare(
-                            &app,
-                            &texml,
-                            "status_callback",
-                            "status_callback",
-                            format!("{}/call-status", self.hooks),
-                        );
+                        let shared = others("connection_id", &app)?;
+                        if shared.is_empty() {
+                            compare(&app, &texml, "voice_url", format!("{}/voice", self.hooks));
+                            compare(&app, &texml, "voice_method", "post".into());
+                            compare(&app, &texml, "status_callback", format!("{}/call-status", self.hooks));
+                            compare(&app, &texml, "status_callback_method", "post".into());
+                        } else {
+                            blockers.push(format!(
+                                "its TeXML application {app} also takes the calls of {}, which textback does not answer for: give this number a TeXML application of its own",
+                                shared.join(", ")
+                            ));
+                        }
                     }
                     None => blockers.push(format!(
                         "its calls go to connection {app}, which is not a TeXML application: set that connection's webhook URL (API v2) to {}/events by hand for Call Control reports, or assign the number to a TeXML application",
@@ -601,8 +623,16 @@ impl super::NumberSetup for Telnyx {
                 ),
                 Some(profile) => match self.object(&format!("messaging_profiles/{profile}"))? {
                     Some(p) => {
-                        compare(&profile, &p, "webhook_url", "webhook_url", format!("{}/events", self.hooks));
-                        compare(&profile, &p, "webhook_api_version", "webhook_api_version", "2".into());
+                        let shared = others("messaging_profile_id", &profile)?;
+                        if shared.is_empty() {
+                            compare(&profile, &p, "webhook_url", format!("{}/events", self.hooks));
+                            compare(&profile, &p, "webhook_api_version", "2".into());
+                        } else {
+                            blockers.push(format!(
+                                "its messaging profile {profile} also carries the texts of {}, which textback does not answer for: give this number a messaging profile of its own",
+                                shared.join(", ")
+                            ));
+                        }
                     }
                     None => blockers.push(format!("its messaging profile {profile} cannot be read")),
                 },

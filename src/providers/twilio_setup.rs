@@ -132,10 +132,12 @@ impl Twilio {
                     return Ok(Some(service.clone()));
                 }
             }
+            // The credentials go only where they came from: a next page elsewhere is not followed.
             next = page
                 .get("meta")
                 .and_then(|m| m.get("next_page_url"))
                 .and_then(Value::as_str)
+                .filter(|u| u.starts_with(&format!("{base}/")))
                 .map(str::to_string);
         }
         Ok(None)
@@ -171,7 +173,12 @@ impl NumberSetup for Twilio {
         Ok(date)
     }
 
-    fn plan(&self, number: &str, wants: Wants) -> Result<NumberPlan, SetupError> {
+    fn plan(
+        &self,
+        number: &str,
+        wants: Wants,
+        _managed: &[String],
+    ) -> Result<NumberPlan, SetupError> {
         let found = self.find(number)?;
         let id = text(&found, "sid");
         let changes = self
@@ -212,7 +219,14 @@ impl NumberSetup for Twilio {
                     "its texts go to the TwiML App {app} (SmsApplicationSid), which overrides SmsUrl: in the console, configure the number's messaging with \"Webhook\""
                 ));
             }
-            if let Some(service) = self.service_of(&id)? {
+            // Credentials that may not read Messaging Services (a restricted API key) cannot tell; the
+            // doctor's 10DLC check says so.
+            let service = match self.service_of(&id) {
+                Ok(service) => service,
+                Err(SetupError::Refused(why)) if why.contains("HTTP 403") => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(service) = service {
                 let defers = service
                     .get("use_inbound_webhook_on_number")
                     .and_then(Value::as_bool)
@@ -300,6 +314,16 @@ impl NumberSetup for Twilio {
                 )]);
             };
             let sid = text(&service, "sid");
+            if service
+                .get("us_app_to_person_registered")
+                .and_then(Value::as_bool)
+                == Some(false)
+            {
+                return Ok(vec![Check::warn(
+                    format!("{number}: its Messaging Service {sid} is not registered for A2P 10DLC: US carriers filter its texts"),
+                    register,
+                )]);
+            }
             let (compliance, _) =
                 self.get(&format!("{base}/v1/Services/{sid}/Compliance/Usa2p"))?;
             let campaigns: Vec<Value> = compliance

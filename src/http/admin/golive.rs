@@ -45,7 +45,7 @@ async fn checks(state: &AppState) -> Result<Vec<Check>, HttpError> {
             &store,
             &providers,
             &http,
-            std::time::SystemTime::now(),
+            crate::setup::PAGE_BUDGET,
         )
     })
     .await
@@ -146,11 +146,12 @@ pub async fn golive_test_text(
         return Ok(refused);
     }
     let config = state.config.get();
-    let Some(biz) = config
-        .business(&form.business)
-        .or_else(|| config.businesses.first())
-        .cloned()
-    else {
+    let chosen = if form.business.is_empty() {
+        config.businesses.first()
+    } else {
+        config.business(&form.business)
+    };
+    let Some(biz) = chosen.cloned() else {
         return Ok(not_found(&state, &signed));
     };
     let to = match phone_or_page(&state, &signed, &form.number) {
@@ -179,8 +180,8 @@ pub async fn golive_test(
     }
     let id = path.into_inner();
     let m = read(&state, move |c| messages::get(c, id)).await?;
-    // Only the test texts this page queues (alerts with no contact) are shown here.
-    if m.purpose != crate::model::Purpose::Alert.as_str() || m.contact_id.is_some() {
+    // Only test texts are shown here.
+    if m.purpose != crate::model::Purpose::Test.as_str() {
         return Ok(not_found(&state, &signed));
     }
     let explain = m.error_code.as_deref().and_then(|code| {

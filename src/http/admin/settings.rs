@@ -292,22 +292,30 @@ pub async fn settings_save(
         .find(|(k, _)| k == "version")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    // On the built-in defaults the first save writes them to a file (`textback init`'s text), then edits it.
+    // On the built-in defaults the first save writes them to a file (`textback init`'s text) beside the
+    // database, where the next start from that folder finds it, then edits it.
     let mut written = None;
     let file = match state.running.path() {
         Some(file) => file,
         None => {
+            let target = state
+                .store
+                .path()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .join(crate::config::SEARCH_PATHS[0]);
             let running = std::sync::Arc::clone(&state.running);
-            let adopted = web::block(move || {
-                running.adopt_file(std::path::Path::new(crate::config::SEARCH_PATHS[0]))
-            })
-            .await
-            .map_err(|_| HttpError::BadRequest("the save did not finish".into()))?;
+            let adopted = web::block(move || running.adopt_file(&target))
+                .await
+                .map_err(|_| HttpError::BadRequest("the save did not finish".into()))?;
             match adopted {
-                Ok(file) => {
-                    tracing::info!(file = %file.display(), by = %signed.user.name, "wrote the built-in defaults to a config file");
-                    version = crate::settings::version(crate::config::EXAMPLE);
-                    written = Some(file.clone());
+                Ok((file, wrote)) => {
+                    if wrote {
+                        tracing::info!(file = %file.display(), by = %signed.user.name, "wrote the built-in defaults to a config file");
+                        version = crate::settings::version(crate::config::EXAMPLE);
+                        written = Some(file.clone());
+                    }
                     file
                 }
                 Err(e) => {
@@ -335,11 +343,17 @@ pub async fn settings_save(
         Ok(report) => {
             state.scheduler.wake();
             tracing::info!(by = %signed.user.name, business = index, changes = %report.summary(), "settings saved");
-            if let Some(file) = written {
-                let note = format!(
-                    "Saved and applied. The settings are now in {}: textback reads that file from now on, and at every start from this folder.",
+            if let Some(file) = &written {
+                let mut note = format!(
+                    "Saved and applied. The settings are now in {}: textback reads that file from now on, and at every start from its folder.",
                     file.display()
                 );
+                if !report.restart_needed.is_empty() {
+                    note.push_str(&format!(
+                        " It also changes {}, which take effect after a restart.",
+                        report.restart_needed.join(", ")
+                    ));
+                }
                 return settings_page(&state, &signed, StatusCode::OK, Some(&note), vec![]).await;
             }
             if report.restart_needed.is_empty() {
@@ -361,14 +375,14 @@ pub async fn settings_save(
         ),
         Err(e) => (StatusCode::BAD_REQUEST, vec![e.to_string()]),
     };
-    settings_page(
-        &state,
-        &signed,
-        status,
-        Some("Not saved: nothing was changed."),
-        errors,
-    )
-    .await
+    let flash = match &written {
+        Some(file) => format!(
+            "Not saved: the built-in defaults were written to {} unchanged, and your change was not applied.",
+            file.display()
+        ),
+        None => "Not saved: nothing was changed.".into(),
+    };
+    settings_page(&state, &signed, status, Some(&flash), errors).await
 }
 
 /// The preview request.
