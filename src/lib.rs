@@ -13,6 +13,7 @@ pub mod clientip;
 pub mod clock;
 pub mod config;
 pub mod country;
+pub mod display;
 pub mod events;
 pub mod hours;
 pub mod http;
