@@ -127,6 +127,39 @@ pub fn delivery(status: &str) -> &'static str {
     }
 }
 
+/// A text as HTML: escaped, with each http(s) address a link that opens apart and tells nothing of where
+/// it came from. Nothing else becomes markup.
+pub fn linkify(text: &str) -> String {
+    let escape = |s: &str| minijinja::HtmlEscape(s).to_string();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(start) = ["https://", "http://"]
+        .iter()
+        .filter_map(|p| rest.find(p))
+        .min()
+    {
+        out.push_str(&escape(&rest[..start]));
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+            .unwrap_or(tail.len());
+        // Punctuation that ends a sentence is not part of the address.
+        let url = tail[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'']);
+        let scheme_only = url == "https://" || url == "http://";
+        if scheme_only {
+            out.push_str(&escape(url));
+        } else {
+            let e = escape(url);
+            out.push_str(&format!(
+                "<a href=\"{e}\" rel=\"noopener noreferrer\" target=\"_blank\">{e}</a>"
+            ));
+        }
+        rest = &tail[url.len()..];
+    }
+    out.push_str(&escape(rest));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +220,21 @@ mod tests {
         ];
         for (n, biz, want) in cases {
             assert_eq!(phone(n, biz), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn links_are_links_and_nothing_else_is_markup() {
+        let cases = [
+            ("Book at https://book.example.com/acme.", "Book at <a href=\"https:&#x2f;&#x2f;book.example.com&#x2f;acme\" rel=\"noopener noreferrer\" target=\"_blank\">https:&#x2f;&#x2f;book.example.com&#x2f;acme</a>."),
+            ("<b>hi</b>", "&lt;b&gt;hi&lt;&#x2f;b&gt;"),
+            ("javascript:alert(1)", "javascript:alert(1)"),
+            ("see http://x.example/a?b=1&c=2 now", "see <a href=\"http:&#x2f;&#x2f;x.example&#x2f;a?b=1&amp;c=2\" rel=\"noopener noreferrer\" target=\"_blank\">http:&#x2f;&#x2f;x.example&#x2f;a?b=1&amp;c=2</a> now"),
+            ("https://\"onmouseover=\"x", "https:&#x2f;&#x2f;&quot;onmouseover=&quot;x"),
+            ("no links", "no links"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(linkify(text), want, "{text}");
         }
     }
 

@@ -238,6 +238,55 @@ fn csrf_refused(state: &AppState, signed: Option<&Signed>) -> HttpResponse {
     )
 }
 
+/// What became of a call, in a sentence: when its text-back leaves and with which script, or why it will
+/// not.
+pub(super) fn call_outcome(
+    call: &calls::Call,
+    due: Option<(Millis, String)>,
+    sent_with: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> String {
+    let at = crate::display::clock(call.started_at, tz);
+    let missed = || {
+        let why = call
+            .miss_reason
+            .as_deref()
+            .unwrap_or("missed")
+            .replace('-', " ");
+        format!("{at} call missed ({why})")
+    };
+    match (call.state.as_str(), call.textback.as_deref()) {
+        ("answered", _) => format!("{at} call answered: no text-back"),
+        ("ringing", _) => format!("{at} call ringing"),
+        (_, Some("scheduled")) => match due {
+            Some((when, script)) => format!(
+                "{}: text-back due at {} with {script}",
+                missed(),
+                crate::display::clock(when, tz)
+            ),
+            None => format!("{}: text-back being sent", missed()),
+        },
+        (_, Some("sent")) => match sent_with {
+            Some(script) => format!("{}: texted with {script}", missed()),
+            None => format!("{}: texted", missed()),
+        },
+        (_, Some("suppressed" | "cancelled")) => {
+            let reason = call.textback_reason.as_deref().unwrap_or_default();
+            let why = crate::model::SuppressReason::parse(reason).map_or(reason, |r| r.describe());
+            format!("{}: not texted: {why}", missed())
+        }
+        (_, Some(other)) => format!(
+            "{}: text-back {other}{}",
+            missed(),
+            call.textback_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        (_, None) => missed(),
+    }
+}
+
 /// Refuses a non-owner, with the page saying so.
 fn owner_only(state: &AppState, signed: &Signed) -> Option<HttpResponse> {
     (signed.user.role != "owner").then(|| {

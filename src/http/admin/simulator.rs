@@ -52,63 +52,6 @@ fn fresh_caller(c: &store::Conn<'_>, business: &str) -> store::Result<String> {
     Ok("+14805550199".into())
 }
 
-/// A time in the business's zone, as the simulated phone's clock shows it.
-fn clock_time(at: Millis, tz: chrono_tz::Tz) -> String {
-    use chrono::TimeZone;
-    tz.timestamp_millis_opt(at)
-        .single()
-        .map_or_else(|| format_utc(at), |t| t.format("%H:%M:%S").to_string())
-}
-
-/// What became of a call, in a sentence: when its text-back leaves and with which script, or why it will
-/// not.
-fn call_outcome(
-    call: &calls::Call,
-    due: Option<(Millis, String)>,
-    sent_with: Option<&str>,
-    tz: chrono_tz::Tz,
-) -> String {
-    let at = clock_time(call.started_at, tz);
-    let missed = || {
-        let why = call
-            .miss_reason
-            .as_deref()
-            .unwrap_or("missed")
-            .replace('-', " ");
-        format!("{at} call missed ({why})")
-    };
-    match (call.state.as_str(), call.textback.as_deref()) {
-        ("answered", _) => format!("{at} call answered: no text-back"),
-        ("ringing", _) => format!("{at} call ringing"),
-        (_, Some("scheduled")) => match due {
-            Some((when, script)) => format!(
-                "{}: text-back due at {} with {script}",
-                missed(),
-                clock_time(when, tz)
-            ),
-            None => format!("{}: text-back being sent", missed()),
-        },
-        (_, Some("sent")) => match sent_with {
-            Some(script) => format!("{}: texted with {script}", missed()),
-            None => format!("{}: texted", missed()),
-        },
-        (_, Some("suppressed" | "cancelled")) => {
-            let reason = call.textback_reason.as_deref().unwrap_or_default();
-            let why = crate::model::SuppressReason::parse(reason).map_or(reason, |r| r.describe());
-            format!("{}: not texted: {why}", missed())
-        }
-        (_, Some(other)) => format!(
-            "{}: text-back {other}{}",
-            missed(),
-            call.textback_reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ),
-        (_, None) => missed(),
-    }
-}
-
 /// `GET /simulator`: a phone on screen, for businesses on the simulator provider.
 pub async fn simulator(
     state: web::Data<AppState>,
