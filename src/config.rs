@@ -24,6 +24,8 @@ pub const SEARCH_PATHS: [&str; 2] = ["textback.toml", "/etc/textback/textback.to
 const MAX_NAME: usize = 100;
 /// The longest value of a custom script field.
 const MAX_FIELD: usize = 500;
+/// Saved replies per business: a row of buttons, not a library.
+pub const MAX_SAVED_REPLIES: usize = 20;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -449,6 +451,9 @@ pub struct BusinessConfig {
     /// The booking page the `booking_link` script sends.
     #[serde(default)]
     pub booking_link: Option<String>,
+    /// Texts staff insert with one tap while replying ("On our way"), plain text, at most 20.
+    #[serde(default)]
+    pub saved_replies: Vec<String>,
     /// What the caller hears when nobody answered; empty for nothing.
     #[serde(default = "default_missed_greeting")]
     pub missed_greeting: String,
@@ -930,6 +935,7 @@ fn demo_business() -> BusinessConfig {
         numbers = ["+16025550100"]
         forward_to = ["+16025550199"]
         timezone = "America/Phoenix"
+        saved_replies = ["On our way!", "Can you send a photo of the problem?"]
     "#;
     // A unit test parses this; it cannot fail at run time.
     #[allow(clippy::expect_used)]
@@ -1662,6 +1668,20 @@ impl Config {
         }
         if let Err(e) = script::render(&b.script, &b.script_fields()) {
             p.add(key("script"), e.to_string());
+        }
+        if b.saved_replies.len() > MAX_SAVED_REPLIES {
+            p.add(
+                key("saved_replies"),
+                format!("at most {MAX_SAVED_REPLIES} saved replies"),
+            );
+        }
+        for (j, r) in b.saved_replies.iter().enumerate() {
+            if r.trim().is_empty() || r.chars().count() > script::MAX_OUTPUT {
+                p.add(
+                    format!("business[{i}].saved_replies[{j}]"),
+                    format!("must be between 1 and {} characters", script::MAX_OUTPUT),
+                );
+            }
         }
         validate_engine(p, i, b);
     }

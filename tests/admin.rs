@@ -211,7 +211,7 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
     );
     let page = b.get(&format!("/conversations/{id}"));
     assert!(
-        page.body.contains("Missed call (no-answer)")
+        page.body.contains("Missed call · no answer")
             && page.body.contains("Can you come Tuesday?"),
         "{}",
         page.body
@@ -219,7 +219,7 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
     // Which script the text-back used, and why.
     assert!(
         page.body
-            .contains("script: the business was open when they called"),
+            .contains("Texted back with the opening-hours script, because the business was open when they called"),
         "{}",
         page.body
     );
@@ -261,7 +261,7 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
     );
     let page = b.get(&format!("/conversations/{id}"));
     assert!(
-        page.body.contains("booked, worth $385.00") && page.body.contains("Gate code 1234"),
+        page.body.contains("booked $385.00") && page.body.contains("Gate code 1234"),
         "{}",
         page.body
     );
@@ -938,5 +938,122 @@ sun = []
         page.body.contains("name=\"from\" value=\"+14805550101\""),
         "{}",
         page.body
+    );
+}
+
+/// `HH:MM` in Phoenix (UTC-7 all year) now, and a minute ago (a page may render across a minute's turn).
+fn phoenix_now() -> [String; 2] {
+    let t = chrono::Utc::now() - chrono::Duration::hours(7);
+    [t, t - chrono::Duration::minutes(1)].map(|t| t.format("%H:%M").to_string())
+}
+
+#[test]
+fn the_conversation_reads_like_a_messaging_app() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(
+        &fake.url,
+        "0s",
+        "voicemail = true\nbooking_link = \"https://book.example.com/acme\"\nsaved_replies = [\"On our way!\", \"Can you send a photo?\"]",
+    ));
+    add_user(&s, "sam", &["--role", "staff", "--business", "acme"]);
+    s.missed_call("CA1", CALLER);
+    let mut rec = voice("CA1", CALLER);
+    rec.push((
+        "RecordingUrl",
+        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1".into(),
+    ));
+    rec.push(("RecordingSid", "RE1".into()));
+    assert_eq!(
+        s.post_signed("/hooks/twilio/recording", &borrow(&rec))
+            .status,
+        200
+    );
+    wait_for("the text-back", 10, || fake.sends_to(CALLER).into_iter().next());
+    let sid = wait_for("the text-back's sid", 10, || {
+        s.text("SELECT provider_sid FROM messages WHERE purpose = 'textback'")
+    });
+    // The carrier says it never arrived: a landline.
+    assert_eq!(s.receipt(&sid, CALLER, "undelivered", Some("30006")).status, 200);
+    s.text_in("SM-link", CALLER, "Photo: https://example.com/p/1.jpg. Thanks");
+    let id = s.count("SELECT id FROM contacts");
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+
+    let inbox = b.get("/");
+    assert!(
+        inbox.body.contains("(480) 555-0111") && !inbox.body.contains("+14805550111"),
+        "the inbox shows numbers as people write them: {}",
+        inbox.body
+    );
+    assert!(!inbox.body.contains("UTC"), "{}", inbox.body);
+
+    let page = b.get(&format!("/conversations/{id}"));
+    let body = &page.body;
+    for (what, needle) in [
+        ("tap to call", "href=\"tel:+14805550111\""),
+        ("tap to text", "href=\"sms:+14805550111\""),
+        ("the formatted number", "(480) 555-0111"),
+        ("a day heading", "<h2 class=\"day\"><span>Today</span></h2>"),
+        ("their bubble", "class=\"msg in\""),
+        ("an automatic bubble", "class=\"msg out auto failed\""),
+        ("the automatic mark", "Automatic text-back"),
+        (
+            "a clickable link",
+            "<a href=\"https://example.com/p/1.jpg\" rel=\"noopener noreferrer\" target=\"_blank\">https://example.com/p/1.jpg</a>.",
+        ),
+        (
+            "why it failed",
+            "Not delivered: a landline, or a carrier that does not take texts",
+        ),
+        ("a retry", ">Send again</button>"),
+        (
+            "the voicemail player",
+            "<audio controls preload=\"none\" src=\"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1\">",
+        ),
+        ("the call event", "Missed call · no answer"),
+        (
+            "the script and why",
+            "Texted back with the opening-hours script, because the business was open when they called",
+        ),
+        ("the booking link insert", "data-insert=\"https://book.example.com/acme\""),
+        ("a saved reply insert", "data-insert=\"On our way!\""),
+        ("actions in a menu", "<details class=\"menu\">"),
+    ] {
+        assert!(body.contains(needle), "{what}: {needle}\n{body}");
+    }
+    assert!(
+        phoenix_now()
+            .iter()
+            .any(|t| body.contains(&format!(">{t}</time>"))),
+        "times are Phoenix's, not UTC: {body}"
+    );
+    assert!(!body.contains("UTC") && !body.contains("+14805550111<"), "{body}");
+
+    // Send again: the same text, once more, as a new message.
+    let csrf = Browser::csrf(&page);
+    let original = fake.sends_to(CALLER)[0].get("Body").unwrap().to_string();
+    let again = b.post(
+        &format!("/conversations/{id}/reply"),
+        &[("csrf", &csrf), ("body", &original)],
+    );
+    assert_eq!(again.status, 303);
+    wait_for("the retry", 10, || {
+        (fake.sends_to(CALLER).len() == 2).then_some(())
+    });
+
+    // Once they opt out, neither a retry nor the composer is offered, and the state is in words.
+    s.text_in("SM-stop", CALLER, "STOP");
+    let page = b.get(&format!("/conversations/{id}"));
+    assert!(
+        !page.body.contains(">Send again</button>") && !page.body.contains("class=\"composer\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("opted out") && !page.body.contains("opted_out"));
+    let contacts = b.get("/contacts");
+    assert!(
+        contacts.body.matches("opted out").count() == 1 && !contacts.body.contains("opted_out"),
+        "{}",
+        contacts.body
     );
 }

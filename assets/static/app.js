@@ -33,6 +33,35 @@ for (const box of document.querySelectorAll("textarea[data-segments]")) {
   update();
 }
 
+// The composer grows with its text (up to a limit the stylesheet sets), like a messaging app's.
+for (const box of document.querySelectorAll("textarea[data-grow]")) {
+  const grow = () => {
+    box.style.height = "auto";
+    box.style.height = `${box.scrollHeight + 2}px`;
+  };
+  box.addEventListener("input", grow);
+  grow();
+}
+
+// Quick inserts: the booking link or a saved reply goes in at the cursor, and the counter updates.
+for (const chip of document.querySelectorAll("button[data-insert]")) {
+  chip.addEventListener("click", () => {
+    const box = document.getElementById(chip.dataset.target);
+    const [start, end] = [box.selectionStart ?? box.value.length, box.selectionEnd ?? box.value.length];
+    const before = box.value.slice(0, start);
+    const gap = before && !/\s$/.test(before) ? " " : "";
+    box.value = before + gap + chip.dataset.insert + box.value.slice(end);
+    const at = (before + gap + chip.dataset.insert).length;
+    box.focus();
+    box.setSelectionRange(at, at);
+    box.dispatchEvent(new Event("input"));
+  });
+}
+
+// A conversation opens at its newest message, as on a phone.
+const thread = document.querySelector(".thread");
+if (thread) window.scrollTo(0, document.body.scrollHeight);
+
 for (const button of document.querySelectorAll("button[data-confirm]")) {
   button.addEventListener("click", (e) => {
     if (!window.confirm(button.dataset.confirm)) e.preventDefault();
@@ -52,7 +81,9 @@ if (live && window.EventSource) {
         const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
         const fresh = doc.querySelector("[data-live]");
         const typing = document.activeElement && live.contains(document.activeElement);
+        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
         if (fresh && !typing) live.innerHTML = fresh.innerHTML;
+        if (atBottom && thread) window.scrollTo(0, document.body.scrollHeight);
       }
     } finally {
       busy = false;

@@ -106,7 +106,7 @@ pub fn security_headers(public_url: &str) -> actix_web::middleware::DefaultHeade
         .add(("Cache-Control", "no-store"))
         .add((
             "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src https:; connect-src 'self'; \
              frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
         ))
         .add(("X-Frame-Options", "DENY"))

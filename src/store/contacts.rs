@@ -366,6 +366,10 @@ pub struct InboxRow {
     pub last_body: Option<String>,
     /// The latest activity.
     pub last_at: i64,
+    /// What the booked job is worth, when staff said.
+    pub booked_value_cents: Option<i64>,
+    /// The latest message is ours.
+    pub last_from_us: bool,
 }
 
 /// Inbox filters.
@@ -417,7 +421,9 @@ pub fn inbox(
            SELECT k.id, k.business_id, k.phone, k.name, k.state, k.urgent, k.needs_reply, k.unread,
                   (SELECT m.body FROM messages m WHERE m.contact_id = k.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1),
                   MAX(COALESCE((SELECT MAX(m.created_at) FROM messages m WHERE m.contact_id = k.id), 0),
-                      COALESCE((SELECT MAX(l.started_at) FROM calls l WHERE l.contact_id = k.id), 0)) AS last_at
+                      COALESCE((SELECT MAX(l.started_at) FROM calls l WHERE l.contact_id = k.id), 0)) AS last_at,
+                  k.booked_value_cents,
+                  (SELECT m.direction FROM messages m WHERE m.contact_id = k.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1)
            FROM contacts k
            WHERE k.business_id IN (SELECT value FROM json_each(?1)) AND {condition})
          WHERE last_at > 0 AND (?2 IS NULL OR (urgent, needs_reply, last_at, id) < (?3, ?4, ?5, ?6))
@@ -446,6 +452,8 @@ pub fn inbox(
                 unread: r.get(7)?,
                 last_body: r.get(8)?,
                 last_at: r.get(9)?,
+                booked_value_cents: r.get(10)?,
+                last_from_us: r.get::<_, Option<String>>(11)?.as_deref() == Some("out"),
             })
         },
     )?;

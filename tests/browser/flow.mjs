@@ -61,7 +61,7 @@ try {
   const call = { AccountSid: "AC" + "0".repeat(32), CallSid: "CA" + "1".repeat(32), From: "+14805550111", To: "+16025550100", Direction: "inbound" };
   await webhook("/hooks/twilio/voice", { ...call, CallStatus: "ringing" });
   await webhook("/hooks/twilio/dial", { ...call, CallStatus: "in-progress", DialCallSid: "CA" + "2".repeat(32), DialCallStatus: "no-answer" });
-  await page.getByText("+14805550111").first().waitFor({ timeout: 10000 });
+  await page.getByText("(480) 555-0111").first().waitFor({ timeout: 10000 });
   // The caller answers the text-back.
   await webhook("/hooks/twilio/sms", { AccountSid: call.AccountSid, MessageSid: "SM" + "3".repeat(32), From: "+14805550111", To: "+16025550100", Body: "Water heater is leaking, can someone come today?" });
   await page.getByText("Water heater is leaking").first().waitFor({ timeout: 10000 });
@@ -69,16 +69,17 @@ try {
   await shoot(page, "inbox");
 
   // Open it and reply; the counter shows characters and segments as you type.
-  await page.getByText("+14805550111").first().click();
-  await page.getByText("Text from them").first().waitFor();
+  await page.getByText("(480) 555-0111").first().click();
+  await page.locator(".msg.in", { hasText: "Water heater" }).waitFor();
   await page.locator("#body").fill("Yes! Sam can be there at 2pm. Does that work?");
   check((await page.locator("#segments").textContent()).includes("1 segment"), "the segment counter");
   await page.getByRole("button", { name: "Send" }).click();
   await page.getByText("Does that work?").first().waitFor();
   // Mark it booked, with its value.
-  await page.getByLabel("Value").fill("385");
+  await page.locator("summary", { hasText: "Actions" }).click();
+  await page.getByLabel("Job value ($)").fill("385");
   await page.getByRole("button", { name: "Mark booked" }).click();
-  await page.getByText("booked, worth $385.00").waitFor();
+  await page.getByText("booked $385.00").waitFor();
   await shoot(page, "conversation");
 
   // The dashboard counts it.

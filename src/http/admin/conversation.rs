@@ -7,25 +7,54 @@ use actix_web::ResponseError;
 #[derive(Serialize)]
 struct ContactView {
     id: i64,
-    name: String,
-    phone: String,
+    /// The name when known, else the number as people write it.
+    title: String,
+    /// The number as people write it, under a name.
+    phone: Option<String>,
+    /// `tel:` and `sms:` targets: the E.164 number, when it is one.
+    dial: Option<String>,
     business: String,
     state: String,
     urgent: bool,
     opted_out: bool,
     blocked: bool,
-    booked_value: Option<String>,
+}
+
+/// One bubble or event in the timeline.
+#[derive(Serialize, Default)]
+struct Item {
+    /// `in`, `out`, `call`, `note` or `pending`.
+    kind: &'static str,
+    /// "14:05", in the business's zone; `full` for the tooltip.
+    time: String,
+    full: String,
+    /// The text, escaped, with its links made clickable.
+    body_html: Option<String>,
+    /// Above the text: "Automatic text-back", "Keyword EMERGENCY", "Note by sam", "Missed call · no answer".
+    label: Option<String>,
+    /// Automatic texts are marked apart from what staff wrote.
+    automatic: bool,
+    /// Our bubbles: "Delivered", "Sent", "Sending"; `failed` holds the reason instead.
+    delivery: Option<&'static str>,
+    failed: Option<String>,
+    /// The text again, for the retry button (failed texts to a contact who may still be texted).
+    retry: Option<String>,
+    /// Calls: the voicemail to play, and what became of the text-back.
+    recording: Option<String>,
+    outcome: Option<String>,
+}
+
+/// A day's heading and what happened that day.
+#[derive(Serialize)]
+struct Day {
+    label: String,
+    items: Vec<Item>,
 }
 
 #[derive(Serialize)]
-struct Event {
-    at: Millis,
-    when: String,
-    kind: &'static str,
-    title: String,
-    body: Option<String>,
-    detail: Option<String>,
-    link: Option<String>,
+struct QuickInsert {
+    label: String,
+    text: String,
 }
 
 #[derive(Serialize)]
@@ -33,110 +62,206 @@ struct ConversationPage<'a> {
     #[serde(flatten)]
     chrome: Chrome<'a>,
     contact: ContactView,
-    timeline: Vec<Event>,
+    days: Vec<Day>,
     pending_follow_ups: usize,
+    quick: Vec<QuickInsert>,
 }
 
+/// What the timeline needs besides the rows: the business's zone, the clock, why a text failed.
+struct Context<'a> {
+    tz: chrono_tz::Tz,
+    now: Millis,
+    /// The contact may be texted (not opted out, not blocked): only then is a retry offered.
+    can_text: bool,
+    explain: &'a dyn Fn(&messages::Message) -> Option<String>,
+}
+
+/// An automatic text's label, by purpose; `None` for what staff wrote.
+fn automatic_label(purpose: &str) -> Option<&'static str> {
+    match purpose {
+        "textback" => Some("Automatic text-back"),
+        "followup" => Some("Automatic follow-up"),
+        "help" => Some("Automatic answer to HELP"),
+        "keyword" => Some("Automatic keyword reply"),
+        "confirmation" => Some("Automatic opt-out confirmation"),
+        "alert" | "test" => Some("Automatic"),
+        _ => None,
+    }
+}
+
+fn message_item(m: messages::Message, cx: &Context<'_>) -> Item {
+    let base = Item {
+        time: crate::display::clock(m.created_at, cx.tz),
+        full: crate::display::full(m.created_at, cx.tz),
+        body_html: Some(crate::display::linkify(&m.body)),
+        ..Item::default()
+    };
+    if m.direction == "in" {
+        return Item {
+            kind: "in",
+            label: m.keyword.as_ref().map(|k| format!("Keyword {k}")),
+            ..base
+        };
+    }
+    let automatic = automatic_label(&m.purpose);
+    let failed = matches!(m.status.as_str(), "failed" | "undelivered").then(|| {
+        (cx.explain)(&m)
+            .or_else(|| m.error_message.clone())
+            .or_else(|| m.error_code.as_ref().map(|c| format!("error {c}")))
+            .unwrap_or_else(|| "the provider gave no reason".into())
+    });
+    Item {
+        kind: "out",
+        label: automatic.map(str::to_string),
+        automatic: automatic.is_some(),
+        delivery: failed.is_none().then(|| crate::display::delivery(&m.status)),
+        retry: (failed.is_some() && cx.can_text).then(|| m.body.clone()),
+        failed,
+        ..base
+    }
+}
+
+/// Which script a text-back used and why, in words: the stored form is `setting: reason`.
+fn script_used(stored: &str) -> String {
+    let (setting, reason) = stored.split_once(": ").unwrap_or((stored, ""));
+    let which = match setting {
+        "script" => "the opening-hours script",
+        "after_hours_script" => "the after-hours script",
+        "returning_script" => "the returning-contact script",
+        other => other,
+    };
+    if reason.is_empty() {
+        format!("Texted back with {which}")
+    } else {
+        format!("Texted back with {which}, because {reason}")
+    }
+}
+
+fn call_item(script: Option<&String>, c: calls::Call, cx: &Context<'_>) -> Item {
+    let mut label = match c.state.as_str() {
+        "missed" => format!(
+            "Missed call · {}",
+            c.miss_reason.as_deref().unwrap_or("missed").replace('-', " ")
+        ),
+        "answered" => "Answered call".into(),
+        _ => "Call ringing".into(),
+    };
+    if let Some(d) = c.duration_secs.filter(|d| *d > 0) {
+        label.push_str(&format!(" · {}:{:02}", d / 60, d % 60));
+    }
+    let outcome = match (c.textback.as_deref(), c.textback_reason.as_deref()) {
+        (Some("sent"), _) => Some(script.map_or("Texted back".to_string(), |s| script_used(s))),
+        (Some("scheduled"), _) => Some("Text-back scheduled".to_string()),
+        (Some("suppressed" | "cancelled"), Some(r)) => Some(format!(
+            "Not texted back: {}",
+            crate::model::SuppressReason::parse(r).map_or(r, |r| r.describe())
+        )),
+        (Some(t), Some(r)) => Some(format!("Text-back {t}: {r}")),
+        (Some(t), None) => Some(format!("Text-back {t}")),
+        _ => None,
+    };
+    Item {
+        kind: "call",
+        time: crate::display::clock(c.started_at, cx.tz),
+        full: crate::display::full(c.started_at, cx.tz),
+        label: Some(label),
+        // Only https links are ever played (webhooks refuse others; old rows might hold one).
+        recording: c.recording_url.filter(|u| u.starts_with("https://")),
+        outcome,
+        ..Item::default()
+    }
+}
+
+/// The timeline as days of bubbles and events, oldest first, in the business's time zone.
 fn timeline(
     calls: Vec<calls::Call>,
     messages: Vec<messages::Message>,
     notes: Vec<(String, String, i64)>,
     pending: &[jobs::JobRow],
-) -> Vec<Event> {
-    let mut out = Vec::new();
-    for c in calls {
-        let title = match c.state.as_str() {
-            "missed" => format!(
-                "Missed call ({})",
-                c.miss_reason.as_deref().unwrap_or("missed")
-            ),
-            "answered" => "Answered call".to_string(),
-            _ => "Call".to_string(),
-        };
-        let detail = match (&c.textback, &c.textback_reason) {
-            (Some(t), Some(r)) => Some(format!(
-                "text-back {t}: {}",
-                crate::model::SuppressReason::parse(r).map_or(r.as_str(), |r| r.describe())
-            )),
-            (Some(t), None) => Some(format!("text-back {t}")),
-            _ => None,
-        };
-        let detail = match c.duration_secs {
-            Some(d) => Some(format!(
-                "{d} s{}",
-                detail.map(|x| format!(" · {x}")).unwrap_or_default()
-            )),
-            None => detail,
-        };
-        out.push(Event {
-            at: c.started_at,
-            when: format_utc(c.started_at),
-            kind: "call",
-            title,
-            body: None,
-            detail,
-            // Only https links are ever shown (webhooks refuse others; old rows might hold one).
-            link: c.recording_url.filter(|u| u.starts_with("https://")),
-        });
-    }
-    for m in messages {
-        let (kind, title) = if m.direction == "in" {
-            (
-                "in",
-                match &m.keyword {
-                    Some(k) => format!("Text from them (keyword {k})"),
-                    None => "Text from them".to_string(),
-                },
-            )
-        } else {
-            ("out", format!("Text to them ({})", m.purpose))
-        };
-        let mut detail = m.status.clone();
-        if let Some(code) = m.error_code {
-            detail.push_str(&format!(" · error {code}"));
-        }
-        if let Some(e) = &m.error_message {
-            detail.push_str(&format!(" · {e}"));
-        }
-        if let Some(script) = &m.script {
-            detail.push_str(&format!(" · {script}"));
-        }
-        out.push(Event {
-            at: m.created_at,
-            when: format_utc(m.created_at),
-            kind,
-            title,
-            body: Some(m.body),
-            detail: Some(detail),
-            link: None,
-        });
-    }
+    cx: &Context<'_>,
+) -> Vec<Day> {
+    let scripts: std::collections::HashMap<i64, String> = messages
+        .iter()
+        .filter_map(|m| Some((m.call_id?, m.script.clone()?)))
+        .collect();
+    let mut items: Vec<(Millis, Item)> = Vec::new();
+    items.extend(
+        calls
+            .into_iter()
+            .map(|c| (c.started_at, call_item(scripts.get(&c.id), c, cx))),
+    );
+    items.extend(
+        messages
+            .into_iter()
+            .map(|m| (m.created_at, message_item(m, cx))),
+    );
     for (author, body, at) in notes {
-        out.push(Event {
+        items.push((
             at,
-            when: format_utc(at),
-            kind: "note",
-            title: format!("Note by {author}"),
-            body: Some(body),
-            detail: None,
-            link: None,
-        });
+            Item {
+                kind: "note",
+                time: crate::display::clock(at, cx.tz),
+                full: crate::display::full(at, cx.tz),
+                label: Some(format!("Note by {author}")),
+                body_html: Some(crate::display::linkify(&body)),
+                ..Item::default()
+            },
+        ));
     }
     for j in pending
         .iter()
         .filter(|j| matches!(j.job.kind(), "follow_up" | "text_back"))
     {
-        out.push(Event {
-            at: j.run_at,
-            when: format_utc(j.run_at),
-            kind: "pending",
-            title: format!("Pending {}", j.job.kind().replace('_', " ")),
-            body: None,
-            detail: Some("scheduled".into()),
-            link: None,
+        let what = if j.job.kind() == "follow_up" {
+            "Automatic follow-up"
+        } else {
+            "Automatic text-back"
+        };
+        items.push((
+            j.run_at,
+            Item {
+                kind: "pending",
+                time: crate::display::clock(j.run_at, cx.tz),
+                full: crate::display::full(j.run_at, cx.tz),
+                label: Some(format!(
+                    "{what} scheduled for {}",
+                    crate::display::when(j.run_at, cx.now, cx.tz)
+                )),
+                automatic: true,
+                ..Item::default()
+            },
+        ));
+    }
+    items.sort_by_key(|(at, _)| *at);
+    let mut days: Vec<Day> = Vec::new();
+    for (at, item) in items {
+        let label = crate::display::day(at, cx.now, cx.tz);
+        match days.last_mut() {
+            Some(d) if d.label == label => d.items.push(item),
+            _ => days.push(Day {
+                label,
+                items: vec![item],
+            }),
+        }
+    }
+    days
+}
+
+/// The composer's one-tap inserts: the booking link, then the business's saved replies.
+fn quick_inserts(biz: Option<&BusinessConfig>) -> Vec<QuickInsert> {
+    let Some(b) = biz else { return vec![] };
+    let mut out = vec![];
+    if let Some(link) = &b.booking_link {
+        out.push(QuickInsert {
+            label: "Booking link".into(),
+            text: link.clone(),
         });
     }
-    out.sort_by_key(|e| e.at);
+    out.extend(b.saved_replies.iter().map(|r| QuickInsert {
+        label: r.chars().take(24).collect::<String>()
+            + if r.chars().count() > 24 { "…" } else { "" },
+        text: r.clone(),
+    }));
     out
 }
 
@@ -173,30 +298,44 @@ pub async fn conversation(
         .iter()
         .filter(|j| j.job.kind() == "follow_up")
         .count();
-    let business = state
-        .config
-        .get()
-        .business(&contact.business_id)
-        .map_or(contact.business_id.clone(), |b| b.name.clone());
+    let config = state.config.get();
+    let biz = config.business(&contact.business_id);
+    let (tz, sender) = biz.map_or((chrono_tz::UTC, ""), |b| (b.tz(), b.sender()));
+    let formatted = crate::display::phone(&contact.phone, sender);
     let view = ContactView {
         id,
-        name: contact
-            .name
-            .clone()
-            .unwrap_or_else(|| contact.phone.clone()),
-        phone: contact.phone.clone(),
-        business,
-        state: contact.state.clone(),
+        title: contact.name.clone().unwrap_or_else(|| formatted.clone()),
+        phone: contact.name.is_some().then(|| formatted.clone()),
+        dial: contact
+            .phone
+            .starts_with('+')
+            .then(|| contact.phone.clone()),
+        business: biz.map_or(contact.business_id.clone(), |b| b.name.clone()),
+        state: super::inbox::state_words(&contact.state, contact.booked_value_cents),
         urgent: contact.urgent,
         opted_out: contact.opted_out_at.is_some(),
         blocked: contact.blocked_at.is_some(),
-        booked_value: contact.booked_value_cents.map(report::dollars),
+    };
+    let explain = |m: &messages::Message| {
+        let code = m.error_code.as_deref()?;
+        state
+            .providers
+            .get(&m.provider)
+            .and_then(|p| p.explain(code))
+            .map(str::to_string)
+    };
+    let cx = Context {
+        tz,
+        now: state.clock.now(),
+        can_text: !view.opted_out && !view.blocked,
+        explain: &explain,
     };
     let ctx = ConversationPage {
-        chrome: Chrome::signed(&signed, "inbox", None, &state.config.get()),
+        chrome: Chrome::signed(&signed, "inbox", None, &config),
+        days: timeline(calls, msgs, notes, &pending, &cx),
         contact: view,
-        timeline: timeline(calls, msgs, notes, &pending),
         pending_follow_ups,
+        quick: quick_inserts(biz),
     };
     Ok(html(&state, StatusCode::OK, "conversation.html", &ctx))
 }

@@ -77,23 +77,26 @@ pub async fn contacts_page(
     });
     let list = page.rows;
     let all = state.config.get();
-    let names: std::collections::HashMap<&str, &str> = all
+    let by_id: std::collections::HashMap<&str, &BusinessConfig> = all
         .businesses
         .iter()
-        .map(|b| (b.id.as_str(), b.name.as_str()))
+        .map(|b| (b.id.as_str(), b))
         .collect();
     let rows = list
         .into_iter()
-        .map(|k| ContactRow {
-            id: k.id,
-            name: k.name.clone().unwrap_or_else(|| k.phone.clone()),
-            business: names
-                .get(k.business_id.as_str())
-                .map_or(k.business_id.clone(), |n| (*n).to_string()),
-            phone: k.phone,
-            tags: k.tags,
-            state: k.state,
-            opted_out: k.opted_out_at.is_some(),
+        .map(|k| {
+            let biz = by_id.get(k.business_id.as_str());
+            let phone = crate::display::phone(&k.phone, biz.map_or("", |b| b.sender()));
+            ContactRow {
+                id: k.id,
+                name: k.name.clone().unwrap_or_else(|| phone.clone()),
+                business: biz.map_or(k.business_id.clone(), |b| b.name.clone()),
+                phone,
+                tags: k.tags,
+                // The state already says "opted out" when that is the state; otherwise it is added.
+                opted_out: k.opted_out_at.is_some() && k.state != "opted_out",
+                state: super::inbox::state_words(&k.state, k.booked_value_cents),
+            }
         })
         .collect();
     let flash = query.erased.as_ref().map(|_| "The contact was erased.");
@@ -111,6 +114,8 @@ struct ContactDetail {
     id: i64,
     name: String,
     name_value: String,
+    /// As people write it; `phone` (E.164) is what the erase form asks to be typed.
+    formatted: String,
     phone: String,
     tags: String,
     notes: String,
@@ -145,12 +150,17 @@ pub async fn contact_page(
         return Ok(not_found(&state, &signed));
     };
     let history = read(&state, move |c| contacts::consent_history(c, id)).await?;
+    let config = state.config.get();
+    let biz = config.business(&k.business_id);
+    let tz = biz.map_or(chrono_tz::UTC, |b| b.tz());
+    let phone = crate::display::phone(&k.phone, biz.map_or("", |b| b.sender()));
     let ctx = ContactPage {
         chrome: Chrome::signed(&signed, "contacts", None, &state.config.get()),
         contact: ContactDetail {
             id,
-            name: k.name.clone().unwrap_or_else(|| k.phone.clone()),
+            name: k.name.clone().unwrap_or_else(|| phone.clone()),
             name_value: k.name.clone().unwrap_or_default(),
+            formatted: phone,
             phone: k.phone.clone(),
             tags: k.tags.clone(),
             notes: k.notes.clone().unwrap_or_default(),
@@ -158,7 +168,7 @@ pub async fn contact_page(
         consent: history
             .into_iter()
             .map(|(change, source, at)| ConsentRow {
-                when: format_utc(at),
+                when: crate::display::full(at, tz),
                 change: change.replace('_', " "),
                 source,
             })

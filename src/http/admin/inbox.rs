@@ -7,6 +7,8 @@ use super::*;
 struct InboxItem {
     id: i64,
     name: String,
+    /// The formatted number under a name.
+    phone: Option<String>,
     state: String,
     urgent: bool,
     needs_reply: bool,
@@ -30,6 +32,8 @@ struct InboxPage<'a> {
     filter: &'a str,
     business: &'a str,
     businesses: Vec<BusinessOption>,
+    /// More than one business is shown: rows say which.
+    many: bool,
     filters: Vec<FilterLink>,
     conversations: Vec<InboxItem>,
     /// The link to the next, older page, if there is one.
@@ -48,6 +52,14 @@ pub struct InboxQuery {
     business: String,
     #[serde(default)]
     before: String,
+}
+
+/// A conversation's state as the inbox says it: "booked $385.00", "opted out".
+pub(super) fn state_words(state: &str, booked_cents: Option<i64>) -> String {
+    match (state, booked_cents) {
+        ("booked", Some(cents)) => format!("booked {}", report::dollars(cents)),
+        _ => crate::display::state(state).to_string(),
+    }
 }
 
 /// `GET /`: conversations, urgent and needs-reply first.
@@ -75,11 +87,12 @@ pub async fn inbox(
     })
     .await?;
     let all = state.config.get();
-    let names: std::collections::HashMap<&str, &str> = all
+    let by_id: std::collections::HashMap<&str, &BusinessConfig> = all
         .businesses
         .iter()
-        .map(|b| (b.id.as_str(), b.name.as_str()))
+        .map(|b| (b.id.as_str(), b))
         .collect();
+    let now = state.clock.now();
     let older = page.next.as_ref().map(|next| {
         let q: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("filter", &query.filter)
@@ -91,18 +104,27 @@ pub async fn inbox(
     let conversations = page
         .rows
         .into_iter()
-        .map(|r| InboxItem {
-            id: r.id,
-            name: r.name.clone().unwrap_or_else(|| r.phone.clone()),
-            state: r.state,
-            urgent: r.urgent,
-            needs_reply: r.needs_reply,
-            unread: r.unread,
-            last: r.last_body.unwrap_or_else(|| "(missed call)".into()),
-            business: names
-                .get(r.business_id.as_str())
-                .map_or(r.business_id.clone(), |n| (*n).to_string()),
-            when: format_utc(r.last_at),
+        .map(|r| {
+            let biz = by_id.get(r.business_id.as_str());
+            let tz = biz.map_or(chrono_tz::UTC, |b| b.tz());
+            let formatted = crate::display::phone(&r.phone, biz.map_or("", |b| b.sender()));
+            let last = match r.last_body {
+                Some(body) if r.last_from_us => format!("You: {body}"),
+                Some(body) => body,
+                None => "Missed call".into(),
+            };
+            InboxItem {
+                id: r.id,
+                name: r.name.clone().unwrap_or_else(|| formatted.clone()),
+                phone: r.name.is_some().then_some(formatted),
+                state: state_words(&r.state, r.booked_value_cents),
+                urgent: r.urgent,
+                needs_reply: r.needs_reply,
+                unread: r.unread,
+                last,
+                business: biz.map_or(r.business_id.clone(), |b| b.name.clone()),
+                when: crate::display::when(r.last_at, now, tz),
+            }
         })
         .collect();
     let b = if query.business.is_empty() {
@@ -135,6 +157,7 @@ pub async fn inbox(
                 name: b.name.clone(),
             })
             .collect(),
+        many: businesses.len() > 1,
         filters,
         conversations,
         older,

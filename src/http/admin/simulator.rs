@@ -113,6 +113,7 @@ pub async fn simulator(
         }
         None => (String::new(), vec![], vec![]),
     };
+    let tz = chosen.as_ref().map_or(chrono_tz::UTC, |b| b.tz());
     let ctx = SimulatorPage {
         chrome: Chrome::signed(&signed, "simulator", None, &state.config.get()),
         businesses: list
@@ -134,12 +135,15 @@ pub async fn simulator(
             .into_iter()
             .filter(|m| m.status != crate::model::status::CANCELLED)
             .map(|m| SimMessage {
-                when: format_utc(m.created_at),
+                when: crate::display::clock(m.created_at, tz),
                 kind: if m.direction == "in" { "out" } else { "in" },
                 body: m.body,
-                detail: (m.direction == "out").then(|| match &m.script {
-                    Some(script) => format!("{} · {script}", m.status),
-                    None => m.status.clone(),
+                detail: (m.direction == "out").then(|| {
+                    let delivery = crate::display::delivery(&m.status);
+                    match &m.script {
+                        Some(script) => format!("{delivery} · {script}"),
+                        None => delivery.to_string(),
+                    }
                 }),
             })
             .collect(),
