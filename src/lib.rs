@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod country;
 pub mod display;
+pub mod push;
 pub mod events;
 pub mod hours;
 pub mod http;
