@@ -46,6 +46,21 @@ pub struct Config {
     /// `[[business]]`: the businesses this instance answers for.
     #[serde(default, rename = "business")]
     pub businesses: Vec<BusinessConfig>,
+    /// `[push]`: notifications to staff phones (Web Push); off until `contact` is set.
+    #[serde(default)]
+    pub push: PushConfig,
+}
+
+/// `[push]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Who runs this appliance, for the push services (`mailto:you@yourcompany.com` or an `https://` page).
+    /// Push notifications are off until it is set; Apple refuses placeholders.
+    pub contact: Option<String>,
+    /// Push services besides the browser vendors' that notifications may be posted to, as origins
+    /// (`https://push.example.net`), e.g. a self-hosted autopush.
+    pub services: Vec<String>,
 }
 
 /// `[server]`
@@ -673,13 +688,15 @@ fn default_short_call() -> Dur {
 fn default_repeat_window() -> Dur {
     Dur(Duration::from_secs(24 * 3600))
 }
-fn default_script() -> String {
+/// The script when the file sets none.
+pub(crate) fn default_script() -> String {
     "direct_question".into()
 }
 fn default_missed_greeting() -> String {
     "Sorry we missed your call. We will text you in a moment.".into()
 }
-fn default_after_hours_script() -> String {
+/// The after-hours script when the file sets none.
+pub(crate) fn default_after_hours_script() -> String {
     "emergency_triage".into()
 }
 fn default_quiet_hours() -> String {
@@ -962,6 +979,7 @@ impl Default for Config {
             log: LogConfig::default(),
             providers,
             businesses: vec![demo_business()],
+            push: PushConfig::default(),
         }
     }
 }
@@ -1465,6 +1483,23 @@ impl Config {
         if let Some(u) = &self.server.public_url {
             if let Err(why) = check_url(u) {
                 p.add("server.public_url".into(), why);
+            }
+        }
+        if let Some(contact) = &self.push.contact {
+            if let Err(why) = crate::push::check_contact(contact) {
+                p.add("push.contact".into(), why);
+            }
+        }
+        for (i, origin) in self.push.services.iter().enumerate() {
+            let bare = url::Url::parse(origin)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .filter(|u| u.origin().ascii_serialization() == origin.trim_end_matches('/'));
+            if bare.is_none() {
+                p.add(
+                    format!("push.services[{i}]"),
+                    format!("{origin:?} is not an origin such as \"https://push.example.net\" (scheme, host and port only)"),
+                );
             }
         }
         if self.storage.busy_timeout.0 > Duration::from_secs(60) {
@@ -2033,6 +2068,14 @@ numbers = ["+16025550100"]
             (
                 "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntimezone = \"Mars/Olympus\"\n[providers.s]\nkind = \"simulator\"\n",
                 "t.toml:5: business[0].timezone: \"Mars/Olympus\" is not an IANA time zone",
+            ),
+            (
+                "[push]\ncontact = \"mailto:admin@localhost\"\nservices = [\"https://push.example.net/path\"]\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
+                "t.toml:2: push.contact: localhost is not a domain the push services can reach",
+            ),
+            (
+                "[push]\nservices = [\"https://push.example.net/path\"]\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
+                "t.toml:2: push.services[0]: \"https://push.example.net/path\" is not an origin",
             ),
             (
                 "[providers.main]\nkind = \"twilio\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",

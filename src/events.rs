@@ -830,7 +830,20 @@ pub fn delivery_receipt(
     if let Some(failure) = &receipt.failure {
         provider_error(c, &m, failure, now)?;
     }
-    Ok(Applied::due(None))
+    let mut due = None;
+    // Staff hear of a failure once: when this receipt is the one that made the message failed.
+    if matches!(m.status.as_str(), "failed" | "undelivered")
+        && m.status == receipt.status
+        && m.direction == "out"
+    {
+        let why = m
+            .error_message
+            .clone()
+            .or_else(|| m.error_code.as_ref().map(|code| format!("error {code}")))
+            .unwrap_or_else(|| format!("the carrier reported it {}", m.status));
+        due = text_failed(c, &m, &why, now)?;
+    }
+    Ok(Applied::due(due))
 }
 
 /// What a provider's refusal teaches about the recipient: an opt-out at the provider opts them out here
@@ -961,6 +974,35 @@ pub(crate) fn alert(
             due = earliest(due, Some(now));
         }
     }
+    let who = contact
+        .name
+        .clone()
+        .unwrap_or_else(|| crate::display::phone(phone, biz.sender()));
+    let note = match kind {
+        Alert::Reply(body) => (format!("{who} replied"), excerpt(body), false),
+        Alert::Urgent(body) => (format!("URGENT: {who}"), excerpt(body), true),
+        Alert::Callback => (
+            format!("Call back {who}"),
+            "A missed call from a landline: it cannot be texted.".to_string(),
+            false,
+        ),
+    };
+    let (title, text_line, urgent_note) = note;
+    due = earliest(
+        due,
+        notify_staff(
+            c,
+            &biz.id,
+            &crate::push::Notification {
+                title: format!("{title} · {}", biz.name),
+                body: text_line,
+                url: format!("/conversations/{}", contact.id),
+                tag: format!("conversation-{}", contact.id),
+                urgent: urgent_note,
+            },
+            now,
+        )?,
+    );
     if biz.alert_webhook.is_some() {
         let job = Job::AlertWebhook {
             business_id: biz.id.clone(),
@@ -974,6 +1016,88 @@ pub(crate) fn alert(
         due = earliest(due, Some(now));
     }
     Ok(due)
+}
+
+/// Queues a push notification to every browser of the users owners allowed notifications who may see the
+/// business. Sent at once, quiet hours or not: each phone's own settings decide whether it rings.
+pub(crate) fn notify_staff(
+    c: &Conn<'_>,
+    business_id: &str,
+    note: &crate::push::Notification,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let mut due = None;
+    let mut may_see: std::collections::HashMap<i64, bool> = std::collections::HashMap::new();
+    for sub in store::push::of_allowed_users(c)? {
+        let sees = match may_see.get(&sub.user_id) {
+            Some(sees) => *sees,
+            None => {
+                let sees =
+                    store::users::get(c, sub.user_id)?.is_some_and(|u| u.can_see(business_id));
+                may_see.insert(sub.user_id, sees);
+                sees
+            }
+        };
+        if sees {
+            queue_push(c, sub.id, note, now)?;
+            due = Some(now);
+        }
+    }
+    Ok(due)
+}
+
+/// Queues one notification to one subscribed browser, due now.
+pub fn queue_push(
+    c: &Conn<'_>,
+    subscription_id: i64,
+    note: &crate::push::Notification,
+    now: Millis,
+) -> Result<()> {
+    enqueue_job(
+        c,
+        Job::Push {
+            subscription_id,
+            note: note.clone(),
+        },
+        now,
+        now,
+    )
+}
+
+/// Tells staff that a text to a contact failed for good (a push notification; texting staff about it would
+/// be noise). Alerts to staff and test texts are not reported.
+pub(crate) fn text_failed(
+    c: &Conn<'_>,
+    m: &messages::Message,
+    why: &str,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let Some(contact_id) = m.contact_id else {
+        return Ok(None);
+    };
+    if matches!(
+        Purpose::parse(&m.purpose),
+        Some(Purpose::Alert | Purpose::Test) | None
+    ) {
+        return Ok(None);
+    }
+    let contact = contacts::get(c, contact_id)?;
+    let who = contact
+        .name
+        .clone()
+        .unwrap_or_else(|| crate::display::phone(&contact.phone, &m.from_number));
+    notify_staff(
+        c,
+        &m.business_id,
+        &crate::push::Notification {
+            title: format!("Text to {who} failed"),
+            body: excerpt(why),
+            url: format!("/conversations/{contact_id}"),
+            tag: format!("failed-{}", m.id),
+            urgent: false,
+        },
+        now,
+    )
 }
 
 fn enqueue_job(c: &Conn<'_>, job: Job, due: Millis, now: Millis) -> Result<()> {

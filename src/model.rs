@@ -467,6 +467,13 @@ pub enum Job {
         /// What to say.
         say: String,
     },
+    /// Notify one browser a staff user subscribed (Web Push).
+    Push {
+        /// The subscription's row id (gone subscriptions are skipped).
+        subscription_id: i64,
+        /// What the phone shows.
+        note: crate::push::Notification,
+    },
 }
 
 impl Job {
@@ -478,6 +485,7 @@ impl Job {
             Self::FollowUp { .. } => "follow_up",
             Self::AlertWebhook { .. } => "alert_webhook",
             Self::AlertCall { .. } => "alert_call",
+            Self::Push { .. } => "push",
         }
     }
 }

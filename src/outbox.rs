@@ -93,6 +93,25 @@ pub enum Work {
     Post(Post),
     /// Place an alert call.
     Call(Call),
+    /// Notify a staff user's browser.
+    Push(Push),
+}
+
+/// A notification for one subscribed browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The job.
+    pub job_id: i64,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Where, and the browser's keys.
+    pub subscription: crate::store::push::Subscription,
+    /// The operator contact the push service is given.
+    pub contact: String,
+    /// What the phone shows.
+    pub note: crate::push::Notification,
 }
 
 fn env<'a>(config: &'a Config, biz: &'a BusinessConfig, public_url: &'a str) -> Env<'a> {
@@ -156,6 +175,39 @@ pub fn prepare(
                 body: body.clone(),
                 link: link.clone(),
                 urgent: *urgent,
+            })))
+        }
+        Job::Push {
+            subscription_id,
+            note,
+        } => {
+            let Some(contact) = config.push.contact.clone() else {
+                jobs::finish(
+                    c,
+                    job.id,
+                    "cancelled",
+                    Some("push notifications are off ([push] contact is not set)"),
+                    now,
+                )?;
+                return Ok(None);
+            };
+            let Some(subscription) = crate::store::push::get(c, *subscription_id)? else {
+                jobs::finish(
+                    c,
+                    job.id,
+                    "cancelled",
+                    Some("the browser unsubscribed, or its user no longer gets notifications"),
+                    now,
+                )?;
+                return Ok(None);
+            };
+            Ok(Some(Work::Push(Push {
+                job_id: job.id,
+                attempt: job.attempts,
+                max_attempts: job.max_attempts,
+                subscription,
+                contact,
+                note: note.clone(),
             })))
         }
         Job::AlertCall {
@@ -593,6 +645,7 @@ pub fn record_send(
             jobs::finish(c, send.job_id, "failed", Some(message), now)?;
             set_call("failed", Some(message))?;
             events::provider_error(c, &m, failure, now)?;
+            events::text_failed(c, &m, message, now)?;
         }
         Outcome::Suppressed(reason) => {
             messages::set_status(c, m.id, status::CANCELLED, None, Some(reason.as_str()), now)?;
@@ -627,6 +680,7 @@ pub fn record_send(
             messages::set_status(c, m.id, status::FAILED, None, Some(message), now)?;
             jobs::finish(c, send.job_id, "failed", Some(message), now)?;
             set_call("failed", Some(message))?;
+            events::text_failed(c, &m, message, now)?;
         }
         Outcome::Unknown { message } => {
             messages::set_status(c, m.id, status::UNKNOWN, None, Some(message), now)?;

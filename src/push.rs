@@ -260,7 +260,9 @@ pub fn check_contact(contact: &str) -> Result<(), String> {
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
             .ok_or("not a URL")?
     } else {
-        return Err("must start with mailto: (an email address) or https:// (a page about you)".into());
+        return Err(
+            "must start with mailto: (an email address) or https:// (a page about you)".into(),
+        );
     };
     let reserved = [
         "localhost",
@@ -313,7 +315,10 @@ pub fn send(
     note: &Notification,
     now_secs: i64,
 ) -> Result<(), Error> {
-    let body = encrypt(keys, serde_json::to_string(note).unwrap_or_default().as_bytes())?;
+    let body = encrypt(
+        keys,
+        serde_json::to_string(note).unwrap_or_default().as_bytes(),
+    )?;
     let result = agent
         .post(endpoint.as_str())
         .set(
@@ -434,7 +439,10 @@ mod tests {
         let extra = vec!["http://127.0.0.1:4000".to_string()];
         for (endpoint, ok) in [
             ("https://fcm.googleapis.com/fcm/send/abc", true),
-            ("https://updates.push.services.mozilla.com/wpush/v2/abc", true),
+            (
+                "https://updates.push.services.mozilla.com/wpush/v2/abc",
+                true,
+            ),
             ("https://web.push.apple.com/QGuQ", true),
             ("https://wns2-by3p.notify.windows.com/w/?token=x", true),
             ("http://127.0.0.1:4000/push/1", true),

@@ -284,6 +284,7 @@ pub fn perform(deps: &Deps, work: &Work) {
         Work::Sms(s) | Work::Verify(s) => (s.job_id, s.attempt),
         Work::Post(p) => (p.job_id, p.attempt),
         Work::Call(c) => (c.job_id, c.attempt),
+        Work::Push(p) => (p.job_id, p.attempt),
     };
     let now = deps.clock.now();
     match deps
@@ -340,6 +341,83 @@ pub fn perform(deps: &Deps, work: &Work) {
             log_outcome(&outcome, "alert call");
             record_job(deps, call.job_id, &outcome);
         }
+        Work::Push(push) => {
+            let outcome = notify(deps, push);
+            log_outcome(&outcome, "push notification");
+            record_job(deps, push.job_id, &outcome);
+        }
+    }
+}
+
+/// Sends one Web Push notification. A subscription the push service says is gone is deleted.
+fn notify(deps: &Deps, p: &outbox::Push) -> Outcome {
+    let rejected = |message: String| Outcome::Rejected {
+        failure: crate::model::Failure {
+            reason: crate::model::FailReason::Other,
+            code: None,
+        },
+        message,
+    };
+    let key = deps
+        .store
+        .read(|c| crate::store::meta::get(c, crate::push::KEY_META));
+    let Some(vapid) = key
+        .ok()
+        .flatten()
+        .and_then(|k| crate::push::Vapid::from_stored(&k))
+    else {
+        return rejected("the appliance has no VAPID key yet".into());
+    };
+    let sub = &p.subscription;
+    let sent = crate::push::check_endpoint(&sub.endpoint, &deps.config.get().push.services)
+        .map_err(crate::push::Error::Rejected)
+        .and_then(|endpoint| {
+            let keys = crate::push::Keys::parse(&sub.p256dh, &sub.auth)
+                .map_err(crate::push::Error::Rejected)?;
+            crate::push::send(
+                &deps.http,
+                &vapid,
+                &p.contact,
+                &endpoint,
+                &keys,
+                &p.note,
+                deps.clock.now() / 1000,
+            )
+        });
+    let now = deps.clock.now();
+    match sent {
+        Ok(()) => {
+            let id = sub.id;
+            if let Err(e) = deps
+                .store
+                .write(move |c| crate::store::push::delivered(c, id, now))
+            {
+                tracing::warn!(error = %e, "cannot note a push delivery");
+            }
+            accepted("pushed")
+        }
+        Err(gone @ crate::push::Error::Gone(_)) => {
+            let id = sub.id;
+            if let Err(e) = deps.store.write(move |c| crate::store::push::remove(c, id)) {
+                tracing::error!(error = %e, "cannot remove a gone push subscription");
+            }
+            tracing::info!(subscription = id, "push subscription gone; removed");
+            rejected(gone.to_string())
+        }
+        Err(crate::push::Error::Retryable {
+            message,
+            retry_after,
+        }) => classify(
+            SendError::Retryable {
+                message,
+                retry_after,
+            },
+            p.attempt,
+            p.max_attempts,
+            DEFAULT_BACKOFF_MS,
+            now,
+        ),
+        Err(crate::push::Error::Rejected(message)) => rejected(message),
     }
 }
 

@@ -10,17 +10,20 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The settings the form edits, as text fields, with the label the page gives each.
-pub const FIELDS: [(&str, &str); 15] = [
+pub const FIELDS: [(&str, &str); 16] = [
     ("name", "Business name"),
-    ("script", "Script during opening hours"),
-    ("after_hours_script", "Script outside opening hours"),
+    ("script", "Text after a call missed in opening hours"),
+    (
+        "after_hours_script",
+        "Text after a call missed outside opening hours",
+    ),
     (
         "returning_script",
-        "Script for returning contacts (empty: the normal one)",
+        "Text for returning contacts (empty: the ones above)",
     ),
     ("booking_link", "Booking link"),
     ("missed_greeting", "What callers hear when nobody answers"),
-    ("text_delay", "Text delay"),
+    ("text_delay", "Wait before texting"),
     ("repeat_window", "One text-back per caller per"),
     ("quiet_hours", "Quiet hours (HH:MM-HH:MM, empty for none)"),
     (
@@ -32,13 +35,52 @@ pub const FIELDS: [(&str, &str); 15] = [
     ("send_rate", "Texts per second per number"),
     ("average_ticket", "Average job value ($)"),
     ("sms_price", "Price per SMS segment ($)"),
+    ("saved_replies", "Saved replies, one per line"),
 ];
+
+/// The settings page's sections: an anchor, a title, and the keys each edits (`hours` is the weekday form).
+pub const SECTIONS: [(&str, &str, &[&str]); 6] = [
+    (
+        "scripts",
+        "Scripts",
+        &[
+            "name",
+            "script",
+            "after_hours_script",
+            "returning_script",
+            "booking_link",
+            "missed_greeting",
+        ],
+    ),
+    ("hours", "Hours", &["hours"]),
+    (
+        "pace",
+        "Quiet hours and pace",
+        &[
+            "quiet_hours",
+            "quiet_hours_policy",
+            "text_delay",
+            "repeat_window",
+            "max_deferral",
+            "daily_cap",
+            "send_rate",
+        ],
+    ),
+    ("alerts", "Alerts", &[]),
+    ("replies", "Saved replies", &["saved_replies"]),
+    ("prices", "Prices", &["average_ticket", "sms_price"]),
+];
+
+/// Script keys: a built-in name is shown as its words, and can be reset to the default.
+pub const SCRIPTS: [&str; 3] = ["script", "after_hours_script", "returning_script"];
 
 /// Keys that hold numbers in the file, not strings.
 const INTEGERS: [&str; 1] = ["daily_cap"];
 const FLOATS: [&str; 3] = ["send_rate", "average_ticket", "sms_price"];
 /// Keys that are removed when left empty.
 const OPTIONAL: [&str; 2] = ["returning_script", "booking_link"];
+/// Keys that hold a list of strings, one per line in the form; removed when left empty.
+const LISTS: [&str; 1] = ["saved_replies"];
 /// The weekday keys of `[business.hours]`.
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -95,9 +137,14 @@ pub fn field_value(b: &BusinessConfig, key: &str) -> String {
     let dur = |d: Dur| humantime::format_duration(d.0).to_string();
     match key {
         "name" => b.name.clone(),
-        "script" => b.script.clone(),
-        "after_hours_script" => b.after_hours_script.clone(),
-        "returning_script" => b.returning_script.clone().unwrap_or_default(),
+        "script" => script_words(&b.script),
+        "after_hours_script" => script_words(&b.after_hours_script),
+        "returning_script" => b
+            .returning_script
+            .as_deref()
+            .map(script_words)
+            .unwrap_or_default(),
+        "saved_replies" => b.saved_replies.join("\n"),
         "booking_link" => b.booking_link.clone().unwrap_or_default(),
         "missed_greeting" => b.missed_greeting.clone(),
         "text_delay" => dur(b.text_delay),
@@ -111,6 +158,31 @@ pub fn field_value(b: &BusinessConfig, key: &str) -> String {
         "sms_price" => b.sms_price.to_string(),
         _ => String::new(),
     }
+}
+
+/// A script as the form shows it: a built-in's words (its template), never its name.
+pub fn script_words(script: &str) -> String {
+    crate::script::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == script)
+        .map_or_else(|| script.to_string(), |(_, text)| (*text).to_string())
+}
+
+/// The script a key holds when the file does not set it (`returning_script` has none).
+pub fn default_script(key: &str) -> Option<String> {
+    match key {
+        "script" => Some(crate::config::default_script()),
+        "after_hours_script" => Some(crate::config::default_after_hours_script()),
+        _ => None,
+    }
+}
+
+/// The built-in a script setting names, if it is one: "direct question".
+pub fn built_in_name(script: &str) -> Option<String> {
+    crate::script::BUILT_IN
+        .iter()
+        .any(|(name, _)| *name == script)
+        .then(|| script.replace('_', " "))
 }
 
 /// The text the form shows for a weekday's opening hours.
@@ -137,9 +209,21 @@ pub fn apply(text: &str, index: usize, changes: &[(String, String)]) -> Result<S
         .businesses
         .get(index)
         .ok_or_else(|| SaveError::Value(format!("there is no business[{index}] in the file")))?;
+    let resets: Vec<&str> = changes
+        .iter()
+        .filter(|(k, _)| k == "reset")
+        .map(|(_, v)| v.trim())
+        .collect();
     let changes: Vec<&(String, String)> = changes
         .iter()
         .filter(|(key, value)| {
+            if key == "reset" {
+                return SCRIPTS.contains(&value.as_str());
+            }
+            // A key being reset is not also set from the form.
+            if resets.contains(&key.as_str()) {
+                return false;
+            }
             let shown = match key.strip_prefix("hours.") {
                 Some(day) => day_value(biz, day),
                 None => field_value(biz, key),
@@ -157,6 +241,11 @@ pub fn apply(text: &str, index: usize, changes: &[(String, String)]) -> Result<S
         .ok_or_else(|| SaveError::Value(format!("there is no business[{index}] in the file")))?;
     for (key, raw) in changes {
         let value = raw.trim();
+        if key == "reset" {
+            // Back to the default: the key leaves the file.
+            table.remove(value);
+            continue;
+        }
         if let Some(day) = key.strip_prefix("hours.") {
             if !DAYS.contains(&day) {
                 continue;
@@ -182,8 +271,17 @@ pub fn apply(text: &str, index: usize, changes: &[(String, String)]) -> Result<S
         if !FIELDS.iter().any(|(k, _)| k == key) {
             continue;
         }
-        if value.is_empty() && OPTIONAL.contains(&key.as_str()) {
+        if value.is_empty() && (OPTIONAL.contains(&key.as_str()) || LISTS.contains(&key.as_str())) {
             table.remove(key);
+            continue;
+        }
+        if LISTS.contains(&key.as_str()) {
+            let items: toml_edit::Array = value
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            table.insert(key, toml_edit::value(items));
             continue;
         }
         let item = if INTEGERS.contains(&key.as_str()) {
@@ -436,5 +534,56 @@ text_delay = "20s"
         );
         let (other, _f) = create_temp(&real, 0o600).unwrap();
         assert_ne!(tmp, other, "each save has its own temporary file");
+    }
+
+    #[test]
+    fn built_in_scripts_show_as_words_saved_replies_are_lines_and_reset_removes_the_key() {
+        let config = crate::config::parse(FILE, None, &crate::providers::rules()).unwrap();
+        let b = &config.businesses[0];
+        // The built-in is shown as its words; posting them back unchanged writes nothing.
+        let words = field_value(b, "script");
+        assert!(words.starts_with("Hi, this is {{ name }}."), "{words}");
+        assert_eq!(built_in_name(&b.script).as_deref(), Some("direct question"));
+        assert_eq!(apply(FILE, 0, &set(&[("script", &words)])).unwrap(), FILE);
+        // Editing the words makes a custom script; reset takes the key out again.
+        let custom = apply(FILE, 0, &set(&[("script", "Hi from {{ name }}!")])).unwrap();
+        assert!(
+            custom.contains("script = \"Hi from {{ name }}!\""),
+            "{custom}"
+        );
+        let reset = apply(
+            &custom,
+            0,
+            &set(&[
+                ("reset", "script"),
+                ("script", "Hi from {{ name }}, again!"),
+            ]),
+        )
+        .unwrap();
+        assert!(!reset.contains("script ="), "{reset}");
+        // Only script keys can be reset.
+        assert_eq!(apply(FILE, 0, &set(&[("reset", "numbers")])).unwrap(), FILE);
+        // Saved replies: one per line, blank lines dropped, empty removes the key.
+        let replies = apply(
+            FILE,
+            0,
+            &set(&[(
+                "saved_replies",
+                "On our way!\r\n\r\n  Can you send a photo?  \n",
+            )]),
+        )
+        .unwrap();
+        assert!(
+            replies.contains("saved_replies = [\"On our way!\", \"Can you send a photo?\"]"),
+            "{replies}"
+        );
+        let parsed = crate::config::parse(&replies, None, &crate::providers::rules()).unwrap();
+        assert_eq!(parsed.businesses[0].saved_replies.len(), 2);
+        assert_eq!(
+            field_value(&parsed.businesses[0], "saved_replies"),
+            "On our way!\nCan you send a photo?"
+        );
+        let none = apply(&replies, 0, &set(&[("saved_replies", " ")])).unwrap();
+        assert!(!none.contains("saved_replies"), "{none}");
     }
 }

@@ -666,6 +666,97 @@ fn owners_edit_settings_which_are_validated_written_back_and_applied() {
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("business[0].quiet_hours"), "{}", bad.body);
     assert_eq!(std::fs::read_to_string(&s.config).unwrap(), before);
+    // What was typed is still in the form, in an open section.
+    assert!(
+        bad.body.contains("name=\"quiet_hours\" value=\"9pm-8am\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("id=\"b0-pace\" open"), "{}", bad.body);
+    // Sections; built-in scripts as words, never their names; the greeting previewed as speech.
+    for section in [
+        "Scripts",
+        "Hours",
+        "Quiet hours and pace",
+        "Alerts",
+        "Saved replies",
+        "Prices",
+    ] {
+        assert!(
+            page.body.contains(&format!("<summary>{section}</summary>")),
+            "{section}"
+        );
+    }
+    assert!(
+        page.body.contains("The built-in “direct question” text")
+            && page
+                .body
+                .contains(">Hi, this is {{ name }}. Sorry we missed your call!")
+            && !page.body.contains(">direct_question<")
+            && !page.body.contains(">emergency_triage<"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-speech"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("data-optional=\"the texts above are used\""),
+        "{}",
+        page.body
+    );
+    // Saved replies: one per line, written as a list, offered in conversations at once.
+    let replies = b.post(
+        "/settings/0",
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            (
+                "saved_replies",
+                "On our way!\r\nHere is our price list: https://acme.example.com/prices",
+            ),
+        ],
+    );
+    assert_eq!(replies.status, 303, "{}", replies.body);
+    let after = std::fs::read_to_string(&s.config).unwrap();
+    assert!(
+        after.contains("saved_replies = [\"On our way!\", \"Here is our price list: https://acme.example.com/prices\"]"),
+        "{after}"
+    );
+    let page = b.get("/settings");
+    let csrf = Browser::csrf(&page);
+    let version = form_value(&page.body, "version");
+    // A custom script can be reset to the built-in default.
+    let custom = b.post(
+        "/settings/0",
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("script", "Hi from {{ name }}!"),
+        ],
+    );
+    assert_eq!(custom.status, 303, "{}", custom.body);
+    let page = b.get("/settings");
+    assert!(
+        page.body.contains(">Reset to default</button>"),
+        "{}",
+        page.body
+    );
+    let version = form_value(&page.body, "version");
+    let reset = b.post(
+        "/settings/0",
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("script", "Hi from {{ name }}!"),
+            ("reset", "script"),
+        ],
+    );
+    assert_eq!(reset.status, 303, "{}", reset.body);
+    assert!(!std::fs::read_to_string(&s.config)
+        .unwrap()
+        .contains("Hi from"));
+    let page = b.get("/settings");
+    let version = form_value(&page.body, "version");
     // A good one is written back with the comments kept, and applies at once.
     let good = b.post(
         "/settings/0",
@@ -968,13 +1059,22 @@ fn the_conversation_reads_like_a_messaging_app() {
             .status,
         200
     );
-    wait_for("the text-back", 10, || fake.sends_to(CALLER).into_iter().next());
+    wait_for("the text-back", 10, || {
+        fake.sends_to(CALLER).into_iter().next()
+    });
     let sid = wait_for("the text-back's sid", 10, || {
         s.text("SELECT provider_sid FROM messages WHERE purpose = 'textback'")
     });
     // The carrier says it never arrived: a landline.
-    assert_eq!(s.receipt(&sid, CALLER, "undelivered", Some("30006")).status, 200);
-    s.text_in("SM-link", CALLER, "Photo: https://example.com/p/1.jpg. Thanks");
+    assert_eq!(
+        s.receipt(&sid, CALLER, "undelivered", Some("30006")).status,
+        200
+    );
+    s.text_in(
+        "SM-link",
+        CALLER,
+        "Photo: https://example.com/p/1.jpg. Thanks",
+    );
     let id = s.count("SELECT id FROM contacts");
     let mut b = Browser::new(&s);
     b.login("sam", PASSWORD);
@@ -1027,7 +1127,10 @@ fn the_conversation_reads_like_a_messaging_app() {
             .any(|t| body.contains(&format!(">{t}</time>"))),
         "times are Phoenix's, not UTC: {body}"
     );
-    assert!(!body.contains("UTC") && !body.contains("+14805550111<"), "{body}");
+    assert!(
+        !body.contains("UTC") && !body.contains("+14805550111<"),
+        "{body}"
+    );
 
     // Send again: the same text, once more, as a new message.
     let csrf = Browser::csrf(&page);

@@ -92,12 +92,17 @@ if (live && window.EventSource) {
   new EventSource("/events").addEventListener("update", refresh);
 }
 
-// Script previews on the settings page: rendered by the server with sample data, with the segment count.
+// Script previews on the settings page: rendered by the server with sample data, with the segment count. An
+// optional script left empty says what is used instead.
 for (const box of document.querySelectorAll("textarea[data-preview]")) {
   const out = box.parentElement.querySelector(".preview");
   const form = box.form;
   let timer;
   const preview = async () => {
+    if (box.dataset.optional && !box.value.trim()) {
+      out.textContent = `Empty: ${box.dataset.optional}.`;
+      return;
+    }
     const body = new URLSearchParams({
       csrf: form.querySelector("input[name=csrf]").value,
       business: box.dataset.preview,
@@ -105,11 +110,41 @@ for (const box of document.querySelectorAll("textarea[data-preview]")) {
     });
     const resp = await fetch("/settings/preview", { method: "POST", body });
     const json = await resp.json();
-    out.textContent = json.error ? `⚠ ${json.error}` : `${json.text} — ${json.segments} segment(s), ${json.encoding}`;
+    out.textContent = json.error ? `⚠ ${json.error}` : `Texted: “${json.text}” (${json.segments} segment${json.segments === 1 ? "" : "s"}, ${json.encoding})`;
   };
   box.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 300); });
   preview();
 }
+
+// The missed-call greeting is spoken, not texted: previewed as what callers hear, with a button that reads
+// it aloud where the browser can.
+for (const box of document.querySelectorAll("textarea[data-speech]")) {
+  const out = box.parentElement.querySelector(".preview");
+  const update = () => {
+    out.textContent = box.value.trim() ? `Callers hear: “${box.value.trim()}”` : "Callers hear nothing: the call ends (or goes to voicemail).";
+  };
+  if (window.speechSynthesis) {
+    const listen = document.createElement("button");
+    listen.type = "button";
+    listen.className = "secondary small";
+    listen.textContent = "▶ Listen";
+    listen.addEventListener("click", () => {
+      window.speechSynthesis.cancel();
+      window.speechSynthesis.speak(new SpeechSynthesisUtterance(box.value));
+    });
+    out.after(listen);
+  }
+  box.addEventListener("input", update);
+  update();
+}
+
+// A link to a settings section opens it.
+const openTarget = () => {
+  const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (target && target.tagName === "DETAILS") target.open = true;
+};
+window.addEventListener("hashchange", openTarget);
+openTarget();
 
 // The simulator's phone also polls: the scheduler sends its texts without a page event.
 const polled = document.querySelector("[data-poll]");
@@ -121,4 +156,55 @@ if (polled) {
     const fresh = doc.querySelector("[data-poll]");
     if (fresh) polled.innerHTML = fresh.innerHTML;
   }, 3000);
+}
+
+// Notifications on this device: register the service worker, ask the browser for a push subscription with
+// the appliance's key, and hand it to the server (or take it back).
+const pushBox = document.querySelector("[data-push-key]");
+if (pushBox) {
+  const status = pushBox.querySelector(".push-status");
+  const say = (text) => { status.textContent = text; };
+  const key = Uint8Array.from(atob(pushBox.dataset.pushKey.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const post = async (path, subscription) => {
+    const resp = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ csrf: pushBox.dataset.csrf, subscription }),
+    });
+    const json = await resp.json().catch(() => ({}));
+    if (!resp.ok) throw new Error(json.error || `the server answered ${resp.status}`);
+  };
+  if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
+    say("This browser cannot get notifications here. On an iPhone, add textback to the home screen and open it from there.");
+    for (const b of pushBox.querySelectorAll("button")) b.disabled = true;
+  } else {
+    const ready = navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready);
+    pushBox.querySelector("[data-push=on]").addEventListener("click", async () => {
+      try {
+        if (await Notification.requestPermission() !== "granted") {
+          say("Notifications are blocked for this site: allow them in the browser's site settings, then try again.");
+          return;
+        }
+        const reg = await ready;
+        const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+        await post("/push/subscribe", sub.toJSON());
+        say("Notifications are on for this device.");
+      } catch (e) {
+        say(`Could not turn notifications on: ${e.message}`);
+      }
+    });
+    pushBox.querySelector("[data-push=off]").addEventListener("click", async () => {
+      try {
+        const reg = await ready;
+        const sub = await reg.pushManager.getSubscription();
+        if (sub) {
+          await post("/push/unsubscribe", sub.toJSON());
+          await sub.unsubscribe();
+        }
+        say("Notifications are off for this device.");
+      } catch (e) {
+        say(`Could not turn notifications off: ${e.message}`);
+      }
+    });
+  }
 }

@@ -116,8 +116,12 @@ pub fn security_headers(public_url: &str) -> actix_web::middleware::DefaultHeade
 
 /// The routing table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    for (icon, _, _) in crate::icons::ICONS {
+        cfg.route(&format!("/{icon}"), web::get().to(admin::pwa_file));
+    }
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::FormConfig::default().limit(MAX_BODY))
+        .app_data(web::JsonConfig::default().limit(MAX_BODY))
         .route("/", web::get().to(admin::inbox))
         .route("/healthz", web::get().to(health::get))
         .route("/login", web::get().to(admin::login_form))
@@ -148,6 +152,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/{action}", web::post().to(admin::act))
         .route("/static/{hash}/{file}", web::get().to(admin::asset))
         .route("/events", web::get().to(admin::events))
+        .route("/notifications", web::get().to(admin::notifications))
+        .route("/push/subscribe", web::post().to(admin::push_subscribe))
+        .route("/push/unsubscribe", web::post().to(admin::push_unsubscribe))
+        .route("/push/test", web::post().to(admin::push_test))
+        .route("/settings/push/{user}", web::post().to(admin::push_allow))
+        .route("/manifest.webmanifest", web::get().to(admin::pwa_file))
+        .route("/sw.js", web::get().to(admin::pwa_file))
         .service(
             web::scope("/api/v1")
                 .route("/calls", web::get().to(api::calls))

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod messages;
 pub mod meta;
 mod migrations;
+pub mod push;
 pub mod reports;
 pub mod users;
 

@@ -114,7 +114,9 @@ fn message_item(m: messages::Message, cx: &Context<'_>) -> Item {
         kind: "out",
         label: automatic.map(str::to_string),
         automatic: automatic.is_some(),
-        delivery: failed.is_none().then(|| crate::display::delivery(&m.status)),
+        delivery: failed
+            .is_none()
+            .then(|| crate::display::delivery(&m.status)),
         retry: (failed.is_some() && cx.can_text).then(|| m.body.clone()),
         failed,
         ..base
@@ -141,7 +143,10 @@ fn call_item(script: Option<&String>, c: calls::Call, cx: &Context<'_>) -> Item 
     let mut label = match c.state.as_str() {
         "missed" => format!(
             "Missed call · {}",
-            c.miss_reason.as_deref().unwrap_or("missed").replace('-', " ")
+            c.miss_reason
+                .as_deref()
+                .unwrap_or("missed")
+                .replace('-', " ")
         ),
         "answered" => "Answered call".into(),
         _ => "Call ringing".into(),

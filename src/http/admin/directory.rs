@@ -77,11 +77,8 @@ pub async fn contacts_page(
     });
     let list = page.rows;
     let all = state.config.get();
-    let by_id: std::collections::HashMap<&str, &BusinessConfig> = all
-        .businesses
-        .iter()
-        .map(|b| (b.id.as_str(), b))
-        .collect();
+    let by_id: std::collections::HashMap<&str, &BusinessConfig> =
+        all.businesses.iter().map(|b| (b.id.as_str(), b)).collect();
     let rows = list
         .into_iter()
         .map(|k| {

@@ -87,11 +87,8 @@ pub async fn inbox(
     })
     .await?;
     let all = state.config.get();
-    let by_id: std::collections::HashMap<&str, &BusinessConfig> = all
-        .businesses
-        .iter()
-        .map(|b| (b.id.as_str(), b))
-        .collect();
+    let by_id: std::collections::HashMap<&str, &BusinessConfig> =
+        all.businesses.iter().map(|b| (b.id.as_str(), b)).collect();
     let now = state.clock.now();
     let older = page.next.as_ref().map(|next| {
         let q: String = form_urlencoded::Serializer::new(String::new())

@@ -11,6 +11,7 @@ mod directory;
 mod golive;
 mod inbox;
 mod live;
+mod notifications;
 mod session;
 mod settings;
 mod simulator;
@@ -22,6 +23,9 @@ pub use directory::{contact_erase, contact_page, contact_save, contacts_csv, con
 pub use golive::{golive, golive_connect, golive_test, golive_test_text};
 pub use inbox::inbox;
 pub use live::events;
+pub use notifications::{
+    notifications, push_allow, push_subscribe, push_test, push_unsubscribe, pwa_file,
+};
 pub use session::{login, login_form, logout, setup, setup_form, MAX_NAME};
 pub use settings::{settings, settings_preview, settings_save, settings_test_text};
 pub use simulator::{simulator, simulator_act};

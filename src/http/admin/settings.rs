@@ -8,7 +8,15 @@ struct FieldView {
     key: &'static str,
     label: &'static str,
     value: String,
-    long: bool,
+    /// `input`, `script` (a text template, previewed as the text), `speech` (previewed as what callers
+    /// hear) or `lines` (one item per line).
+    kind: &'static str,
+    /// The built-in script the file names, in words, when it is one (it can be reset to the default).
+    built_in: Option<String>,
+    /// A script that may be left empty (the preview then says what is used instead).
+    optional: bool,
+    /// The file sets something other than the default: "Reset to default" is offered.
+    resettable: bool,
 }
 
 #[derive(Serialize)]
@@ -16,6 +24,15 @@ struct DayView {
     key: &'static str,
     label: &'static str,
     value: String,
+}
+
+#[derive(Serialize)]
+struct SectionView {
+    id: &'static str,
+    title: &'static str,
+    fields: Vec<FieldView>,
+    /// Open when the page loads: it holds what a rejected save typed.
+    open: bool,
 }
 
 #[derive(Serialize)]
@@ -27,8 +44,10 @@ struct BusinessSettings {
     forward_to: String,
     timezone: String,
     provider: String,
-    fields: Vec<FieldView>,
+    sections: Vec<SectionView>,
     hours: Vec<DayView>,
+    closed: String,
+    alerts: Vec<String>,
     rules: Vec<String>,
 }
 
@@ -43,7 +62,13 @@ struct SettingsPage<'a> {
     errors: Vec<String>,
     businesses: Vec<BusinessSettings>,
     connect: Vec<ConnectView>,
+    /// `[push] contact` is set.
+    push_configured: bool,
+    push_users: Vec<super::notifications::PushUser>,
 }
+
+/// What a rejected save typed, shown again instead of the file's values: (business index, form fields).
+type Typed<'a> = Option<(usize, &'a [(String, String)])>;
 
 /// A URL with everything after the host hidden: `https://hooks.slack.com/…`.
 fn masked_url(url: &str) -> String {
@@ -51,6 +76,42 @@ fn masked_url(url: &str) -> String {
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = host.rsplit('@').next().unwrap_or_default();
     format!("{scheme}://{host}/…")
+}
+
+/// Who is alerted and how, one line each (edited in the config file).
+fn alerts_of(b: &BusinessConfig) -> Vec<String> {
+    let mut out = vec![];
+    for p in &b.notify {
+        out.push(format!(
+            "Texts to {} {}{}{}",
+            p.name,
+            p.sms.as_deref().unwrap_or("(no SMS)"),
+            p.quiet_hours
+                .as_deref()
+                .map(|q| format!(", quiet {q}"))
+                .unwrap_or_default(),
+            if p.on_call { ", on call" } else { "" }
+        ));
+    }
+    if b.notify.is_empty() {
+        out.push(format!(
+            "Texts to the phones calls ring ({})",
+            if b.forward_to.is_empty() {
+                "none".to_string()
+            } else {
+                b.forward_to.join(", ")
+            }
+        ));
+    }
+    if let Some(w) = &b.alert_webhook {
+        // The URL is a secret (it is the only credential of a Slack or ntfy hook): show where it goes, not it.
+        out.push(format!(
+            "Alert webhook ({:?}) {}",
+            w.format,
+            masked_url(&w.url)
+        ));
+    }
+    out
 }
 
 /// The rules the form does not edit, one line each, so the page shows everything the file defines.
@@ -81,26 +142,6 @@ fn rules_of(b: &BusinessConfig) -> Vec<String> {
             acts.join(", ")
         ));
     }
-    for p in &b.notify {
-        out.push(format!(
-            "Alerts to {} {}{}{}",
-            p.name,
-            p.sms.as_deref().unwrap_or("(no SMS)"),
-            p.quiet_hours
-                .as_deref()
-                .map(|q| format!(", quiet {q}"))
-                .unwrap_or_default(),
-            if p.on_call { ", on call" } else { "" }
-        ));
-    }
-    if let Some(w) = &b.alert_webhook {
-        // The URL is a secret (it is the only credential of a Slack or ntfy hook): show where it goes, not it.
-        out.push(format!(
-            "Alert webhook ({:?}) {}",
-            w.format,
-            masked_url(&w.url)
-        ));
-    }
     out.push(format!(
         "Never texted besides staff: deny {}; countries {}",
         if b.deny.is_empty() {
@@ -129,7 +170,38 @@ fn rules_of(b: &BusinessConfig) -> Vec<String> {
     out
 }
 
-fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
+fn field_view(
+    b: &BusinessConfig,
+    key: &'static str,
+    label: &'static str,
+    typed: Option<&str>,
+) -> FieldView {
+    let kind = match key {
+        "missed_greeting" => "speech",
+        "saved_replies" => "lines",
+        k if crate::settings::SCRIPTS.contains(&k) => "script",
+        _ => "input",
+    };
+    let stored = match key {
+        "script" => Some(b.script.as_str()),
+        "after_hours_script" => Some(b.after_hours_script.as_str()),
+        "returning_script" => b.returning_script.as_deref(),
+        _ => None,
+    };
+    FieldView {
+        key,
+        label,
+        value: typed.map_or_else(|| crate::settings::field_value(b, key), str::to_string),
+        kind,
+        built_in: stored.and_then(crate::settings::built_in_name),
+        optional: key == "returning_script",
+        resettable: stored.is_some_and(|s| {
+            crate::settings::default_script(key).is_none_or(|default| default != s)
+        }),
+    }
+}
+
+fn settings_view(config: &crate::config::Config, typed: Typed<'_>) -> Vec<BusinessSettings> {
     let day_labels = [
         "Monday",
         "Tuesday",
@@ -143,39 +215,62 @@ fn settings_view(config: &crate::config::Config) -> Vec<BusinessSettings> {
         .businesses
         .iter()
         .enumerate()
-        .map(|(index, b)| BusinessSettings {
-            index,
-            id: b.id.clone(),
-            name: b.name.clone(),
-            numbers: b.numbers.join(", "),
-            forward_to: if b.forward_to.is_empty() {
-                "nobody".into()
-            } else {
-                b.forward_to.join(", ")
-            },
-            timezone: b.timezone.clone(),
-            provider: config.provider_name(b).to_string(),
-            fields: crate::settings::FIELDS
+        .map(|(index, b)| {
+            let typed_here = typed.filter(|(i, _)| *i == index).map(|(_, t)| t);
+            let typed_value = |key: &str| {
+                typed_here.and_then(|t| t.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()))
+            };
+            let sections = crate::settings::SECTIONS
                 .iter()
-                .map(|(key, label)| FieldView {
-                    key,
-                    label,
-                    value: crate::settings::field_value(b, key),
-                    long: key.ends_with("script") || *key == "missed_greeting",
+                .map(|(id, title, keys)| SectionView {
+                    id,
+                    title,
+                    fields: keys
+                        .iter()
+                        .filter_map(|key| crate::settings::FIELDS.iter().find(|(k, _)| k == key))
+                        .map(|(key, label)| field_view(b, key, label, typed_value(key)))
+                        .collect(),
+                    open: typed_here.is_some_and(|t| {
+                        t.iter().any(|(k, _)| {
+                            keys.contains(&k.as_str())
+                                || (*id == "hours" && k.starts_with("hours."))
+                        })
+                    }),
                 })
-                .collect(),
-            hours: b
-                .hours
-                .days()
-                .iter()
-                .zip(day_labels)
-                .map(|((key, spans), label)| DayView {
-                    key,
-                    label,
-                    value: spans.join(", "),
-                })
-                .collect(),
-            rules: rules_of(b),
+                .collect();
+            BusinessSettings {
+                index,
+                id: b.id.clone(),
+                name: b.name.clone(),
+                numbers: b.numbers.join(", "),
+                forward_to: if b.forward_to.is_empty() {
+                    "nobody".into()
+                } else {
+                    b.forward_to.join(", ")
+                },
+                timezone: b.timezone.clone(),
+                provider: config.provider_name(b).to_string(),
+                sections,
+                hours: b
+                    .hours
+                    .days()
+                    .iter()
+                    .zip(day_labels)
+                    .map(|((key, spans), label)| DayView {
+                        key,
+                        label,
+                        value: typed_value(&format!("hours.{key}"))
+                            .map_or_else(|| spans.join(", "), str::to_string),
+                    })
+                    .collect(),
+                closed: if b.closed.is_empty() {
+                    "no dates".into()
+                } else {
+                    b.closed.join(", ")
+                },
+                alerts: alerts_of(b),
+                rules: rules_of(b),
+            }
         })
         .collect()
 }
@@ -216,16 +311,30 @@ async fn settings_page(
     signed: &Signed,
     status: StatusCode,
     flash: Option<&str>,
+    errors: Vec<String>,
+) -> Result<HttpResponse, HttpError> {
+    settings_page_typed(state, signed, status, flash, errors, None).await
+}
+
+async fn settings_page_typed(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    flash: Option<&str>,
     mut errors: Vec<String>,
+    typed: Typed<'_>,
 ) -> Result<HttpResponse, HttpError> {
     let (config, version, problems) = from_file(state).await?;
     errors.extend(problems);
+    let running = state.config.get();
     let ctx = SettingsPage {
-        chrome: Chrome::signed(signed, "settings", flash, &state.config.get()),
+        chrome: Chrome::signed(signed, "settings", flash, &running),
         on_defaults: state.running.path().is_none(),
         version,
         errors,
-        businesses: settings_view(&config),
+        push_configured: running.push.contact.is_some(),
+        push_users: super::notifications::push_users(state).await?,
+        businesses: settings_view(&config, typed),
         connect: connect_views(
             state,
             &config,
@@ -287,6 +396,8 @@ pub async fn settings_save(
     }
     let index = path.into_inner();
     let changes = form.into_inner();
+    // Shown again if the save is refused, so nothing typed is lost.
+    let typed = changes.clone();
     let mut version = changes
         .iter()
         .find(|(k, _)| k == "version")
@@ -380,9 +491,17 @@ pub async fn settings_save(
             "Not saved: the built-in defaults were written to {} unchanged, and your change was not applied.",
             file.display()
         ),
-        None => "Not saved: nothing was changed.".into(),
+        None => "Not saved: nothing was changed. What you typed is still in the form.".into(),
     };
-    settings_page(&state, &signed, status, Some(&flash), errors).await
+    settings_page_typed(
+        &state,
+        &signed,
+        status,
+        Some(&flash),
+        errors,
+        Some((index, &typed)),
+    )
+    .await
 }
 
 /// The preview request.
