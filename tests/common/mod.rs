@@ -1389,6 +1389,17 @@ impl Browser {
         page
     }
 
+    pub fn post_json(&mut self, path: &str, json: &serde_json::Value) -> Page {
+        let page = Self::answer(
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie_header())
+                .send_json(json),
+        );
+        self.keep(&page);
+        page
+    }
+
     pub fn csrf(page: &Page) -> String {
         form_value(&page.body, "csrf")
     }
