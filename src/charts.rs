@@ -21,9 +21,27 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// How wide a chart is drawn, in SVG units: text keeps its size in these units, so the narrow variant,
+/// shown on phones at about its own width, keeps labels as readable as the wide one on a desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// For screens wider than a phone.
+    Wide,
+    /// For a phone, 360 px or so.
+    Narrow,
+}
+
 /// Missed and recovered calls per day, as paired bars with a legend.
-pub fn daily(days: &[Day]) -> String {
-    let (w, h, top, bottom, left) = (640.0_f64, 220.0_f64, 24.0_f64, 28.0_f64, 28.0_f64);
+pub fn daily(days: &[Day], width: Width) -> String {
+    let w = match width {
+        Width::Wide => 640.0_f64,
+        Width::Narrow => 340.0_f64,
+    };
+    let (h, top, bottom, left) = (220.0_f64, 24.0_f64, 28.0_f64, 28.0_f64);
+    let labels = match width {
+        Width::Wide => 10,
+        Width::Narrow => 4,
+    };
     let max = days
         .iter()
         .map(|d| d.missed.max(d.recovered))
@@ -48,7 +66,7 @@ pub fn daily(days: &[Day]) -> String {
         top + 4.0,
         h - bottom
     );
-    let every = (days.len() / 10).max(1);
+    let every = days.len().div_ceil(labels).max(1);
     for (i, d) in days.iter().enumerate() {
         let x = left + slot * i as f64 + slot * 0.1;
         let hm = f64::from(d.missed) * scale;
@@ -91,14 +109,21 @@ pub fn daily(days: &[Day]) -> String {
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// Missed calls by weekday (rows, Monday first) and hour of day (columns): darker means more.
-pub fn heatmap(counts: &[[u32; 24]; 7]) -> String {
-    let (cell, left, top) = (24.0_f64, 36.0_f64, 18.0_f64);
+pub fn heatmap(counts: &[[u32; 24]; 7], width: Width) -> String {
+    let (cell, left, top) = match width {
+        Width::Wide => (24.0_f64, 36.0_f64, 18.0_f64),
+        Width::Narrow => (12.5_f64, 36.0_f64, 18.0_f64),
+    };
+    let step = match width {
+        Width::Wide => 3,
+        Width::Narrow => 6,
+    };
     let max = counts.iter().flatten().copied().max().unwrap_or(0).max(1);
     let (w, h) = (left + cell * 24.0, top + cell * 7.0);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Missed calls by weekday and hour\">"
     );
-    for hour in (0..24).step_by(3) {
+    for hour in (0..24).step_by(step) {
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"12\">{hour:02}</text>",
@@ -200,7 +225,7 @@ mod tests {
                 recovered: 2,
             },
         ];
-        let svg = daily(&days);
+        let svg = daily(&days, Width::Wide);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(svg.matches("class=\"missed\"").count(), 3); // two bars and the legend
         assert!(svg.contains("<title>11-27: 4 missed</title>"));
@@ -208,7 +233,20 @@ mod tests {
             svg.contains("height=\"168.0\""),
             "the busiest bar fills the plot: {svg}"
         );
-        assert!(daily(&[]).contains("</svg>"));
+        assert!(daily(&[], Width::Wide).contains("</svg>"));
+        // The phone variant is drawn about as wide as a phone shows it, with fewer day labels, so its
+        // text is not shrunk.
+        let month: Vec<Day> = (1..=30)
+            .map(|d| Day {
+                label: format!("11-{d:02}"),
+                missed: d,
+                recovered: 0,
+            })
+            .collect();
+        let narrow = daily(&month, Width::Narrow);
+        assert!(narrow.contains("viewBox=\"0 0 340 220\""), "{narrow}");
+        assert!(narrow.matches("<text").count() <= 2 + 4 + 2);
+        assert!(daily(&month, Width::Wide).matches("<text").count() > 10);
     }
 
     #[test]
@@ -216,8 +254,11 @@ mod tests {
         let mut counts = [[0u32; 24]; 7];
         counts[0][9] = 5;
         counts[6][23] = 1;
-        let svg = heatmap(&counts);
+        let svg = heatmap(&counts, Width::Wide);
         assert_eq!(svg.matches("<rect").count(), 7 * 24);
+        let narrow = heatmap(&counts, Width::Narrow);
+        assert_eq!(narrow.matches("<rect").count(), 7 * 24);
+        assert!(narrow.contains("viewBox=\"0 0 336 "), "{narrow}");
         assert!(svg.contains("<title>Mon 09:00: 5 missed</title>"));
         assert!(svg.contains("fill-opacity=\"1.00\""));
     }

@@ -273,7 +273,24 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
         dash.body
     );
     assert!(dash.body.contains("<svg") && dash.body.contains("Missed calls by weekday and hour"));
-    assert!(dash
+    // It leads with this month: the money and the job recovered, and what needs attention.
+    let month = (chrono::Utc::now() - chrono::Duration::hours(7))
+        .format("%B")
+        .to_string();
+    let lead = dash.body.find("class=\"tiles headline\"").unwrap();
+    assert!(
+        dash.body[lead..].starts_with(&format!(
+            "class=\"tiles headline\" aria-label=\"{month} so far\">\n  <div class=\"tile lead\"><span class=\"n\">$385.00</span><span>recovered in {month}</span></div>\n  <div class=\"tile\"><span class=\"n\">1</span><span>job booked in {month}</span></div>"
+        )),
+        "{}",
+        &dash.body[lead..]
+    );
+    assert!(lead < dash.body.find("<h2>Funnel</h2>").unwrap());
+    assert!(dash.body.contains("Nothing: every conversation is answered."), "{}", dash.body);
+    // Set-up hints are on the Setup page, not here.
+    assert!(!dash.body.contains("/hooks/twilio/voice"));
+    assert!(b
+        .get("/golive")
         .body
         .contains(&format!("{PUBLIC_URL}/hooks/twilio/voice")));
 }

@@ -1366,7 +1366,9 @@ fn twilio_numbers_keep_their_urls() {
     add_user(&s, "sam", &["--role", "owner"]);
     let mut b = Browser::new(&s);
     assert_eq!(b.login("sam", PASSWORD).status, 303);
-    let p = b.get("/dashboard");
+    // The webhook URLs are set-up, shown on the Setup page (not the dashboard).
+    assert!(!b.get("/dashboard").body.contains("/hooks/twilio/voice"));
+    let p = b.get("/golive");
     for hook in ["voice", "call-status", "sms"] {
         let want = format!("<code>{PUBLIC_URL}/hooks/twilio/{hook}</code>");
         assert!(p.body.contains(&want), "lacks {want}:\n{}", p.body);

@@ -68,8 +68,19 @@ pub(crate) async fn figures(
     days: u32,
     tz: chrono_tz::Tz,
 ) -> Result<crate::report::Dashboard, HttpError> {
+    let since = state.clock.now() - i64::from(days) * 24 * 3_600_000;
+    figures_since(state, ids, since, days, tz).await
+}
+
+/// The dashboard's figures from `since` (the daily chart covers the last `days`).
+pub(crate) async fn figures_since(
+    state: &AppState,
+    ids: Vec<String>,
+    since: crate::clock::Millis,
+    days: u32,
+    tz: chrono_tz::Tz,
+) -> Result<crate::report::Dashboard, HttpError> {
     let now = state.clock.now();
-    let since = now - i64::from(days) * 24 * 3_600_000;
     let (rows, segments) = read(state, move |c| {
         Ok((
             crate::store::reports::missed_calls(c, since)?,

@@ -62,3 +62,36 @@ pub fn segments_sent(c: &Conn<'_>, since: i64) -> Result<Vec<(String, i64)>> {
     let rows = st.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// What needs someone's attention in some businesses: conversations waiting for a reply, urgent ones, and
+/// texts to contacts that failed since `since`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attention {
+    /// Contacts waiting for an answer.
+    pub needs_reply: i64,
+    /// Contacts marked urgent.
+    pub urgent: i64,
+    /// Texts to contacts that failed.
+    pub failed: i64,
+}
+
+/// Counts what needs attention.
+pub fn attention(c: &Conn<'_>, businesses: &[String], since: i64) -> Result<Attention> {
+    let ids = super::ids_json(businesses);
+    let (needs_reply, urgent) = c.0.prepare_cached(
+        "SELECT COALESCE(SUM(needs_reply), 0), COALESCE(SUM(urgent), 0) FROM contacts
+         WHERE business_id IN (SELECT value FROM json_each(?1))",
+    )?
+    .query_row([&ids], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let failed = c.0.prepare_cached(
+        "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND contact_id IS NOT NULL
+           AND status IN ('failed', 'undelivered') AND purpose NOT IN ('alert', 'test')
+           AND updated_at >= ?2 AND business_id IN (SELECT value FROM json_each(?1))",
+    )?
+    .query_row(rusqlite::params![&ids, since], |r| r.get(0))?;
+    Ok(Attention {
+        needs_reply,
+        urgent,
+        failed,
+    })
+}

@@ -22,6 +22,18 @@ struct MoneyView {
     roi: String,
 }
 
+/// What an owner asks first: this calendar month's recovered money and jobs, and what needs someone now.
+#[derive(Serialize)]
+struct HeadlineView {
+    month: String,
+    recovered: String,
+    jobs: u32,
+    rate: String,
+    needs_reply: i64,
+    urgent: i64,
+    failed: i64,
+}
+
 #[derive(Serialize)]
 struct DashboardPage<'a> {
     #[serde(flatten)]
@@ -29,11 +41,26 @@ struct DashboardPage<'a> {
     days: u32,
     business: String,
     businesses: Vec<BusinessOption>,
+    headline: HeadlineView,
     funnel: FunnelView,
     money: MoneyView,
     daily_chart: String,
+    daily_phone: String,
     heatmap: String,
-    connect: Vec<ConnectView>,
+    heatmap_phone: String,
+}
+
+/// Midnight on the first of this month in `tz`, and the month's name.
+fn month_start(now: crate::clock::Millis, tz: chrono_tz::Tz) -> (crate::clock::Millis, String) {
+    use chrono::{Datelike, TimeZone};
+    let local = tz.timestamp_millis_opt(now).single();
+    let start = local
+        .and_then(|t| t.date_naive().with_day(1))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| tz.from_local_datetime(&d).earliest())
+        .map_or(now, |t| t.timestamp_millis());
+    let name = local.map_or_else(String::new, |t| t.format("%B").to_string());
+    (start, name)
 }
 
 /// Dashboard query string.
@@ -43,6 +70,15 @@ pub struct DashboardQuery {
     days: Option<u32>,
     #[serde(default)]
     business: String,
+}
+
+/// `n` of `of` as a whole percentage, or a dash when there is nothing to divide by.
+fn percent_of(n: u32, of: u32) -> String {
+    if of == 0 {
+        "–".to_string()
+    } else {
+        format!("{:.0}%", f64::from(n) * 100.0 / f64::from(of))
+    }
 }
 
 /// `GET /dashboard`: the funnel, the money and when calls are missed.
@@ -64,15 +100,18 @@ pub async fn dashboard(
         .collect();
     let ids: Vec<String> = chosen.iter().map(|b| b.id.clone()).collect();
     let tz = chosen.first().map_or(chrono_tz::UTC, |b| b.tz());
+    let now = state.clock.now();
+    let (since, month) = month_start(now, tz);
+    let this_month = super::super::figures_since(&state, ids.clone(), since, 1, tz).await?;
+    let week_ago = now - 7 * 24 * 3_600_000;
+    let attention_ids = ids.clone();
+    let attention = read(&state, move |c| {
+        store::reports::attention(c, &attention_ids, week_ago)
+    })
+    .await?;
     let d = super::super::figures(&state, ids, days, tz).await?;
     let f = d.funnel;
-    let percent = |n: u32, of: u32| {
-        if of == 0 {
-            "–".to_string()
-        } else {
-            format!("{:.0}%", f64::from(n) * 100.0 / f64::from(of))
-        }
-    };
+    let percent = percent_of;
     let spend_cents = (d.money.spend_centicents + 50) / 100;
     #[allow(clippy::cast_precision_loss)]
     let roi = if spend_cents == 0 {
@@ -94,6 +133,15 @@ pub async fn dashboard(
                 name: b.name.clone(),
             })
             .collect(),
+        headline: HeadlineView {
+            month,
+            recovered: report::dollars(this_month.money.recovered_cents),
+            jobs: this_month.funnel.booked,
+            rate: percent_of(this_month.funnel.booked, this_month.funnel.missed),
+            needs_reply: attention.needs_reply,
+            urgent: attention.urgent,
+            failed: attention.failed,
+        },
         funnel: FunnelView {
             missed: f.missed,
             texted: f.texted,
@@ -109,9 +157,10 @@ pub async fn dashboard(
             segments: d.money.segments,
             roi,
         },
-        daily_chart: crate::charts::daily(&d.daily),
-        heatmap: crate::charts::heatmap(&d.heat),
-        connect: connect_views(&state, &config, &businesses),
+        daily_chart: crate::charts::daily(&d.daily, crate::charts::Width::Wide),
+        daily_phone: crate::charts::daily(&d.daily, crate::charts::Width::Narrow),
+        heatmap: crate::charts::heatmap(&d.heat, crate::charts::Width::Wide),
+        heatmap_phone: crate::charts::heatmap(&d.heat, crate::charts::Width::Narrow),
     };
     Ok(html(&state, StatusCode::OK, "dashboard.html", &ctx))
 }

@@ -14,6 +14,8 @@ struct GoLivePage<'a> {
     report: Option<String>,
     businesses: Vec<BusinessOption>,
     public_url: &'a str,
+    /// Each account's webhook URLs, for setting numbers up by hand.
+    connect: Vec<ConnectView>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +78,7 @@ async fn page(
             })
             .collect(),
         public_url: &state.public_url,
+        connect: connect_views(state, &config, &config.businesses.iter().collect::<Vec<_>>()),
     };
     Ok(html(state, StatusCode::OK, "golive.html", &ctx))
 }
