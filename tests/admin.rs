@@ -286,7 +286,12 @@ fn staff_reply_book_and_see_it_on_the_dashboard() {
         &dash.body[lead..]
     );
     assert!(lead < dash.body.find("<h2>Funnel</h2>").unwrap());
-    assert!(dash.body.contains("Nothing: every conversation is answered."), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains("Nothing: every conversation is answered."),
+        "{}",
+        dash.body
+    );
     // Set-up hints are on the Setup page, not here.
     assert!(!dash.body.contains("/hooks/twilio/voice"));
     assert!(b

@@ -1342,7 +1342,14 @@ fn the_admin_pages_show_where_each_account_is_pointed() {
     add_user(&s, "sam", &["--role", "owner"]);
     let mut b = Browser::new(&s);
     assert_eq!(b.login("sam", PASSWORD).status, 303);
+    // Where each account is pointed is set-up: on the Setup page, not the dashboard or settings.
     for page in ["/dashboard", "/settings"] {
+        let p = b.get(page);
+        assert_eq!(p.status, 200, "{page}");
+        assert!(!p.body.contains("/hooks/"), "{page}");
+    }
+    {
+        let page = "/golive";
         let p = b.get(page);
         assert_eq!(p.status, 200, "{page}");
         for want in [

@@ -71,25 +71,41 @@ for (const button of document.querySelectorAll("button[data-confirm]")) {
 // Live updates: pages marked data-live refresh their content when the server says something changed.
 const live = document.querySelector("[data-live]");
 if (live && window.EventSource) {
+  // One refresh at a time; news that arrives during one is fetched right after it, never dropped.
   let busy = false;
+  let again = false;
   const refresh = async () => {
-    if (busy) return;
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
     try {
-      const resp = await fetch(window.location.href, { headers: { Accept: "text/html" } });
-      if (resp.ok) {
-        const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
-        const fresh = doc.querySelector("[data-live]");
-        const typing = document.activeElement && live.contains(document.activeElement);
-        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
-        if (fresh && !typing) live.innerHTML = fresh.innerHTML;
-        if (atBottom && thread) window.scrollTo(0, document.body.scrollHeight);
-      }
+      do {
+        again = false;
+        const resp = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+        if (resp.ok) {
+          const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+          const fresh = doc.querySelector("[data-live]");
+          const typing = document.activeElement && live.contains(document.activeElement);
+          const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+          if (fresh && !typing) live.innerHTML = fresh.innerHTML;
+          if (atBottom && thread) window.scrollTo(0, document.body.scrollHeight);
+        }
+      } while (again);
     } finally {
       busy = false;
     }
   };
-  new EventSource("/events").addEventListener("update", refresh);
+  const source = new EventSource("/events");
+  source.addEventListener("update", refresh);
+  // After a reconnect, catch up on what happened while the connection was down.
+  let connected = false;
+  source.addEventListener("open", () => {
+    if (connected) refresh();
+    connected = true;
+    document.documentElement.dataset.live = "on";
+  });
 }
 
 // Script previews on the settings page: rendered by the server with sample data, with the segment count. An

@@ -78,17 +78,19 @@ pub struct Attention {
 /// Counts what needs attention.
 pub fn attention(c: &Conn<'_>, businesses: &[String], since: i64) -> Result<Attention> {
     let ids = super::ids_json(businesses);
-    let (needs_reply, urgent) = c.0.prepare_cached(
-        "SELECT COALESCE(SUM(needs_reply), 0), COALESCE(SUM(urgent), 0) FROM contacts
+    let (needs_reply, urgent) =
+        c.0.prepare_cached(
+            "SELECT COALESCE(SUM(needs_reply), 0), COALESCE(SUM(urgent), 0) FROM contacts
          WHERE business_id IN (SELECT value FROM json_each(?1))",
-    )?
-    .query_row([&ids], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let failed = c.0.prepare_cached(
-        "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND contact_id IS NOT NULL
+        )?
+        .query_row([&ids], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let failed =
+        c.0.prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND contact_id IS NOT NULL
            AND status IN ('failed', 'undelivered') AND purpose NOT IN ('alert', 'test')
            AND updated_at >= ?2 AND business_id IN (SELECT value FROM json_each(?1))",
-    )?
-    .query_row(rusqlite::params![&ids, since], |r| r.get(0))?;
+        )?
+        .query_row(rusqlite::params![&ids, since], |r| r.get(0))?;
     Ok(Attention {
         needs_reply,
         urgent,

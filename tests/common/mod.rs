@@ -727,6 +727,122 @@ impl Drop for WebhookSink {
 }
 
 // -------------------------------------------------------------------------------------------------------------
+// A Web Push service
+
+/// A push request as the fake push service received it.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Pushed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A push service on loopback: 201 for every path except those told to answer 410.
+pub struct FakePush {
+    pub url: String,
+    server: Arc<tiny_http::Server>,
+    got: Arc<Mutex<Vec<Pushed>>>,
+    gone: Arc<Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakePush {
+    pub fn start() -> Self {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let got: Arc<Mutex<Vec<Pushed>>> = Arc::default();
+        let gone: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (s, g, dead) = (Arc::clone(&server), Arc::clone(&got), Arc::clone(&gone));
+        let thread = std::thread::spawn(move || {
+            while let Ok(mut req) = s.recv() {
+                // What was pushed, for a test in another process (the browser test reads it as JSON).
+                if req.method() == &tiny_http::Method::Get && req.url() == "/_received" {
+                    let list: Vec<serde_json::Value> = g
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|p| {
+                            serde_json::json!({
+                                "path": p.path,
+                                "headers": p.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                                "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &p.body),
+                            })
+                        })
+                        .collect();
+                    let _ = req.respond(tiny_http::Response::from_string(
+                        serde_json::Value::Array(list).to_string(),
+                    ));
+                    continue;
+                }
+                let mut body = Vec::new();
+                let _ = req.as_reader().read_to_end(&mut body);
+                let path = req.url().to_string();
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.field.as_str().as_str().to_string(),
+                            h.value.as_str().to_string(),
+                        )
+                    })
+                    .collect();
+                g.lock().unwrap().push(Pushed {
+                    path: path.clone(),
+                    headers,
+                    body,
+                });
+                let status = if dead.lock().unwrap().contains(&path) {
+                    410
+                } else {
+                    201
+                };
+                let _ = req.respond(tiny_http::Response::empty(status));
+            }
+        });
+        Self {
+            url,
+            server,
+            got,
+            gone,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn to(&self, path: &str) -> Vec<Pushed> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn answer_gone(&self, path: &str) {
+        self.gone.lock().unwrap().push(path.to_string());
+    }
+}
+
+impl Drop for FakePush {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------------------------------
 // The appliance under test
 
 /// The textback binary running on a temp config and database.

@@ -78,7 +78,11 @@ async fn page(
             })
             .collect(),
         public_url: &state.public_url,
-        connect: connect_views(state, &config, &config.businesses.iter().collect::<Vec<_>>()),
+        connect: connect_views(
+            state,
+            &config,
+            &config.businesses.iter().collect::<Vec<_>>(),
+        ),
     };
     Ok(html(state, StatusCode::OK, "golive.html", &ctx))
 }

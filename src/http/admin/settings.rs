@@ -61,7 +61,6 @@ struct SettingsPage<'a> {
     version: String,
     errors: Vec<String>,
     businesses: Vec<BusinessSettings>,
-    connect: Vec<ConnectView>,
     /// `[push] contact` is set.
     push_configured: bool,
     push_users: Vec<super::notifications::PushUser>,
@@ -335,11 +334,6 @@ async fn settings_page_typed(
         push_configured: running.push.contact.is_some(),
         push_users: super::notifications::push_users(state).await?,
         businesses: settings_view(&config, typed),
-        connect: connect_views(
-            state,
-            &config,
-            &config.businesses.iter().collect::<Vec<_>>(),
-        ),
     };
     Ok(html(state, status, "settings.html", &ctx))
 }
