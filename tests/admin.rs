@@ -1070,12 +1070,11 @@ fn the_conversation_reads_like_a_messaging_app() {
     ));
     add_user(&s, "sam", &["--role", "staff", "--business", "acme"]);
     s.missed_call("CA1", CALLER);
-    let mut rec = voice("CA1", CALLER);
-    rec.push((
-        "RecordingUrl",
-        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1".into(),
-    ));
-    rec.push(("RecordingSid", "RE1".into()));
+    let rec = recording(
+        "CA1",
+        CALLER,
+        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1",
+    );
     assert_eq!(
         s.post_signed("/hooks/twilio/recording", &borrow(&rec))
             .status,

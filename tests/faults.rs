@@ -984,9 +984,7 @@ fn money_recordings_and_headers_refuse_what_they_must() {
     assert!(err.contains("no sign"), "{err}");
     // A voicemail link is https or nothing.
     s.missed_call("CA-vm", CALLER);
-    let mut rec = voice("CA-vm", CALLER);
-    rec.push(("RecordingUrl", "javascript:alert(document.cookie)".into()));
-    rec.push(("RecordingSid", "RE1".into()));
+    let rec = recording("CA-vm", CALLER, "javascript:alert(document.cookie)");
     let r = s.post_signed("/hooks/twilio/recording", &borrow(&rec));
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(

@@ -360,12 +360,11 @@ fn no_forward_to_means_every_call_is_missed_and_voicemail_is_recorded() {
         "{}",
         twiml.body
     );
-    let mut rec = voice("CA95", CALLER);
-    rec.push((
-        "RecordingUrl",
-        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1".into(),
-    ));
-    rec.push(("RecordingSid", "RE1".into()));
+    let rec = recording(
+        "CA95",
+        CALLER,
+        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1",
+    );
     assert_eq!(
         s.post_signed("/hooks/twilio/recording", &borrow(&rec))
             .status,

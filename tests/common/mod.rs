@@ -607,16 +607,7 @@ impl FakeApi {
                 let got = ApiRequest {
                     method: req.method().as_str().to_string(),
                     path: req.url().to_string(),
-                    headers: req
-                        .headers()
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.field.as_str().as_str().to_string(),
-                                h.value.as_str().to_string(),
-                            )
-                        })
-                        .collect(),
+                    headers: headers_of(&req),
                     body,
                 };
                 let (status, body, wait) = {
@@ -689,16 +680,7 @@ impl WebhookSink {
             while let Ok(mut req) = s.recv() {
                 let mut body = String::new();
                 let _ = req.as_reader().read_to_string(&mut body);
-                let headers = req
-                    .headers()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.field.as_str().as_str().to_string(),
-                            h.value.as_str().to_string(),
-                        )
-                    })
-                    .collect();
+                let headers = headers_of(&req);
                 p.lock().unwrap().push((headers, body));
                 let _ = req.respond(tiny_http::Response::from_string("ok"));
             }
@@ -786,16 +768,7 @@ impl FakePush {
                 let mut body = Vec::new();
                 let _ = req.as_reader().read_to_end(&mut body);
                 let path = req.url().to_string();
-                let headers = req
-                    .headers()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.field.as_str().as_str().to_string(),
-                            h.value.as_str().to_string(),
-                        )
-                    })
-                    .collect();
+                let headers = headers_of(&req);
                 g.lock().unwrap().push(Pushed {
                     path: path.clone(),
                     headers,
@@ -1175,6 +1148,19 @@ fn response(r: Result<ureq::Response, ureq::Error>) -> Response {
     }
 }
 
+/// A request's headers as (name, value) pairs, for the fakes to record.
+fn headers_of(req: &tiny_http::Request) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_string(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
 // -------------------------------------------------------------------------------------------------------------
 // Webhook shapes
 
@@ -1190,6 +1176,14 @@ pub fn voice(call_sid: &str, from: &str) -> Vec<(&'static str, String)> {
         ("Caller", from.into()),
         ("Called", BUSINESS_NUMBER.into()),
     ]
+}
+
+/// A Twilio recording callback for a call's voicemail at `url`.
+pub fn recording(call_sid: &str, from: &str, url: &str) -> Vec<(&'static str, String)> {
+    let mut rec = voice(call_sid, from);
+    rec.push(("RecordingUrl", url.into()));
+    rec.push(("RecordingSid", "RE1".into()));
+    rec
 }
 
 pub fn borrow<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {

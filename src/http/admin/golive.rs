@@ -118,13 +118,10 @@ pub async fn golive_connect(
     req: HttpRequest,
     form: web::Form<GoLiveForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let signed = match signed_form(&state, &req, &form.csrf).await? {
+    let signed = match owner_form(&state, &req, &form.csrf).await? {
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owner_only(&state, &signed) {
-        return Ok(refused);
-    }
     let (config, providers) = (state.config.get(), state.providers.clone());
     let by = signed.user.name.clone();
     let report = web::block(move || {
@@ -145,13 +142,10 @@ pub async fn golive_test_text(
     req: HttpRequest,
     form: web::Form<GoLiveForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let signed = match signed_form(&state, &req, &form.csrf).await? {
+    let signed = match owner_form(&state, &req, &form.csrf).await? {
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owner_only(&state, &signed) {
-        return Ok(refused);
-    }
     let config = state.config.get();
     let chosen = if form.business.is_empty() {
         config.businesses.first()

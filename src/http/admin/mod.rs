@@ -232,6 +232,21 @@ async fn signed_form(
     Ok(Ok(signed))
 }
 
+/// Like `signed_form`, for what only owners may do.
+async fn owner_form(
+    state: &AppState,
+    req: &HttpRequest,
+    csrf: &str,
+) -> Result<Result<Signed, HttpResponse>, HttpError> {
+    Ok(match signed_form(state, req, csrf).await? {
+        Ok(signed) => match owner_only(state, &signed) {
+            Some(refused) => Err(refused),
+            None => Ok(signed),
+        },
+        refused => refused,
+    })
+}
+
 fn csrf_refused(state: &AppState, signed: Option<&Signed>) -> HttpResponse {
     error_page(
         state,

@@ -263,13 +263,10 @@ pub async fn push_allow(
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let signed = match signed_form(&state, &req, &form.csrf).await? {
+    let signed = match owner_form(&state, &req, &form.csrf).await? {
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owner_only(&state, &signed) {
-        return Ok(refused);
-    }
     let (user, on) = (path.into_inner(), form.on == "1");
     let found = state
         .store

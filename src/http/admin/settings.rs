@@ -381,13 +381,10 @@ pub async fn settings_save(
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
-    let signed = match signed_form(&state, &req, given).await? {
+    let signed = match owner_form(&state, &req, given).await? {
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owner_only(&state, &signed) {
-        return Ok(refused);
-    }
     let index = path.into_inner();
     let changes = form.into_inner();
     // Shown again if the save is refused, so nothing typed is lost.
@@ -576,13 +573,10 @@ pub async fn settings_test_text(
     path: web::Path<usize>,
     form: web::Form<TestTextForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let signed = match signed_form(&state, &req, &form.csrf).await? {
+    let signed = match owner_form(&state, &req, &form.csrf).await? {
         Ok(signed) => signed,
         Err(answer) => return Ok(answer),
     };
-    if let Some(refused) = owner_only(&state, &signed) {
-        return Ok(refused);
-    }
     let config = state.config.get();
     let Some(biz) = config.businesses.get(path.into_inner()).cloned() else {
         return Ok(not_found(&state, &signed));
