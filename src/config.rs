@@ -1480,6 +1480,9 @@ impl Config {
                 ),
             );
         }
+        if let Err(why) = crate::logging::filter(&self.log.level) {
+            p.add("log.level".into(), why);
+        }
         if let Some(u) = &self.server.public_url {
             if let Err(why) = check_url(u) {
                 p.add("server.public_url".into(), why);
@@ -2068,6 +2071,10 @@ numbers = ["+16025550100"]
             (
                 "[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\ntimezone = \"Mars/Olympus\"\n[providers.s]\nkind = \"simulator\"\n",
                 "t.toml:5: business[0].timezone: \"Mars/Olympus\" is not an IANA time zone",
+            ),
+            (
+                "[log]\nlevel = \"infoo\"\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
+                "t.toml:2: log.level: \"infoo\" is not a log level",
             ),
             (
                 "[push]\ncontact = \"mailto:admin@localhost\"\nservices = [\"https://push.example.net/path\"]\n[providers.s]\nkind = \"simulator\"\n[[business]]\nid = \"a\"\nname = \"A\"\nnumbers = [\"+16025550100\"]\n",
