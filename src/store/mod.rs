@@ -124,6 +124,34 @@ struct Inner {
     /// Whether the latest batch failed to begin or commit: `/healthz` reports it until a batch commits.
     failing: Arc<AtomicBool>,
     path: PathBuf,
+    /// Dropped with the store, which ends the checkpointer thread.
+    _checkpoints: mpsc::Sender<()>,
+}
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the WAL file from staying as large as its largest burst once it has been checkpointed.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Copies the WAL into the database (a PASSIVE checkpoint, which never blocks the writer) on its own
+/// connection and thread, so that writing the database pages and their fsync never happen inside a commit,
+/// where SQLite's automatic checkpoint would put them, stalling every webhook queued behind that commit.
+fn checkpointer(path: &Path, busy: std::time::Duration, stop: mpsc::Receiver<()>) -> Result<()> {
+    let conn = rusqlite::Connection::open(path)?;
+    configure(&conn, busy)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    std::thread::Builder::new()
+        .name("db-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
+            }
+        })
+        .map_err(|e| Error::Io(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(())
 }
 
 /// How long a write waits for a lock another process holds (the CLI, a backup) before it fails, unless
@@ -169,6 +197,10 @@ impl Store {
         let mut conn = rusqlite::Connection::open(path)?;
         configure(&conn, busy)?;
         migrations::apply(&mut conn, path)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        let (checkpoints, stop) = mpsc::channel();
+        checkpointer(path, busy, stop)?;
 
         let manager = SqliteConnectionManager::file(path).with_init(move |c| {
             configure(c, busy)?;
@@ -197,6 +229,7 @@ impl Store {
                 writer_alive: alive,
                 failing,
                 path: path.to_path_buf(),
+                _checkpoints: checkpoints,
             }),
         })
     }
@@ -479,6 +512,31 @@ fn optional<T>(r: rusqlite::Result<T>) -> Result<Option<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checkpointer_copies_the_wal_into_the_database_outside_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        store
+            .write(|c| {
+                for i in 0..2000 {
+                    c.0.execute(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                        rusqlite::params![format!("k{i}"), "x".repeat(1000)],
+                    )?;
+                }
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        // The commit only appended to the WAL; the pages reach the database file at the next checkpoint.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < before + 2_000_000 {
+            assert!(std::time::Instant::now() < deadline, "never checkpointed");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 
     #[test]
     fn a_failed_write_rolls_back_only_itself() {
