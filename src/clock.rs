@@ -18,6 +18,8 @@ pub fn to_millis(t: SystemTime) -> Millis {
 pub trait Clock: Send + Sync {
     /// The current instant in unix milliseconds.
     fn now(&self) -> Millis;
+    /// Lets `ms` pass (a manual clock just moves on).
+    fn wait(&self, ms: Millis);
 }
 
 /// The real wall clock.
@@ -27,6 +29,11 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Millis {
         to_millis(SystemTime::now())
+    }
+    fn wait(&self, ms: Millis) {
+        std::thread::sleep(std::time::Duration::from_millis(
+            u64::try_from(ms).unwrap_or_default(),
+        ));
     }
 }
 
@@ -52,6 +59,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Millis {
         self.0.load(Ordering::SeqCst)
+    }
+    fn wait(&self, ms: Millis) {
+        self.advance(ms.max(0));
     }
 }
 

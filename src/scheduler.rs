@@ -51,6 +51,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Next free send slot per sending number.
     pub pace: Arc<Mutex<HashMap<String, Millis>>>,
+    /// When each sending number may next start a send to the provider.
+    pub spacing: Arc<Mutex<HashMap<String, Millis>>>,
     /// HTTP client for alert webhooks.
     pub http: ureq::Agent,
 }
@@ -71,6 +73,7 @@ impl Deps {
             public_url,
             clock,
             pace: Arc::default(),
+            spacing: Arc::default(),
             http: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
                 .timeout(Duration::from_secs(15))
@@ -246,6 +249,35 @@ fn reserve(
     slots.insert(from.to_string(), now + gap);
     Ok(())
 }
+
+/// Waits until `from` may start its next send. Slots are reserved when texts are claimed, but a commit
+/// delayed by a slow disk can make one send start late and the next one on time, closer together than
+/// the number's rate allows; the provider counts when requests arrive, so spacing is kept here as well.
+fn keep_spacing(deps: &Deps, from: &str, business_id: &str) {
+    let rate = deps
+        .config
+        .get()
+        .business(business_id)
+        .map_or(1.0, |b| b.send_rate);
+    #[allow(clippy::cast_possible_truncation)]
+    let gap = (1000.0 / rate.max(0.001)).ceil() as Millis;
+    let now = deps.clock.now();
+    let wait = {
+        let Ok(mut next) = deps.spacing.lock() else {
+            return;
+        };
+        let start = next.get(from).copied().unwrap_or(now).max(now);
+        next.insert(from.to_string(), start + gap);
+        start - now
+    };
+    if wait > 0 {
+        // Only ever the jitter between claim and send; bounded so a very slow rate never holds a worker long.
+        deps.clock.wait(wait.min(MAX_SPACING_WAIT_MS));
+    }
+}
+
+/// The longest a worker waits for its number's turn before sending.
+const MAX_SPACING_WAIT_MS: Millis = 10_000;
 
 /// Claims up to `limit` due jobs and readies their work, in one transaction; texts over their number's send
 /// rate go back to wait for their slot. Returns how many jobs were claimed and the work to do.
@@ -498,6 +530,7 @@ pub fn deliver(deps: &Deps, send: &Send) {
             if send.lookup && !textable_line(deps, provider.as_ref(), &send.sms.to) {
                 Outcome::Suppressed(SuppressReason::Landline)
             } else {
+                keep_spacing(deps, &send.sms.from, &send.business_id);
                 let sent_at = deps.clock.now();
                 match provider.send_sms(&send.sms) {
                     Ok(accepted) => Outcome::Accepted { accepted, sent_at },
@@ -784,6 +817,29 @@ mod tests {
                 events::call_report(c, &env, &report, at)
             })
             .unwrap();
+    }
+
+    #[test]
+    fn sends_from_one_number_start_a_rate_gap_apart_however_late_the_first_was() {
+        let (_dir, deps, _recorder, clock) = setup();
+        let rate = deps.config.get().businesses[0].send_rate;
+        let id = deps.config.get().businesses[0].id.clone();
+        #[allow(clippy::cast_possible_truncation)]
+        let gap = (1000.0 / rate).ceil() as Millis;
+        let cases: &[(&str, Millis, Millis)] = &[
+            // (number, ms the clock moved on before the send, ms it waited for its turn)
+            ("+16025550100", 0, 0),
+            ("+16025550100", 0, gap),
+            ("+16025550100", gap / 2, gap / 2),
+            ("+16025550199", 0, 0),
+            ("+16025550100", 2 * gap, 0),
+        ];
+        for (i, (from, before, want)) in cases.iter().enumerate() {
+            clock.advance(*before);
+            let start = clock.now();
+            keep_spacing(&deps, from, &id);
+            assert_eq!(clock.now() - start, *want, "case {i}");
+        }
     }
 
     #[test]
