@@ -230,6 +230,13 @@ fn worker(deps: &Deps, rx: &Mutex<mpsc::Receiver<Work>>) {
     }
 }
 
+/// The time between two texts from one number at `rate` texts per second.
+fn gap_ms(rate: f64) -> Millis {
+    #[allow(clippy::cast_possible_truncation)]
+    let gap = (1000.0 / rate.max(0.001)).ceil() as Millis;
+    gap
+}
+
 /// Reserves a send slot for `from` at `rate` texts per second: `Ok` to send now, `Err(at)` to wait until `at`.
 fn reserve(
     pace: &Mutex<HashMap<String, Millis>>,
@@ -244,8 +251,7 @@ fn reserve(
     if next > now {
         return Err(next);
     }
-    #[allow(clippy::cast_possible_truncation)]
-    let gap = (1000.0 / rate.max(0.001)).ceil() as Millis;
+    let gap = gap_ms(rate);
     slots.insert(from.to_string(), now + gap);
     Ok(())
 }
@@ -259,8 +265,7 @@ fn keep_spacing(deps: &Deps, from: &str, business_id: &str) {
         .get()
         .business(business_id)
         .map_or(1.0, |b| b.send_rate);
-    #[allow(clippy::cast_possible_truncation)]
-    let gap = (1000.0 / rate.max(0.001)).ceil() as Millis;
+    let gap = gap_ms(rate);
     let now = deps.clock.now();
     let wait = {
         let Ok(mut next) = deps.spacing.lock() else {
@@ -824,8 +829,7 @@ mod tests {
         let (_dir, deps, _recorder, clock) = setup();
         let rate = deps.config.get().businesses[0].send_rate;
         let id = deps.config.get().businesses[0].id.clone();
-        #[allow(clippy::cast_possible_truncation)]
-        let gap = (1000.0 / rate).ceil() as Millis;
+        let gap = gap_ms(rate);
         let cases: &[(&str, Millis, Millis)] = &[
             // (number, ms the clock moved on before the send, ms it waited for its turn)
             ("+16025550100", 0, 0),

@@ -969,28 +969,13 @@ fn staff_of_several_businesses_must_say_which() {
 fn the_simulator_says_what_became_of_each_call_and_starts_from_a_fresh_number() {
     // Closed all week and a long text delay: the page has to say when the text leaves and why it is the
     // after-hours one.
-    let config = r#"
-[server]
-listen = "127.0.0.1:0"
-[providers.simulator]
-kind = "simulator"
-[[business]]
-id = "demo"
-name = "Demo Plumbing"
-numbers = ["+16025550100"]
-forward_to = ["+16025550199"]
-text_delay = "1h"
-quiet_hours = ""
-[business.hours]
-mon = []
-tue = []
-wed = []
-thu = []
-fri = []
-sat = []
-sun = []
-"#;
-    let s = TestServer::start(config);
+    let closed =
+        "[business.hours]\nmon = []\ntue = []\nwed = []\nthu = []\nfri = []\nsat = []\nsun = []\n";
+    let config = simulator_config()
+        .replace("text_delay = \"0s\"", "text_delay = \"1h\"")
+        .replace(ALL_WEEK, closed);
+    assert!(config.contains("text_delay = \"1h\"") && config.contains("mon = []"));
+    let s = TestServer::start(&config);
     add_user(&s, "sam", &["--role", "owner"]);
     let mut b = Browser::new(&s);
     b.login("sam", PASSWORD);

@@ -435,6 +435,11 @@ fn from_init_to_a_missed_call_texted() {
         .replace("text_delay = \"20s\"", "text_delay = \"0s\"")
         .replace("ring_timeout = \"20s\"", "ring_timeout = \"18s\"")
         .replace("quiet_hours = \"21:00-08:00\"", "quiet_hours = \"\"");
+    // Never the default port, where a user's demo may be running.
+    assert!(
+        text.contains(&format!("listen = \"127.0.0.1:{port}\"")),
+        "{text}"
+    );
     std::fs::write(dir.path().join("textback.toml"), &text).unwrap();
     let (code, out, err) = cli(dir.path(), &["check-config"]);
     assert_eq!(code, 0, "{out}{err}\n{text}");
