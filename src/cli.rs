@@ -78,6 +78,11 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         limit: usize,
     },
+    /// Send a test email through the [email] settings, at once, and say what the server answered
+    EmailTest {
+        /// Where to send it, e.g. you@example.com
+        address: String,
+    },
     /// Send signed, Twilio-shaped webhooks to a running textback, as Twilio would
     #[command(subcommand)]
     Simulate(Simulate),

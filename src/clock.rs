@@ -71,3 +71,10 @@ pub fn format_utc(at: Millis) -> String {
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| at.to_string())
 }
+
+/// Formats an instant as RFC 3339 UTC with milliseconds (`2026-11-29T01:02:03.456Z`), for machines.
+pub fn format_rfc3339(at: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| at.to_string())
+}

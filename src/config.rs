@@ -49,6 +49,72 @@ pub struct Config {
     /// `[push]`: notifications to staff phones (Web Push); off until `contact` is set.
     #[serde(default)]
     pub push: PushConfig,
+    /// `[email]`: the SMTP server staff alerts and digests are sent through; no email without it.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+}
+
+/// `[email]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The SMTP server.
+    pub host: String,
+    /// Its port; by default 465 for `implicit`, 587 for `starttls`, 25 for `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `implicit` (TLS from the first byte, port 465), `starttls` (port 587, the upgrade required) or `none`
+    /// (a relay on this machine or network only, with `allow_plaintext = true` and no password).
+    #[serde(default)]
+    pub tls: EmailTls,
+    /// The account name, when the server wants one.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password (inline, `env:NAME` or `file:/path`).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The sender, `alerts@example.com` or `Acme alerts <alerts@example.com>`.
+    pub from: String,
+    /// Allows `tls = "none"` (mail in clear text, for a local relay).
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    /// How long one SMTP exchange may take.
+    #[serde(default = "default_email_timeout")]
+    pub timeout: Dur,
+    /// The first retry's wait after a temporary failure; later ones double, up to 15 minutes.
+    #[serde(default = "default_email_backoff")]
+    pub retry_backoff: Dur,
+}
+
+impl EmailConfig {
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            EmailTls::Implicit => 465,
+            EmailTls::Starttls => 587,
+            EmailTls::None => 25,
+        })
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    /// TLS from the first byte (RFC 8314, port 465).
+    #[default]
+    Implicit,
+    /// STARTTLS, required: no mail and no password go out if the upgrade fails.
+    Starttls,
+    /// No TLS (a local relay only).
+    None,
+}
+
+fn default_email_timeout() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_email_backoff() -> Dur {
+    Dur(Duration::from_secs(60))
 }
 
 /// `[push]`
@@ -541,6 +607,16 @@ pub struct BusinessConfig {
     /// An HTTP endpoint alerted too (chat tools).
     #[serde(default)]
     pub alert_webhook: Option<AlertWebhook>,
+    /// Endpoints that receive signed JSON events (CRMs, Zapier, Make, n8n).
+    #[serde(default)]
+    pub webhooks: Vec<EventWebhook>,
+    /// Booking tools whose webhooks mark conversations booked.
+    #[serde(default)]
+    pub bookings: BookingsConfig,
+    /// When the daily digest is emailed to the notify list: a cron expression in the business's time zone,
+    /// e.g. `"0 7 * * *"`.
+    #[serde(default)]
+    pub digest: Option<String>,
     /// Also phone on-call people for an emergency and read them the message.
     #[serde(default)]
     pub call_on_emergency: bool,
@@ -646,6 +722,67 @@ pub struct Person {
     /// Alerted (and phoned, with `call_on_emergency`) about emergencies.
     #[serde(default)]
     pub on_call: bool,
+    /// Their email address, for alerts and the daily digest (needs `[email]`).
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `[[business.webhooks]]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventWebhook {
+    /// Where events are POSTed.
+    pub url: String,
+    /// The key that signs them (inline, `env:NAME` or `file:/path`), at least 16 characters.
+    pub secret: Secret,
+    /// The event types sent; empty for all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// The first retry's wait after a failed delivery; later ones double, up to 15 minutes, for 24 hours.
+    #[serde(default = "default_event_backoff")]
+    pub retry_backoff: Dur,
+}
+
+impl EventWebhook {
+    /// Whether this endpoint takes events of `kind`.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == kind || e == "*")
+    }
+}
+
+fn default_event_backoff() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+
+/// `[business.bookings]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BookingsConfig {
+    /// The Cal.com webhook's secret; Cal.com bookings are refused without it.
+    pub calcom_secret: Option<Secret>,
+    /// A booking question holding the caller's phone, besides Cal.com's own phone fields.
+    pub calcom_phone_field: Option<String>,
+    /// The Calendly subscription's signing key; Calendly bookings are refused without it.
+    pub calendly_signing_key: Option<Secret>,
+    /// The Calendly question that asks for the phone number, when text reminders are off.
+    pub calendly_phone_question: Option<String>,
+    /// The key of the generic booking endpoint (signed like outbound events).
+    pub secret: Option<Secret>,
+    /// How old a signed timestamp may be.
+    pub tolerance: Dur,
+}
+
+impl Default for BookingsConfig {
+    fn default() -> Self {
+        Self {
+            calcom_secret: None,
+            calcom_phone_field: None,
+            calendly_signing_key: None,
+            calendly_phone_question: None,
+            secret: None,
+            tolerance: Dur(Duration::from_secs(300)),
+        }
+    }
 }
 
 /// `[business.alert_webhook]`
@@ -980,6 +1117,7 @@ impl Default for Config {
             providers,
             businesses: vec![demo_business()],
             push: PushConfig::default(),
+            email: None,
         }
     }
 }
@@ -1557,6 +1695,15 @@ impl Config {
             }
             self.validate_business(&mut p, i, b);
         }
+        validate_email(&mut p, self.email.as_ref(), &self.businesses);
+        for (i, b) in self.businesses.iter().enumerate() {
+            if b.digest.is_some() && !b.notify.iter().any(|n| n.email.is_some()) {
+                p.add(
+                    format!("business[{i}].digest"),
+                    "goes to the notify list's email addresses, and no one on it has one",
+                );
+            }
+        }
         p.list
     }
 
@@ -1726,6 +1873,166 @@ impl Config {
 }
 
 /// The keys of the conversation engine: hours, quiet hours, exclusions, follow-ups, keywords, alerts.
+/// The signed outbound events, booking hooks, digest and email addresses of one business.
+fn validate_integrations(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
+    let key = |k: &str| format!("business[{i}].{k}");
+    let mut urls = BTreeSet::new();
+    for (j, w) in b.webhooks.iter().enumerate() {
+        let wk = |k: &str| format!("business[{i}].webhooks[{j}].{k}");
+        if check_url(&w.url).is_err() {
+            p.add(
+                wk("url"),
+                "is not an http(s) URL without query, fragment or spaces, e.g. \"https://crm.example.com/hooks/textback\"",
+            );
+        } else if !urls.insert(w.url.as_str()) {
+            p.add(
+                wk("url"),
+                "is listed twice: each endpoint once, with all the events it takes",
+            );
+        }
+        if w.secret.expose().chars().count() < MIN_SECRET_CHARS {
+            p.add(
+                wk("secret"),
+                format!("must be at least {MIN_SECRET_CHARS} characters; make one with `openssl rand -hex 32`"),
+            );
+        }
+        for (k, e) in w.events.iter().enumerate() {
+            if e != "*"
+                && !crate::outbound::Kind::ALL
+                    .iter()
+                    .any(|kind| kind.as_str() == e)
+            {
+                let names: Vec<&str> = crate::outbound::Kind::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect();
+                let guess = closest(e, &names)
+                    .map_or_else(String::new, |g| format!("; did you mean `{g}`?"));
+                p.add(
+                    wk(&format!("events[{k}]")),
+                    format!(
+                        "{e:?} is not an event type (they are: {}){guess}",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+        if w.retry_backoff.0 < Duration::from_millis(10)
+            || w.retry_backoff.0 > Duration::from_secs(3600)
+        {
+            p.add(wk("retry_backoff"), "must be between 10ms and 1h");
+        }
+    }
+    let bk = &b.bookings;
+    for (name, secret) in [
+        ("calcom_secret", &bk.calcom_secret),
+        ("calendly_signing_key", &bk.calendly_signing_key),
+        ("secret", &bk.secret),
+    ] {
+        if secret
+            .as_ref()
+            .is_some_and(|s| s.expose().trim().is_empty())
+        {
+            p.add(key(&format!("bookings.{name}")), "must not be empty");
+        }
+    }
+    if bk.tolerance.0 < Duration::from_secs(30) || bk.tolerance.0 > Duration::from_secs(3600) {
+        p.add(key("bookings.tolerance"), "must be between 30s and 1h");
+    }
+    if let Some(expr) = &b.digest {
+        if let Err(why) = crate::cron::Cron::parse(expr) {
+            p.add(key("digest"), why);
+        }
+    }
+    for (j, person) in b.notify.iter().enumerate() {
+        if let Some(addr) = &person.email {
+            if let Err(why) = check_email(addr) {
+                p.add(format!("business[{i}].notify[{j}].email"), why);
+            }
+        }
+    }
+}
+
+/// The fewest characters a signing secret may have.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Checks an email address written in the file (`a@b.example`).
+pub fn check_email(addr: &str) -> Result<(), String> {
+    addr.trim()
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|_| format!("{addr:?} is not an email address like \"owner@example.com\""))
+}
+
+/// `[email]`, and that every business asking for email has it.
+fn validate_email(
+    p: &mut Problems<'_>,
+    email: Option<&EmailConfig>,
+    businesses: &[BusinessConfig],
+) {
+    if let Some(e) = email {
+        if e.host.trim().is_empty() {
+            p.add(
+                "email.host".into(),
+                "must name the SMTP server, e.g. \"smtp.example.com\"",
+            );
+        }
+        if e.from.trim().parse::<lettre::message::Mailbox>().is_err() {
+            p.add(
+                "email.from".into(),
+                format!("{:?} is not a sender like \"alerts@example.com\" or \"Acme alerts <alerts@example.com>\"", e.from),
+            );
+        }
+        if e.port == Some(0) {
+            p.add("email.port".into(), "must be a port number from 1 to 65535");
+        }
+        if e.password.is_some() && e.user.is_none() {
+            p.add("email.user".into(), "is required with a password");
+        }
+        if e.tls == EmailTls::None {
+            if !e.allow_plaintext {
+                p.add(
+                    "email.tls".into(),
+                    "\"none\" sends mail in clear text: use \"implicit\" (port 465) or \"starttls\" (port 587), or set allow_plaintext = true for a relay on this machine",
+                );
+            }
+            if e.user.is_some() || e.password.is_some() {
+                p.add(
+                    "email.password".into(),
+                    "cannot be used with tls = \"none\": a password is never sent in clear text",
+                );
+            }
+        }
+        if e.timeout.0 < Duration::from_millis(100) || e.timeout.0 > Duration::from_secs(300) {
+            p.add("email.timeout".into(), "must be between 100ms and 5m");
+        }
+        if e.retry_backoff.0 < Duration::from_millis(10)
+            || e.retry_backoff.0 > Duration::from_secs(3600)
+        {
+            p.add("email.retry_backoff".into(), "must be between 10ms and 1h");
+        }
+    }
+    if email.is_some() {
+        return;
+    }
+    for (i, b) in businesses.iter().enumerate() {
+        if b.digest.is_some() {
+            p.add(
+                format!("business[{i}].digest"),
+                "needs an [email] section to send it through",
+            );
+        }
+        for (j, person) in b.notify.iter().enumerate() {
+            if person.email.is_some() {
+                p.add(
+                    format!("business[{i}].notify[{j}].email"),
+                    "needs an [email] section to send alerts through",
+                );
+            }
+        }
+    }
+}
+
 fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
     let key = |k: &str| format!("business[{i}].{k}");
     for (day, spans) in b.hours.days() {
@@ -1855,6 +2162,7 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
             }
         }
     }
+    validate_integrations(p, i, b);
     if let Some(w) = &b.alert_webhook {
         // The URL is the webhook's only credential: the message does not repeat it (it may reach a log).
         if check_url(&w.url).is_err() {

@@ -133,6 +133,38 @@ pub fn of(e164: &str) -> Option<&'static str> {
         .map(|(_, c)| *c)
 }
 
+/// A number as people write it in forms (`(480) 555-0123`, `480.555.0123`, `+1 480 555 0123`,
+/// `0044 20 7946 0958`, `020 7946 0958`) in E.164, reading national numbers as numbers of the country of
+/// `home` (the business's own E.164 number). `None` when it cannot be one.
+pub fn normalize(raw: &str, home: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let plus = trimmed.starts_with('+');
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    let allowed = |ch: char| ch.is_ascii_digit() || " +-.()/\u{a0}".contains(ch);
+    if digits.is_empty() || !trimmed.chars().all(allowed) {
+        return None;
+    }
+    let e164 = if plus {
+        format!("+{digits}")
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        format!("+{rest}")
+    } else {
+        let code = calling_code(home)?;
+        if code == "1" {
+            match digits.len() {
+                10 => format!("+1{digits}"),
+                11 if digits.starts_with('1') => format!("+{digits}"),
+                _ => return None,
+            }
+        } else {
+            format!("+{code}{}", digits.strip_prefix('0').unwrap_or(&digits))
+        }
+    };
+    crate::model::PhoneNumber::parse(&e164)
+        .ok()
+        .map(|n| n.as_str().to_string())
+}
+
 /// The calling code of an E.164 number (`1` for the North American Numbering Plan), when it is one this
 /// table knows.
 pub fn calling_code(e164: &str) -> Option<&'static str> {
@@ -181,6 +213,28 @@ mod tests {
         ];
         for (n, want) in cases {
             assert_eq!(super::of(n), *want, "{n}");
+        }
+    }
+
+    #[test]
+    fn numbers_from_forms_become_e164() {
+        let us = "+16025550100";
+        let uk = "+442079460000";
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("+14805550123", us, Some("+14805550123")),
+            ("(480) 555-0123", us, Some("+14805550123")),
+            ("480.555.0123", us, Some("+14805550123")),
+            ("1-480-555-0123", us, Some("+14805550123")),
+            ("+1 480 555 0123", us, Some("+14805550123")),
+            ("555-0123", us, None),
+            ("020 7946 0958", uk, Some("+442079460958")),
+            ("0044 20 7946 0958", us, Some("+442079460958")),
+            ("", us, None),
+            ("call me", us, None),
+            ("480-555-0123 ext 4", us, None),
+        ];
+        for (raw, home, want) in cases {
+            assert_eq!(super::normalize(raw, home).as_deref(), *want, "{raw}");
         }
     }
 }

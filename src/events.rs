@@ -10,6 +10,7 @@ use crate::model::{
     DeliveryReceipt, Direction, FailReason, Failure, InboundText, Job, MissReason, OptOutKind,
     PhoneNumber, Purpose, SuppressReason,
 };
+use crate::outbound;
 use crate::policy::{self, Keyword, StatusFacts};
 use crate::script;
 use crate::store::contacts::Contact;
@@ -265,10 +266,16 @@ fn outbound_call(c: &Conn<'_>, env: &Env<'_>, report: &CallReport, now: Millis) 
     };
     // Ringing or talking: the business is calling them back.
     if matches!(end, CallEnd::Ongoing | CallEnd::Completed) {
-        cancel_text_backs(c, contact.id, SuppressReason::CalledBack, now)?;
+        cancel_text_backs(
+            c,
+            Some(env.biz),
+            contact.id,
+            SuppressReason::CalledBack,
+            now,
+        )?;
     }
     if end == CallEnd::Completed && duration_secs.is_some_and(|d| d >= env.biz.short_call.secs()) {
-        reached(c, contact.id, now)?;
+        reached(c, env.biz, contact.id, now)?;
     }
     Ok(Applied::due(None))
 }
@@ -304,6 +311,7 @@ fn text_back_key(biz: &BusinessConfig, call_sid: &str) -> String {
 /// Calls off a contact's pending text-backs.
 fn cancel_text_backs(
     c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
     contact_id: i64,
     reason: SuppressReason,
     now: Millis,
@@ -315,6 +323,15 @@ fn cancel_text_backs(
         if let Some(m) = job.message_id {
             messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
         }
+        emit_suppressed(
+            c,
+            biz,
+            contact_id,
+            Purpose::TextBack.as_str(),
+            job.message_id,
+            reason.as_str(),
+            now,
+        )?;
     }
     Ok(())
 }
@@ -322,6 +339,7 @@ fn cancel_text_backs(
 /// Calls off a contact's pending follow-ups.
 fn cancel_follow_ups(
     c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
     contact_id: i64,
     reason: SuppressReason,
     now: Millis,
@@ -330,15 +348,24 @@ fn cancel_follow_ups(
         if let Some(m) = job.message_id {
             messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
         }
+        emit_suppressed(
+            c,
+            biz,
+            contact_id,
+            Purpose::FollowUp.as_str(),
+            job.message_id,
+            reason.as_str(),
+            now,
+        )?;
     }
     Ok(())
 }
 
 /// The business reached the contact by phone: no more automatic texts in this sequence.
-fn reached(c: &Conn<'_>, contact_id: i64, now: Millis) -> Result<()> {
+fn reached(c: &Conn<'_>, biz: &BusinessConfig, contact_id: i64, now: Millis) -> Result<()> {
     contacts::note_reached(c, contact_id, now)?;
-    cancel_text_backs(c, contact_id, SuppressReason::Answered, now)?;
-    cancel_follow_ups(c, contact_id, SuppressReason::Answered, now)
+    cancel_text_backs(c, Some(biz), contact_id, SuppressReason::Answered, now)?;
+    cancel_follow_ups(c, Some(biz), contact_id, SuppressReason::Answered, now)
 }
 
 fn apply_outcome(
@@ -374,7 +401,7 @@ fn apply_outcome(
                 // The caller called again and got through: earlier calls need no text either.
                 if let Ok(n) = PhoneNumber::parse(&call.from_raw) {
                     if let Some(contact) = contacts::find(c, &env.biz.id, n.as_str())? {
-                        reached(c, contact.id, now)?;
+                        reached(c, env.biz, contact.id, now)?;
                     }
                 }
             }
@@ -386,7 +413,11 @@ fn apply_outcome(
             }
             calls::set_outcome(c, call.id, "missed", Some(reason.as_str()), duration, now)?;
             let caller_ms = policy::caller_time_ms(leg, call.started_at, now);
-            schedule_text_back(c, env, call, caller_ms, now)
+            let due = schedule_text_back(c, env, call, caller_ms, now)?;
+            Ok(earliest(
+                due,
+                emit_missed(c, env.biz, call.id, reason.as_str(), now)?,
+            ))
         }
     }
 }
@@ -408,6 +439,43 @@ pub fn text_back_rules<'a>(
         max_deferral_ms: biz.max_deferral.millis(),
         daily_cap: biz.daily_cap,
     }
+}
+
+/// `call.missed`, with what became of the text-back.
+fn emit_missed(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    call_id: i64,
+    reason: &str,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    if biz.webhooks.is_empty() {
+        return Ok(None);
+    }
+    let call = calls::get(c, call_id)?;
+    let contact = match call.contact_id {
+        Some(id) => Some(contacts::get(c, id)?),
+        None => None,
+    };
+    let data = serde_json::json!({
+        "call_id": call.call_sid,
+        "provider": call.provider,
+        "from": call.from_raw,
+        "to": call.to_number,
+        "reason": reason,
+        "started_at": crate::clock::format_rfc3339(call.started_at),
+        "text_back": call.textback,
+        "text_back_reason": call.textback_reason,
+        "voicemail_url": call.recording_url,
+    });
+    emit(
+        c,
+        biz,
+        contact.as_ref(),
+        outbound::Kind::CallMissed,
+        data,
+        now,
+    )
 }
 
 fn schedule_text_back(
@@ -439,6 +507,15 @@ fn schedule_text_back(
     match policy::schedule_text_back(&caller, facts, call_facts, &rules, now) {
         Err(reason) => {
             calls::set_textback(c, call.id, "suppressed", Some(reason.as_str()), now)?;
+            emit_suppressed(
+                c,
+                Some(biz),
+                contact_id,
+                Purpose::TextBack.as_str(),
+                None,
+                reason.as_str(),
+                now,
+            )?;
             if reason == SuppressReason::Landline {
                 let contact = contacts::get(c, contact_id)?;
                 return alert(c, env, &contact, &Alert::Callback, now);
@@ -529,10 +606,33 @@ pub fn inbound_text(
     let Some(contact_id) = contact_id else {
         return Ok((keyword, Applied::due(None)));
     };
+    // Before anything it causes: a receiver sees the STOP text, then the opt-out.
+    let received = emit_about(
+        c,
+        Some(biz),
+        contact_id,
+        outbound::Kind::ReplyReceived,
+        serde_json::json!({
+            "message_id": message_id,
+            "provider": env.provider,
+            "provider_id": text.message_sid,
+            "from": text.from,
+            "to": text.to,
+            "body": text.body,
+        }),
+        now,
+    )?;
     let source = format!("keyword:{}", text.body.trim());
     let due = match keyword {
         Keyword::OptOut if env.carrier_confirms_stop => {
-            opt_out(c, contact_id, &source, Some(&text.message_sid), now)?;
+            opt_out(
+                c,
+                Some(biz),
+                contact_id,
+                &source,
+                Some(&text.message_sid),
+                now,
+            )?;
             None
         }
         Keyword::OptOut | Keyword::PlainOptOut => {
@@ -541,7 +641,14 @@ pub fn inbound_text(
             } else {
                 format!("message:{}", text.body.trim())
             };
-            if opt_out(c, contact_id, &source, Some(&text.message_sid), now)? {
+            if opt_out(
+                c,
+                Some(biz),
+                contact_id,
+                &source,
+                Some(&text.message_sid),
+                now,
+            )? {
                 Some(queue_message(
                     c,
                     env,
@@ -557,7 +664,16 @@ pub fn inbound_text(
             }
         }
         Keyword::OptIn => {
-            contacts::set_consent(c, contact_id, false, &source, Some(&text.message_sid), now)?;
+            if contacts::set_consent(c, contact_id, false, &source, Some(&text.message_sid), now)? {
+                emit_about(
+                    c,
+                    Some(biz),
+                    contact_id,
+                    outbound::Kind::ContactOptedIn,
+                    serde_json::json!({ "source": source }),
+                    now,
+                )?;
+            }
             None
         }
         Keyword::Help => Some(queue_message(
@@ -572,7 +688,7 @@ pub fn inbound_text(
         )?),
         Keyword::None => reply(c, env, contact_id, message_id, &text.body, now)?,
     };
-    Ok((keyword, Applied::due(due)))
+    Ok((keyword, Applied::due(earliest(due, received))))
 }
 
 /// An ordinary reply: the conversation moves to replied, follow-ups stop, keyword rules act, staff hear of it.
@@ -586,7 +702,7 @@ fn reply(
 ) -> Result<Option<Millis>> {
     let biz = env.biz;
     contacts::note_inbound(c, contact_id, now)?;
-    cancel_follow_ups(c, contact_id, SuppressReason::Replied, now)?;
+    cancel_follow_ups(c, Some(biz), contact_id, SuppressReason::Replied, now)?;
     let rule = policy::match_rule(body, biz.keywords.iter().map(|k| k.words.as_slice()))
         .map(|i| &biz.keywords[i]);
     let mut due = None;
@@ -596,6 +712,14 @@ fn reply(
         urgent = rule.urgent;
         if urgent {
             contacts::set_urgent(c, contact_id, true, now)?;
+            emit_about(
+                c,
+                Some(biz),
+                contact_id,
+                outbound::Kind::ConversationUrgent,
+                serde_json::json!({ "message_id": message_id, "keyword": rule.words[0], "body": body }),
+                now,
+            )?;
         }
     }
     let contact = contacts::get(c, contact_id)?;
@@ -707,9 +831,11 @@ pub(crate) fn record_unsent(
         NotSent::Failed(error) => (status::FAILED, error),
     };
     let row = outgoing(env, Some(contact_id), to, body, purpose, state);
-    if let Some(id) = messages::insert(c, &row, now)? {
+    let id = messages::insert(c, &row, now)?;
+    if let Some(id) = id {
         messages::set_status(c, id, state, None, Some(why), now)?;
     }
+    emit_suppressed(c, Some(env.biz), contact_id, purpose.as_str(), id, why, now)?;
     Ok(())
 }
 
@@ -727,6 +853,7 @@ pub fn automation_rules(biz: &BusinessConfig) -> policy::AutomationRules {
 /// Returns false when they already were opted out.
 pub(crate) fn opt_out(
     c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
     contact_id: i64,
     source: &str,
     detail: Option<&str>,
@@ -735,9 +862,17 @@ pub(crate) fn opt_out(
     if !contacts::set_consent(c, contact_id, true, source, detail, now)? {
         return Ok(false);
     }
+    emit_about(
+        c,
+        biz,
+        contact_id,
+        outbound::Kind::ContactOptedOut,
+        serde_json::json!({ "source": source }),
+        now,
+    )?;
     let reason = SuppressReason::OptedOut;
-    cancel_text_backs(c, contact_id, reason, now)?;
-    cancel_follow_ups(c, contact_id, reason, now)?;
+    cancel_text_backs(c, biz, contact_id, reason, now)?;
+    cancel_follow_ups(c, biz, contact_id, reason, now)?;
     for job in jobs::pending_for_contact(c, contact_id)? {
         if let Job::SendMessage { message_id } = job.job {
             let m = messages::get(c, message_id)?;
@@ -749,6 +884,15 @@ pub(crate) fn opt_out(
                     status::CANCELLED,
                     None,
                     Some(reason.as_str()),
+                    now,
+                )?;
+                emit_suppressed(
+                    c,
+                    biz,
+                    contact_id,
+                    &m.purpose,
+                    Some(message_id),
+                    reason.as_str(),
                     now,
                 )?;
             }
@@ -811,10 +955,11 @@ pub fn enqueue_message(
 /// landline error marks the number so it is never texted again.
 pub fn delivery_receipt(
     c: &Conn<'_>,
-    provider: &str,
+    env: &Env<'_>,
     receipt: &DeliveryReceipt,
     now: Millis,
 ) -> Result<Applied> {
+    let provider = env.provider;
     let code = receipt.failure.as_ref().and_then(|f| f.code.as_deref());
     let Some(m) = messages::apply_receipt(
         c,
@@ -827,10 +972,14 @@ pub fn delivery_receipt(
     else {
         return Ok(Applied::duplicate());
     };
+    let biz = Some(env.biz).filter(|b| b.id == m.business_id);
     if let Some(failure) = &receipt.failure {
-        provider_error(c, &m, failure, now)?;
+        provider_error(c, biz, &m, failure, now)?;
     }
     let mut due = None;
+    if m.status == "delivered" && receipt.status == "delivered" {
+        due = emit_text(c, biz, &m, outbound::Kind::TextDelivered, now)?;
+    }
     // Staff hear of a failure once: when this receipt is the one that made the message failed.
     if matches!(m.status.as_str(), "failed" | "undelivered")
         && m.status == receipt.status
@@ -841,7 +990,7 @@ pub fn delivery_receipt(
             .clone()
             .or_else(|| m.error_code.as_ref().map(|code| format!("error {code}")))
             .unwrap_or_else(|| format!("the carrier reported it {}", m.status));
-        due = text_failed(c, &m, &why, now)?;
+        due = earliest(due, text_failed(c, biz, &m, &why, now)?);
     }
     Ok(Applied::due(due))
 }
@@ -850,6 +999,7 @@ pub fn delivery_receipt(
 /// too; a number that cannot take texts is marked so it is never tried again.
 pub(crate) fn provider_error(
     c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
     m: &messages::Message,
     failure: &Failure,
     now: Millis,
@@ -863,6 +1013,7 @@ pub(crate) fn provider_error(
             if let Some(contact) = m.contact_id {
                 opt_out(
                     c,
+                    biz,
                     contact,
                     &format!("provider:{code}"),
                     Some(m.provider_sid.as_deref().unwrap_or("")),
@@ -974,6 +1125,46 @@ pub(crate) fn alert(
             due = earliest(due, Some(now));
         }
     }
+    for person in &biz.notify {
+        let Some(addr) = &person.email else { continue };
+        // The same rule as texts: each person's quiet hours, unless urgent.
+        let at = policy::alert_due(urgent, &biz.person_quiet(person), now);
+        let subject = match kind {
+            Alert::Reply(_) => format!(
+                "{}: reply from {}",
+                biz.name,
+                crate::display::phone(phone, biz.sender())
+            ),
+            Alert::Urgent(_) => format!(
+                "URGENT {}: {} needs a call now",
+                biz.name,
+                crate::display::phone(phone, biz.sender())
+            ),
+            Alert::Callback => format!(
+                "{}: call back {}",
+                biz.name,
+                crate::display::phone(phone, biz.sender())
+            ),
+        };
+        jobs::enqueue(
+            c,
+            &NewJob {
+                job: Job::Email(crate::email::Email::new(
+                    addr,
+                    &subject,
+                    format!("{text}\n"),
+                    None,
+                )),
+                dedupe_key: None,
+                contact_id: Some(contact.id),
+                message_id: None,
+                run_at: at,
+                max_attempts: MAX_ATTEMPTS,
+            },
+            now,
+        )?;
+        due = earliest(due, Some(at));
+    }
     let who = contact
         .name
         .clone()
@@ -1068,10 +1259,14 @@ pub fn queue_push(
 /// be noise). Alerts to staff and test texts are not reported.
 pub(crate) fn text_failed(
     c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
     m: &messages::Message,
     why: &str,
     now: Millis,
 ) -> Result<Option<Millis>> {
+    let mut failed = m.clone();
+    failed.error_message = Some(why.to_string());
+    let emitted = emit_text(c, biz, &failed, outbound::Kind::TextFailed, now)?;
     let Some(contact_id) = m.contact_id else {
         return Ok(None);
     };
@@ -1086,7 +1281,7 @@ pub(crate) fn text_failed(
         .name
         .clone()
         .unwrap_or_else(|| crate::display::phone(&contact.phone, &m.from_number));
-    notify_staff(
+    let pushed = notify_staff(
         c,
         &m.business_id,
         &crate::push::Notification {
@@ -1097,7 +1292,8 @@ pub(crate) fn text_failed(
             urgent: false,
         },
         now,
-    )
+    )?;
+    Ok(earliest(pushed, emitted))
 }
 
 fn enqueue_job(c: &Conn<'_>, job: Job, due: Millis, now: Millis) -> Result<()> {
@@ -1136,6 +1332,342 @@ fn spoken_number(phone: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Outbound events
+
+/// Records an outbound event and queues its delivery to each of the business's endpoints that take its type,
+/// in the transaction of the change it reports: it is never lost, and never sent for a change rolled back.
+/// Returns when the deliveries are due.
+pub(crate) fn emit(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    contact: Option<&Contact>,
+    kind: outbound::Kind,
+    data: serde_json::Value,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let endpoints: Vec<&str> = biz
+        .webhooks
+        .iter()
+        .filter(|w| w.wants(kind.as_str()))
+        .map(|w| w.url.as_str())
+        .collect();
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    emit_to(c, biz, contact, kind, data, &endpoints, now)
+}
+
+/// [`emit`] to the endpoints given (a test event goes to one).
+pub fn emit_to(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    contact: Option<&Contact>,
+    kind: outbound::Kind,
+    data: serde_json::Value,
+    endpoints: &[&str],
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let uid = outbound::new_uid();
+    let subject = contact.map(|k| outbound::Subject {
+        id: k.id,
+        phone: k.phone.clone(),
+        name: k.name.clone(),
+    });
+    let body = outbound::document(
+        &uid,
+        kind,
+        now,
+        (&biz.id, &biz.name),
+        subject.as_ref(),
+        data,
+    );
+    let event_id = store::outbound::insert_event(
+        c,
+        &store::outbound::NewEvent {
+            uid: &uid,
+            business_id: &biz.id,
+            kind: kind.as_str(),
+            contact_id: contact.map(|k| k.id),
+            body: &body,
+        },
+        now,
+    )?;
+    let mut due = None;
+    for url in endpoints {
+        let paused = store::outbound::paused(c, &biz.id, url)?
+            .map(|_| "not sent: the endpoint is paused since it answered 410 Gone; resume it on the Integrations page");
+        let id = store::outbound::insert_delivery(
+            c,
+            event_id,
+            &biz.id,
+            url,
+            contact.map(|k| k.id),
+            paused,
+            now,
+        )?;
+        if paused.is_none() {
+            jobs::enqueue(
+                c,
+                &NewJob {
+                    job: Job::Deliver { delivery_id: id },
+                    dedupe_key: None,
+                    contact_id: contact.map(|k| k.id),
+                    message_id: None,
+                    run_at: now,
+                    max_attempts: DELIVERY_ATTEMPTS,
+                },
+                now,
+            )?;
+            due = Some(now);
+        }
+    }
+    Ok(due)
+}
+
+/// Attempts a delivery may take; in practice the 24-hour limit ends retries first.
+pub const DELIVERY_ATTEMPTS: u32 = 1_000;
+
+/// [`emit`] about a contact by row id.
+pub(crate) fn emit_about(
+    c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
+    contact_id: i64,
+    kind: outbound::Kind,
+    data: serde_json::Value,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let Some(biz) = biz.filter(|b| !b.webhooks.is_empty()) else {
+        return Ok(None);
+    };
+    let contact = contacts::get(c, contact_id)?;
+    if contact.business_id != biz.id {
+        return Ok(None);
+    }
+    emit(c, biz, Some(&contact), kind, data, now)
+}
+
+/// `text.suppressed`: an automatic text that will not go, and why.
+pub(crate) fn emit_suppressed(
+    c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
+    contact_id: i64,
+    purpose: &str,
+    message_id: Option<i64>,
+    reason: &str,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    emit_about(
+        c,
+        biz,
+        contact_id,
+        outbound::Kind::TextSuppressed,
+        serde_json::json!({ "purpose": purpose, "message_id": message_id, "reason": reason }),
+        now,
+    )
+}
+
+/// The fields of an event about one of our texts.
+pub(crate) fn text_data(m: &messages::Message) -> serde_json::Value {
+    serde_json::json!({
+        "message_id": m.id,
+        "purpose": m.purpose,
+        "provider": m.provider,
+        "provider_id": m.provider_sid,
+        "from": m.from_number,
+        "to": m.to_number,
+        "body": m.body,
+        "status": m.status,
+        "error_code": m.error_code,
+        "error": m.error_message,
+    })
+}
+
+/// Whether events about this text go out: texts to contacts, not staff alerts or test texts.
+fn reportable(m: &messages::Message) -> bool {
+    m.contact_id.is_some()
+        && !matches!(
+            Purpose::parse(&m.purpose),
+            Some(Purpose::Alert | Purpose::Test) | None
+        )
+}
+
+/// `text.sent`, `text.delivered` or `text.failed` about one of our texts.
+pub(crate) fn emit_text(
+    c: &Conn<'_>,
+    biz: Option<&BusinessConfig>,
+    m: &messages::Message,
+    kind: outbound::Kind,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    match m.contact_id.filter(|_| reportable(m)) {
+        Some(contact) => emit_about(c, biz, contact, kind, text_data(m), now),
+        None => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bookings
+
+/// What a booking tool's report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingResult {
+    /// The contact's conversation is booked.
+    Booked,
+    /// Recorded, but no contact has its number or email ("booked, not from a text-back").
+    Unmatched,
+    /// The booking was cancelled; its conversation no longer counts as booked.
+    Cancelled,
+    /// Reported before: nothing changed.
+    Duplicate,
+}
+
+impl BookingResult {
+    /// The word the hook answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Unmatched => "unmatched",
+            Self::Cancelled => "cancelled",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The contact a booking is for: by number (read in the business's country), else by email.
+fn booking_contact(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    phone: Option<&str>,
+    email: Option<&str>,
+) -> Result<Option<Contact>> {
+    if let Some(number) = phone {
+        if let Some(found) = contacts::find(c, &biz.id, number)? {
+            return Ok(Some(found));
+        }
+    }
+    match email {
+        Some(e) => contacts::find_by_email(c, &biz.id, e),
+        None => Ok(None),
+    }
+}
+
+/// Applies a booking tool's report: a booking marks its contact's conversation booked (its value, else the
+/// average ticket in reports), stops follow-ups and tells receivers; a cancellation reverses that. The same
+/// booking reported twice counts once; one that matches no contact is kept, and shown as booked elsewhere.
+pub fn booking(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    b: &crate::bookings::Booking,
+    now: Millis,
+) -> Result<BookingResult> {
+    use crate::bookings::Change;
+    let source = b.source.as_str();
+    let phone = b
+        .phone
+        .as_deref()
+        .and_then(|p| crate::country::normalize(p, biz.sender()));
+    let existing = store::bookings::find(c, &biz.id, source, &b.external_id)?;
+    match b.change {
+        Change::Booked => {
+            if existing.is_some() {
+                return Ok(BookingResult::Duplicate);
+            }
+            let contact = booking_contact(c, biz, phone.as_deref(), b.email.as_deref())?;
+            store::bookings::insert(
+                c,
+                &store::bookings::NewBooking {
+                    business_id: &biz.id,
+                    source,
+                    external_id: &b.external_id,
+                    contact_id: contact.as_ref().map(|k| k.id),
+                    phone: phone.as_deref().or(b.phone.as_deref()),
+                    email: b.email.as_deref(),
+                    name: b.name.as_deref(),
+                    title: b.title.as_deref(),
+                    value_cents: b.value_cents,
+                    starts_at: b.starts_at,
+                    state: "booked",
+                },
+                now,
+            )?;
+            if let Some(old) = &b.replaces {
+                if let Some(prev) = store::bookings::find(c, &biz.id, source, old)? {
+                    store::bookings::set_state(c, prev.id, "rescheduled", now)?;
+                }
+            }
+            let Some(contact) = contact else {
+                return Ok(BookingResult::Unmatched);
+            };
+            if let Some(e) = &b.email {
+                contacts::note_email(c, contact.id, e, now)?;
+            }
+            let via = BookedVia {
+                source: source.to_string(),
+                external_id: b.external_id.clone(),
+                starts_at: b.starts_at,
+            };
+            book(c, biz, &contact, b.value_cents, Some(&via), now)?;
+            Ok(BookingResult::Booked)
+        }
+        Change::Cancelled { rescheduled } => {
+            let Some(found) = existing else {
+                // A cancellation of a booking never reported: kept, so a late "created" counts once.
+                store::bookings::insert(
+                    c,
+                    &store::bookings::NewBooking {
+                        business_id: &biz.id,
+                        source,
+                        external_id: &b.external_id,
+                        contact_id: None,
+                        phone: phone.as_deref().or(b.phone.as_deref()),
+                        email: b.email.as_deref(),
+                        name: b.name.as_deref(),
+                        title: b.title.as_deref(),
+                        value_cents: b.value_cents,
+                        starts_at: b.starts_at,
+                        state: if rescheduled {
+                            "rescheduled"
+                        } else {
+                            "cancelled"
+                        },
+                    },
+                    now,
+                )?;
+                return Ok(BookingResult::Duplicate);
+            };
+            if found.state != "booked" {
+                return Ok(BookingResult::Duplicate);
+            }
+            store::bookings::set_state(
+                c,
+                found.id,
+                if rescheduled {
+                    "rescheduled"
+                } else {
+                    "cancelled"
+                },
+                now,
+            )?;
+            // A reschedule's new booking keeps the conversation booked.
+            if let (false, Some(contact_id)) = (rescheduled, found.contact_id) {
+                if store::bookings::standing(c, contact_id)? == 0 {
+                    contacts::unbook(c, contact_id, now)?;
+                    emit_about(
+                        c,
+                        Some(biz),
+                        contact_id,
+                        outbound::Kind::ConversationUnbooked,
+                        serde_json::json!({ "source": source, "booking_id": b.external_id }),
+                        now,
+                    )?;
+                }
+            }
+            Ok(BookingResult::Cancelled)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Staff actions
 
 fn invalid(what: impl Into<String>) -> Error {
@@ -1157,16 +1689,62 @@ pub fn mark_booked(
     now: Millis,
 ) -> Refusable<i64> {
     let contact = contact_by_phone(c, biz, phone)?;
-    contacts::mark_booked(c, contact.id, value_cents, now)?;
-    cancel_follow_ups(c, contact.id, SuppressReason::Booked, now)?;
+    book(c, biz, &contact, value_cents, None, now)?;
     Ok(contact.id)
+}
+
+/// Where a booking came from, for `conversation.booked`.
+#[derive(Debug, Clone)]
+pub struct BookedVia {
+    /// `calcom`, `calendly` or `generic`.
+    pub source: String,
+    /// The booking tool's id for it.
+    pub external_id: String,
+    /// When the appointment starts.
+    pub starts_at: Option<Millis>,
+}
+
+/// The conversation is booked: it counts as recovered, follow-ups stop, receivers hear of it.
+pub(crate) fn book(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    contact: &Contact,
+    value_cents: Option<i64>,
+    via: Option<&BookedVia>,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    contacts::mark_booked(c, contact.id, value_cents, now)?;
+    cancel_follow_ups(c, Some(biz), contact.id, SuppressReason::Booked, now)?;
+    let data = serde_json::json!({
+        "value_cents": value_cents,
+        "source": via.map_or("staff", |v| v.source.as_str()),
+        "booking_id": via.map(|v| v.external_id.clone()),
+        "starts_at": via.and_then(|v| v.starts_at).map(crate::clock::format_rfc3339),
+    });
+    let contact = contacts::get(c, contact.id)?;
+    emit(
+        c,
+        biz,
+        Some(&contact),
+        outbound::Kind::ConversationBooked,
+        data,
+        now,
+    )
 }
 
 /// Marks a conversation lost: follow-ups stop.
 pub fn mark_lost(c: &Conn<'_>, biz: &BusinessConfig, phone: &str, now: Millis) -> Refusable<i64> {
     let contact = contact_by_phone(c, biz, phone)?;
     contacts::set_state(c, contact.id, "lost", now)?;
-    cancel_follow_ups(c, contact.id, SuppressReason::Lost, now)?;
+    cancel_follow_ups(c, Some(biz), contact.id, SuppressReason::Lost, now)?;
+    emit(
+        c,
+        biz,
+        Some(&contact),
+        outbound::Kind::ConversationLost,
+        serde_json::json!({}),
+        now,
+    )?;
     Ok(contact.id)
 }
 
@@ -1182,8 +1760,8 @@ pub fn set_blocked(
     let (id, _) = contacts::upsert(c, &biz.id, number.as_str(), now)?;
     contacts::set_blocked(c, id, blocked, now)?;
     if blocked {
-        cancel_text_backs(c, id, SuppressReason::Blocked, now)?;
-        cancel_follow_ups(c, id, SuppressReason::Blocked, now)?;
+        cancel_text_backs(c, Some(biz), id, SuppressReason::Blocked, now)?;
+        cancel_follow_ups(c, Some(biz), id, SuppressReason::Blocked, now)?;
     }
     Ok(id)
 }

@@ -177,6 +177,39 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 print!("{}", textback::registration::render_text(&packet));
             }
         }
+        Command::EmailTest { address } => {
+            let loaded = load(explicit)?;
+            let Some(cfg) = loaded.config.email.as_ref() else {
+                return Err(anyhow::anyhow!(
+                    "email is not configured: add an [email] section (host, port, tls, user, password, from) to the config file"
+                )
+                .into());
+            };
+            textback::config::check_email(&address).map_err(|why| anyhow::anyhow!(why))?;
+            let email = textback::email::Email::new(
+                &address,
+                "textback test email",
+                format!(
+                    "This is a test email from textback. Alerts and daily digests will come from {}.\n",
+                    cfg.from
+                ),
+                None,
+            );
+            match textback::email::send(cfg, &email) {
+                textback::email::Sent::Accepted(answer) => {
+                    println!(
+                        "Sent to {address} through {}:{}; the server answered: {answer}",
+                        cfg.host,
+                        cfg.port()
+                    );
+                }
+                textback::email::Sent::Retry(why)
+                | textback::email::Sent::Rejected(why)
+                | textback::email::Sent::Unclear(why) => {
+                    return Err(anyhow::anyhow!("not sent: {why}").into());
+                }
+            }
+        }
         Command::Status { limit } => {
             let loaded = load(explicit)?;
             if !loaded.database.exists() {

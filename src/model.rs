@@ -474,6 +474,20 @@ pub enum Job {
         /// What the phone shows.
         note: crate::push::Notification,
     },
+    /// Deliver one signed event to one endpoint.
+    Deliver {
+        /// The delivery's row id.
+        delivery_id: i64,
+    },
+    /// Send one email.
+    Email(crate::email::Email),
+    /// Write a business's daily digest, due at `at`, and queue the next one.
+    Digest {
+        /// The business.
+        business_id: String,
+        /// When this run was due (it must still be a time the business's schedule fires at).
+        at: i64,
+    },
 }
 
 impl Job {
@@ -486,6 +500,9 @@ impl Job {
             Self::AlertWebhook { .. } => "alert_webhook",
             Self::AlertCall { .. } => "alert_call",
             Self::Push { .. } => "push",
+            Self::Deliver { .. } => "deliver",
+            Self::Email(_) => "email",
+            Self::Digest { .. } => "digest",
         }
     }
 }

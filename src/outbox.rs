@@ -11,7 +11,7 @@ use crate::policy::{self, ScriptChoice, Verdict};
 use crate::providers::{Accepted, OutgoingSms};
 use crate::script;
 use crate::store::jobs::{JobRow, NewJob};
-use crate::store::{calls, contacts, jobs, messages, Conn, Error, Result};
+use crate::store::{calls, contacts, jobs, messages, outbound, Conn, Error, Result};
 
 /// A text ready for the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,23 @@ pub enum Work {
     Call(Call),
     /// Notify a staff user's browser.
     Push(Push),
+    /// Deliver a signed event to an endpoint.
+    Event(crate::outbound::Delivery),
+    /// Send an email.
+    Email(Mail),
+}
+
+/// An email ready for the SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The job.
+    pub job_id: i64,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The email.
+    pub email: crate::email::Email,
 }
 
 /// A notification for one subscribed browser.
@@ -143,7 +160,7 @@ pub fn prepare(
     }
     match &job.job {
         Job::TextBack { call_id } => text_back(c, config, public_url, job, *call_id, now),
-        Job::SendMessage { message_id } => message(c, job, *message_id, now),
+        Job::SendMessage { message_id } => message(c, config, job, *message_id, now),
         Job::FollowUp {
             contact_id,
             step,
@@ -210,6 +227,22 @@ pub fn prepare(
                 note: note.clone(),
             })))
         }
+        Job::Deliver { delivery_id } => delivery(c, config, job, *delivery_id, now),
+        Job::Email(email) => {
+            if config.email.is_none() {
+                return fail(c, job, "email is not configured ([email] is missing)", now);
+            }
+            Ok(Some(Work::Email(Mail {
+                job_id: job.id,
+                attempt: job.attempts,
+                max_attempts: job.max_attempts,
+                email: email.clone(),
+            })))
+        }
+        Job::Digest { business_id, at } => {
+            crate::digest::run(c, config, public_url, job, business_id, *at, now)?;
+            Ok(None)
+        }
         Job::AlertCall {
             business_id,
             to,
@@ -248,10 +281,135 @@ pub fn prepare(
     }
 }
 
+/// Readies one delivery of a signed event: not while an earlier one about the same contact to the same
+/// endpoint is still pending (receivers see a contact's events in order), not to a paused endpoint, and not
+/// to an endpoint taken out of the config.
+fn delivery(
+    c: &Conn<'_>,
+    config: &Config,
+    job: &JobRow,
+    delivery_id: i64,
+    now: Millis,
+) -> Result<Option<Work>> {
+    let Some(d) = outbound::get(c, delivery_id)? else {
+        jobs::finish(c, job.id, "cancelled", Some("the event was erased"), now)?;
+        return Ok(None);
+    };
+    if d.state != "pending" {
+        jobs::finish(
+            c,
+            job.id,
+            "cancelled",
+            Some("the delivery already ended"),
+            now,
+        )?;
+        return Ok(None);
+    }
+    let endpoint = config
+        .business(&d.business_id)
+        .and_then(|b| b.webhooks.iter().find(|w| w.url == d.endpoint));
+    let Some(endpoint) = endpoint else {
+        let why = "the endpoint is no longer in the configuration";
+        outbound::abandon(c, d.id, "failed", why, now)?;
+        return fail(c, job, why, now);
+    };
+    if outbound::paused(c, &d.business_id, &d.endpoint)?.is_some() {
+        let why = "not sent: the endpoint is paused since it answered 410 Gone";
+        outbound::abandon(c, d.id, "skipped", why, now)?;
+        jobs::finish(c, job.id, "cancelled", Some(why), now)?;
+        return Ok(None);
+    }
+    if let Some(ahead) = outbound::waiting_behind(c, &d)? {
+        // Just after the one ahead is due, so a retry of it goes first.
+        let at = ahead.max(now) + 50;
+        outbound::set_next(c, d.id, at, now)?;
+        jobs::postpone(c, job.id, at, now)?;
+        return Ok(None);
+    }
+    Ok(Some(Work::Event(crate::outbound::Delivery {
+        job_id: job.id,
+        attempt: job.attempts,
+        delivery_id: d.id,
+        business_id: d.business_id.clone(),
+        url: d.endpoint.clone(),
+        secret: endpoint.secret.clone(),
+        event_uid: d.event_uid.clone(),
+        event_type: d.event_type.clone(),
+        body: outbound::body(c, d.event_id)?,
+        created_at: d.created_at,
+        backoff: endpoint.retry_backoff.millis(),
+    })))
+}
+
+/// How a delivery attempt ended, as the scheduler classified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// The endpoint took it.
+    Ok(u16),
+    /// Try again at `at`.
+    Retry {
+        /// The HTTP status, if any.
+        code: Option<u16>,
+        /// What failed.
+        message: String,
+        /// When.
+        at: Millis,
+    },
+    /// It ended without delivery: refused, gone (the endpoint is paused) or out of time.
+    Failed {
+        /// The HTTP status, if any.
+        code: Option<u16>,
+        /// Why.
+        message: String,
+        /// The endpoint answered 410 Gone: pause it.
+        gone: bool,
+    },
+}
+
+/// Records a delivery attempt on the delivery, its job and, after a 410, the endpoint.
+pub fn record_delivery(
+    c: &Conn<'_>,
+    d: &crate::outbound::Delivery,
+    result: &Delivered,
+    now: Millis,
+) -> Result<()> {
+    match result {
+        Delivered::Ok(code) => {
+            outbound::record(c, d.delivery_id, "delivered", Some(*code), None, None, now)?;
+            jobs::finish(c, d.job_id, "done", None, now)
+        }
+        Delivered::Retry { code, message, at } => {
+            outbound::record(
+                c,
+                d.delivery_id,
+                "pending",
+                *code,
+                Some(message),
+                Some(*at),
+                now,
+            )?;
+            jobs::retry_at(c, d.job_id, *at, message, now)
+        }
+        Delivered::Failed {
+            code,
+            message,
+            gone,
+        } => {
+            if *gone {
+                outbound::pause(c, &d.business_id, &d.url, message, now)?;
+            }
+            outbound::record(c, d.delivery_id, "failed", *code, Some(message), None, now)?;
+            jobs::finish(c, d.job_id, "failed", Some(message), now)
+        }
+    }
+}
+
 fn suppress_text_back(
     c: &Conn<'_>,
+    biz: &BusinessConfig,
     job: &JobRow,
     call_id: i64,
+    contact_id: i64,
     reason: SuppressReason,
     now: Millis,
 ) -> Result<()> {
@@ -260,6 +418,15 @@ fn suppress_text_back(
     if let Some(m) = job.message_id {
         messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?;
     }
+    events::emit_suppressed(
+        c,
+        Some(biz),
+        contact_id,
+        Purpose::TextBack.as_str(),
+        job.message_id,
+        reason.as_str(),
+        now,
+    )?;
     Ok(())
 }
 
@@ -287,7 +454,7 @@ fn text_back(
         policy::confirm_text_back(facts, now, biz.repeat_window.millis())
     };
     if let Err(reason) = verdict {
-        suppress_text_back(c, job, call.id, reason, now)?;
+        suppress_text_back(c, biz, job, call.id, contact_id, reason, now)?;
         if reason == SuppressReason::Landline {
             let contact = contacts::get(c, contact_id)?;
             events::alert(
@@ -430,7 +597,23 @@ fn follow_up(
             jobs::finish(c, job.id, "cancelled", Some(reason.as_str()), now)?;
             match job.message_id {
                 Some(m) => {
-                    messages::set_status(c, m, status::CANCELLED, None, Some(reason.as_str()), now)?
+                    messages::set_status(
+                        c,
+                        m,
+                        status::CANCELLED,
+                        None,
+                        Some(reason.as_str()),
+                        now,
+                    )?;
+                    events::emit_suppressed(
+                        c,
+                        Some(biz),
+                        contact_id,
+                        Purpose::FollowUp.as_str(),
+                        Some(m),
+                        reason.as_str(),
+                        now,
+                    )?;
                 }
                 None => {
                     let body =
@@ -486,7 +669,13 @@ fn follow_up(
     }
 }
 
-fn message(c: &Conn<'_>, job: &JobRow, message_id: i64, now: Millis) -> Result<Option<Work>> {
+fn message(
+    c: &Conn<'_>,
+    config: &Config,
+    job: &JobRow,
+    message_id: i64,
+    now: Millis,
+) -> Result<Option<Work>> {
     let m = messages::get(c, message_id)?;
     let purpose = Purpose::parse(&m.purpose);
     let opted_out = match m.contact_id {
@@ -497,6 +686,10 @@ fn message(c: &Conn<'_>, job: &JobRow, message_id: i64, now: Millis) -> Result<O
         let reason = SuppressReason::OptedOut.as_str();
         jobs::finish(c, job.id, "cancelled", Some(reason), now)?;
         messages::set_status(c, message_id, status::CANCELLED, None, Some(reason), now)?;
+        if let Some(contact) = m.contact_id {
+            let biz = config.business(&m.business_id);
+            events::emit_suppressed(c, biz, contact, &m.purpose, Some(message_id), reason, now)?;
+        }
         return Ok(None);
     }
     messages::mark_sending(c, message_id, now)?;
@@ -606,6 +799,8 @@ pub fn record_send(
             messages::set_accepted(c, m.id, &accepted.sid, &accepted.status, *sent_at, now)?;
             jobs::finish(c, send.job_id, "done", None, now)?;
             set_call("sent", None)?;
+            let sent = messages::get(c, m.id)?;
+            events::emit_text(c, biz, &sent, crate::outbound::Kind::TextSent, now)?;
             if let (Some(contact), Some(biz)) = (m.contact_id, biz) {
                 let next = match (purpose, jobs::get(c, send.job_id)?.job) {
                     (Some(Purpose::TextBack), _) => {
@@ -644,13 +839,25 @@ pub fn record_send(
             messages::set_status(c, m.id, status::FAILED, code, Some(message), now)?;
             jobs::finish(c, send.job_id, "failed", Some(message), now)?;
             set_call("failed", Some(message))?;
-            events::provider_error(c, &m, failure, now)?;
-            events::text_failed(c, &m, message, now)?;
+            events::provider_error(c, biz, &m, failure, now)?;
+            events::text_failed(c, biz, &m, message, now)?;
         }
         Outcome::Suppressed(reason) => {
             messages::set_status(c, m.id, status::CANCELLED, None, Some(reason.as_str()), now)?;
             jobs::finish(c, send.job_id, "cancelled", Some(reason.as_str()), now)?;
             set_call("suppressed", Some(reason.as_str()))?;
+            if let Some(contact) = m.contact_id {
+                let purpose = m.purpose.as_str();
+                events::emit_suppressed(
+                    c,
+                    biz,
+                    contact,
+                    purpose,
+                    Some(m.id),
+                    reason.as_str(),
+                    now,
+                )?;
+            }
             if let (SuppressReason::Landline, Some(contact), Some(biz)) =
                 (reason, m.contact_id, biz)
             {
@@ -680,7 +887,7 @@ pub fn record_send(
             messages::set_status(c, m.id, status::FAILED, None, Some(message), now)?;
             jobs::finish(c, send.job_id, "failed", Some(message), now)?;
             set_call("failed", Some(message))?;
-            events::text_failed(c, &m, message, now)?;
+            events::text_failed(c, biz, &m, message, now)?;
         }
         Outcome::Unknown { message } => {
             messages::set_status(c, m.id, status::UNKNOWN, None, Some(message), now)?;

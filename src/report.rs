@@ -32,10 +32,30 @@ pub struct Status {
     /// Latest follow-ups called off before they were written (a reply, a booking, an opt-out, a call back),
     /// with the contact's number.
     pub called_off: Vec<(jobs::JobRow, Option<String>)>,
+    /// Each outbound event endpoint that has had deliveries: (business, URL, how it is doing).
+    pub endpoints: Vec<(String, String, crate::store::outbound::Health)>,
+    /// Emails that failed, or whose outcome is unclear, in the last 7 days.
+    pub failed_emails: Vec<jobs::JobRow>,
 }
 
 /// Reads the status figures.
 pub fn read(c: &Conn<'_>, limit: usize) -> Result<Status> {
+    read_at(
+        c,
+        limit,
+        crate::clock::to_millis(std::time::SystemTime::now()),
+    )
+}
+
+/// [`read`] as of `now`.
+pub fn read_at(c: &Conn<'_>, limit: usize, now: Millis) -> Result<Status> {
+    let day = 24 * 3_600_000;
+    let mut endpoints = Vec::new();
+    for (business, url) in crate::store::outbound::endpoints(c)? {
+        let health = crate::store::outbound::health(c, &business, &url, now - day)?;
+        endpoints.push((business, url, health));
+    }
+    let failed_emails = jobs::failed_since(c, "email", now - 7 * day, limit)?;
     let mut upcoming = Vec::new();
     for job in jobs::upcoming(c, limit)? {
         let phone = match job.contact_id {
@@ -46,6 +66,8 @@ pub fn read(c: &Conn<'_>, limit: usize) -> Result<Status> {
     }
     let sent_states = ["queued", "accepted", "sending", "sent", "delivered", "read"];
     Ok(Status {
+        endpoints,
+        failed_emails,
         jobs: jobs::counts(c)?,
         messages: messages::outgoing_counts(c)?,
         calls: calls::counts(c)?,
@@ -287,6 +309,43 @@ pub fn render(s: &Status, now: Millis) -> String {
     }
     if s.opted_out > 0 {
         let _ = writeln!(out, "Opted-out contacts: {}", s.opted_out);
+    }
+    let failing: Vec<_> = s.endpoints.iter().filter(|(_, _, h)| h.failing()).collect();
+    if !s.endpoints.is_empty() {
+        let _ = writeln!(
+            out,
+            "Outbound event endpoints: {} failing of {}",
+            failing.len(),
+            s.endpoints.len()
+        );
+    }
+    for (business, url, h) in failing {
+        let what = match &h.paused {
+            Some(why) => format!("paused: {why}"),
+            None => format!(
+                "{} being retried, {} failed in the last 24 hours",
+                h.retrying, h.failed_recently
+            ),
+        };
+        let _ = writeln!(out, "  {business}  {url}  {what}");
+    }
+    if !s.failed_emails.is_empty() {
+        let _ = writeln!(
+            out,
+            "Emails not sent (last 7 days): {}",
+            s.failed_emails.len()
+        );
+    }
+    for j in &s.failed_emails {
+        if let crate::model::Job::Email(e) = &j.job {
+            let _ = writeln!(
+                out,
+                "  {}  to {}  {}",
+                format_utc(j.updated_at),
+                e.to,
+                j.last_error.as_deref().unwrap_or("-")
+            );
+        }
     }
     if out.is_empty() {
         out.push_str("Nothing has happened yet: no calls and no texts.\n");

@@ -30,6 +30,8 @@ const BATCH: usize = 64;
 const LEASE_MS: Millis = 5 * 60_000;
 /// The longest the scheduler sleeps with nothing due: jobs the CLI adds are picked up within this.
 const MAX_IDLE_MS: Millis = 2_000;
+/// How often periodic work (digests) is checked for its next run.
+const PERIODIC_CHECK_MS: Millis = 60_000;
 /// How often running jobs are checked for an expired lease.
 const LEASE_CHECK_MS: Millis = 60_000;
 /// How often old idempotency tokens and finished jobs are pruned, and how old they must be.
@@ -55,6 +57,8 @@ pub struct Deps {
     pub spacing: Arc<Mutex<HashMap<String, Millis>>>,
     /// HTTP client for alert webhooks.
     pub http: ureq::Agent,
+    /// HTTP client for signed events: redirects are not followed (a signed body is for the URL configured).
+    pub events_http: ureq::Agent,
 }
 
 impl Deps {
@@ -77,6 +81,11 @@ impl Deps {
             http: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
                 .timeout(Duration::from_secs(15))
+                .build(),
+            events_http: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15))
+                .redirects(0)
                 .build(),
         }
     }
@@ -162,6 +171,7 @@ fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, wor
     recover(deps, true);
     let mut last_lease_check = deps.clock.now();
     let mut last_prune = 0;
+    let mut last_periodic = 0;
     loop {
         let now = deps.clock.now();
         heartbeat.store(now, Ordering::SeqCst);
@@ -169,11 +179,17 @@ fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, wor
             recover(deps, false);
             last_lease_check = now;
         }
+        if now - last_periodic >= PERIODIC_CHECK_MS {
+            periodic(deps, now);
+            last_periodic = now;
+        }
         if now - last_prune >= PRUNE_EVERY_MS {
-            match deps
-                .store
-                .write(move |c| jobs::prune(c, now - PRUNE_AFTER_MS))
-            {
+            match deps.store.write(move |c| {
+                let n = jobs::prune(c, now - PRUNE_AFTER_MS)?;
+                Ok::<_, crate::store::Error>(
+                    n + crate::store::outbound::prune(c, now - PRUNE_AFTER_MS)?,
+                )
+            }) {
                 Ok(n) if n > 0 => {
                     tracing::info!(rows = n, "pruned old idempotency tokens and finished jobs")
                 }
@@ -322,6 +338,8 @@ pub fn perform(deps: &Deps, work: &Work) {
         Work::Post(p) => (p.job_id, p.attempt),
         Work::Call(c) => (c.job_id, c.attempt),
         Work::Push(p) => (p.job_id, p.attempt),
+        Work::Event(d) => (d.job_id, d.attempt),
+        Work::Email(m) => (m.job_id, m.attempt),
     };
     let now = deps.clock.now();
     match deps
@@ -383,6 +401,87 @@ pub fn perform(deps: &Deps, work: &Work) {
             log_outcome(&outcome, "push notification");
             record_job(deps, push.job_id, &outcome);
         }
+        Work::Event(d) => deliver_event(deps, d),
+        Work::Email(mail) => {
+            let outcome = send_email(deps, mail);
+            log_outcome(&outcome, "email");
+            record_job(deps, mail.job_id, &outcome);
+        }
+    }
+}
+
+/// POSTs one signed event and records how it went.
+fn deliver_event(deps: &Deps, d: &crate::outbound::Delivery) {
+    use crate::outbound::Posted;
+    let posted = crate::outbound::post(&deps.events_http, d, deps.clock.now() / 1000);
+    let now = deps.clock.now();
+    let result = match posted {
+        Posted::Delivered(code) => outbox::Delivered::Ok(code),
+        Posted::Gone => outbox::Delivered::Failed {
+            code: Some(410),
+            message: "the endpoint answered 410 Gone: it is paused until an owner resumes it"
+                .into(),
+            gone: true,
+        },
+        Posted::Refused { code, message } => outbox::Delivered::Failed {
+            code: Some(code),
+            message,
+            gone: false,
+        },
+        Posted::Retry {
+            code,
+            message,
+            retry_after,
+        } => match crate::outbound::next_attempt(d, retry_after, fastrand::f64(), now) {
+            Some(at) => outbox::Delivered::Retry { code, message, at },
+            None => outbox::Delivered::Failed {
+                code,
+                message: format!("{message}; gave up 24 hours after the event"),
+                gone: false,
+            },
+        },
+    };
+    tracing::info!(
+        delivery = d.delivery_id,
+        event = %d.event_uid,
+        outcome = ?result,
+        "event delivery"
+    );
+    let (d, r) = (d.clone(), result);
+    if let Err(e) = deps
+        .store
+        .write(move |c| outbox::record_delivery(c, &d, &r, now))
+    {
+        tracing::error!(error = %e, "cannot record an event delivery");
+    }
+}
+
+/// Sends one email. A message the server may have taken is not sent again: it is recorded as unknown.
+fn send_email(deps: &Deps, mail: &outbox::Mail) -> Outcome {
+    let config = deps.config.get();
+    let Some(cfg) = config.email.as_ref() else {
+        return Outcome::GaveUp {
+            message: "email is not configured ([email] is missing)".into(),
+        };
+    };
+    match crate::email::send(cfg, &mail.email) {
+        crate::email::Sent::Accepted(answer) => accepted(&answer),
+        crate::email::Sent::Retry(message) => retry(
+            mail.attempt,
+            mail.max_attempts,
+            message,
+            cfg.retry_backoff.millis(),
+            None,
+            deps.clock.now(),
+        ),
+        crate::email::Sent::Rejected(message) => Outcome::Rejected {
+            failure: crate::model::Failure {
+                reason: crate::model::FailReason::Other,
+                code: None,
+            },
+            message,
+        },
+        crate::email::Sent::Unclear(message) => Outcome::Unknown { message },
     }
 }
 
@@ -684,6 +783,17 @@ pub fn recover(deps: &Deps, all: bool) {
         Ok(0) => {}
         Ok(n) => tracing::info!(jobs = n, "put back interrupted work"),
         Err(e) => tracing::error!(error = %e, "cannot look for interrupted sends"),
+    }
+}
+
+/// Queues the next run of periodic work (each business's digest) that has none queued.
+pub fn periodic(deps: &Deps, now: Millis) {
+    let config = deps.config.get();
+    if let Err(e) = deps
+        .store
+        .write(move |c| crate::digest::ensure(c, &config, now))
+    {
+        tracing::warn!(error = %e, "cannot queue periodic work");
     }
 }
 

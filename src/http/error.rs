@@ -15,6 +15,9 @@ pub enum HttpError {
     /// The signature is missing or wrong.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The request is not signed, or not signed with the key configured.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The number or resource is not configured here.
     #[error("{0}")]
     NotFound(String),
@@ -60,6 +63,7 @@ impl ResponseError for HttpError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::UnsupportedMediaType(_) | Self::UnsupportedMediaTypeOwned(_) => {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod api;
+mod bookings;
 mod error;
 mod health;
 mod webhooks;
@@ -147,6 +148,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/golive/test/{id}", web::get().to(admin::golive_test))
         .route("/settings", web::get().to(admin::settings))
         .route("/settings/preview", web::post().to(admin::settings_preview))
+        .route("/settings/integrations", web::get().to(admin::integrations))
+        .route(
+            "/settings/integrations/{action}",
+            web::post().to(admin::integrations_act),
+        )
         .route("/settings/{index}", web::post().to(admin::settings_save))
         .route(
             "/settings/{index}/test-text",
@@ -177,6 +183,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/conversations/{id}/messages", web::get().to(api::messages))
                 .route("/contacts", web::get().to(api::contacts))
                 .route("/stats", web::get().to(api::stats)),
+        )
+        .route(
+            "/hooks/booking/{tool}/{business}",
+            web::post().to(bookings::hook),
         )
         .route("/hooks/{provider}/{hook}", web::post().to(webhooks::hook));
 }

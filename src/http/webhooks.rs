@@ -398,7 +398,7 @@ async fn handle(
         }
         Event::Receipt(receipt) => {
             ctx.apply(
-                move |c, env, now| events::delivery_receipt(c, env.provider, &receipt, now),
+                move |c, env, now| events::delivery_receipt(c, env, &receipt, now),
                 |_, _| Ok(()),
             )
             .await?;

@@ -43,11 +43,13 @@ pub struct Contact {
     pub notes: Option<String>,
     /// Comma-separated tags (staff, customer, …).
     pub tags: String,
+    /// Their email, from a booking or staff (bookings without a phone are matched on it).
+    pub email: Option<String>,
 }
 
 const COLUMNS: &str =
     "id, business_id, phone, opted_out_at, state, urgent, needs_reply, blocked_at, booked_at, \
-    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread, notes, tags";
+    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread, notes, tags, email";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -69,6 +71,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         unread: r.get(15)?,
         notes: r.get(16)?,
         tags: r.get(17)?,
+        email: r.get(18)?,
     })
 }
 
@@ -168,6 +171,41 @@ pub fn mark_booked(c: &Conn<'_>, id: i64, value_cents: Option<i64>, now: i64) ->
                 updated_at = ?2 WHERE id = ?1",
     )?
     .execute(params![id, now, value_cents])?;
+    Ok(())
+}
+
+/// A booking that made the conversation booked was cancelled: it goes back to where it was (replied if
+/// they ever wrote, else texted).
+pub fn unbook(c: &Conn<'_>, id: i64, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET state = CASE WHEN last_inbound_at IS NOT NULL THEN 'replied' ELSE 'texted' END,
+                booked_at = NULL, booked_value_cents = NULL, updated_at = ?2
+         WHERE id = ?1 AND state = 'booked'",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+/// The contact with this email at a business (lower case), if exactly one has it.
+pub fn find_by_email(c: &Conn<'_>, business_id: &str, email: &str) -> Result<Option<Contact>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE business_id = ?1 AND email = ?2 LIMIT 2"
+    ))?;
+    let found: Vec<Contact> = st
+        .query_map(params![business_id, email.trim().to_lowercase()], from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match found.len() {
+        1 => found.into_iter().next(),
+        _ => None,
+    })
+}
+
+/// Sets a contact's email (lower case) when it has none.
+pub fn note_email(c: &Conn<'_>, id: i64, email: &str, now: i64) -> Result<()> {
+    c.0.prepare_cached(
+        "UPDATE contacts SET email = ?2, updated_at = ?3 WHERE id = ?1 AND email IS NULL",
+    )?
+    .execute(params![id, email.trim().to_lowercase(), now])?;
     Ok(())
 }
 

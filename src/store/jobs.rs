@@ -242,6 +242,28 @@ pub fn pending_for_contact(c: &Conn<'_>, contact_id: i64) -> Result<Vec<JobRow>>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Pending jobs of one kind.
+pub fn pending_of_kind(c: &Conn<'_>, kind: &str) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE kind = ?1 AND state IN ('pending', 'running') ORDER BY id"
+    ))?;
+    let rows = st.query_map([kind], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Failed jobs of one kind finished since `since`.
+pub fn failed_since(c: &Conn<'_>, kind: &str, since: i64, limit: usize) -> Result<Vec<JobRow>> {
+    let mut st = c.0.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE kind = ?1 AND state IN ('failed', 'unknown') AND updated_at >= ?2
+         ORDER BY updated_at DESC LIMIT ?3"
+    ))?;
+    let rows = st.query_map(
+        rusqlite::params![kind, since, i64::try_from(limit).unwrap_or(i64::MAX)],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Counts of jobs by state.
 pub fn counts(c: &Conn<'_>) -> Result<Vec<(String, i64)>> {
     let mut st =

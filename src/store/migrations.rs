@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_hardening.sql"),
     include_str!("migrations/0005_first_run.sql"),
     include_str!("migrations/0006_push.sql"),
+    include_str!("migrations/0007_integrations.sql"),
 ];
 
 fn version(conn: &rusqlite::Connection) -> Result<i64> {

@@ -97,3 +97,88 @@ pub fn attention(c: &Conn<'_>, businesses: &[String], since: i64) -> Result<Atte
         failed,
     })
 }
+
+/// One business's day, for the daily digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Day {
+    /// Missed inbound calls.
+    pub missed_calls: i64,
+    /// Texts that went to contacts.
+    pub texts_sent: i64,
+    /// Texts contacts sent.
+    pub replies: i64,
+    /// Conversations booked, with their value in cents (those with none entered count `None`).
+    pub booked: Vec<Option<i64>>,
+    /// Bookings from booking tools that matched no contact.
+    pub booked_elsewhere: i64,
+    /// Texts to contacts that failed: (to, why).
+    pub failed: Vec<(String, String)>,
+    /// Conversations waiting for a reply now: (name or number).
+    pub waiting: Vec<String>,
+    /// Event deliveries that failed for good.
+    pub failed_deliveries: i64,
+}
+
+/// What happened to a business in `[from, to)`, and what is waiting now.
+pub fn day(c: &Conn<'_>, business_id: &str, from: i64, to: i64) -> Result<Day> {
+    let count = |sql: &str| -> Result<i64> {
+        Ok(c.0
+            .prepare_cached(sql)?
+            .query_row(rusqlite::params![business_id, from, to], |r| r.get(0))?)
+    };
+    let missed_calls = count(
+        "SELECT COUNT(*) FROM calls WHERE business_id = ?1 AND state = 'missed'
+         AND (direction IS NULL OR direction = 'inbound') AND started_at >= ?2 AND started_at < ?3",
+    )?;
+    let texts_sent = count(
+        "SELECT COUNT(*) FROM messages WHERE business_id = ?1 AND direction = 'out' AND contact_id IS NOT NULL
+         AND purpose NOT IN ('alert', 'test') AND provider_sid IS NOT NULL AND sent_at >= ?2 AND sent_at < ?3",
+    )?;
+    let replies = count(
+        "SELECT COUNT(*) FROM messages WHERE business_id = ?1 AND direction = 'in'
+         AND created_at >= ?2 AND created_at < ?3",
+    )?;
+    let booked_elsewhere = count(
+        "SELECT COUNT(*) FROM bookings WHERE business_id = ?1 AND contact_id IS NULL AND state = 'booked'
+         AND created_at >= ?2 AND created_at < ?3",
+    )?;
+    let failed_deliveries = count(
+        "SELECT COUNT(*) FROM deliveries WHERE business_id = ?1 AND state = 'failed'
+         AND updated_at >= ?2 AND updated_at < ?3",
+    )?;
+    let mut st = c.0.prepare_cached(
+        "SELECT booked_value_cents FROM contacts WHERE business_id = ?1 AND state = 'booked'
+         AND booked_at >= ?2 AND booked_at < ?3",
+    )?;
+    let booked = st
+        .query_map(rusqlite::params![business_id, from, to], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = c.0.prepare_cached(
+        "SELECT to_number, COALESCE(error_message, error_code, status) FROM messages
+         WHERE business_id = ?1 AND direction = 'out' AND contact_id IS NOT NULL
+         AND status IN ('failed', 'undelivered') AND purpose NOT IN ('alert', 'test')
+         AND updated_at >= ?2 AND updated_at < ?3 ORDER BY updated_at LIMIT 20",
+    )?;
+    let failed = st
+        .query_map(rusqlite::params![business_id, from, to], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = c.0.prepare_cached(
+        "SELECT COALESCE(name, phone) FROM contacts WHERE business_id = ?1 AND needs_reply = 1
+         ORDER BY last_inbound_at LIMIT 20",
+    )?;
+    let waiting = st
+        .query_map([business_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Day {
+        missed_calls,
+        texts_sent,
+        replies,
+        booked,
+        booked_elsewhere,
+        failed,
+        waiting,
+        failed_deliveries,
+    })
+}

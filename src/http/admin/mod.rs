@@ -10,6 +10,7 @@ mod dashboard;
 mod directory;
 mod golive;
 mod inbox;
+mod integrations;
 mod live;
 mod notifications;
 mod session;
@@ -22,6 +23,7 @@ pub use dashboard::dashboard;
 pub use directory::{contact_erase, contact_page, contact_save, contacts_csv, contacts_page};
 pub use golive::{golive, golive_connect, golive_test, golive_test_text};
 pub use inbox::inbox;
+pub use integrations::{integrations, integrations_act};
 pub use live::events;
 pub use notifications::{
     notifications, push_allow, push_subscribe, push_test, push_unsubscribe, pwa_file,
