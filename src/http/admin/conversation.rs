@@ -177,12 +177,44 @@ fn call_item(script: Option<&String>, c: calls::Call, cx: &Context<'_>) -> Item 
     }
 }
 
+fn booking_item(b: crate::store::bookings::Booking, cx: &Context<'_>) -> Item {
+    let tool = match b.source.as_str() {
+        "calcom" => "Cal.com",
+        "calendly" => "Calendly",
+        _ => "the booking hook",
+    };
+    let mut label = format!("Booked through {tool}");
+    if let Some(title) = &b.title {
+        label.push_str(&format!(" · {title}"));
+    }
+    if let Some(at) = b.starts_at {
+        label.push_str(&format!(" · {}", crate::display::full(at, cx.tz)));
+    }
+    if let Some(v) = b.value_cents {
+        label.push_str(&format!(" · {}", crate::report::dollars(v)));
+    }
+    let outcome = match b.state.as_str() {
+        "cancelled" => Some("Cancelled: the conversation no longer counts as booked".to_string()),
+        "rescheduled" => Some("Rescheduled".to_string()),
+        _ => None,
+    };
+    Item {
+        kind: "call",
+        time: crate::display::clock(b.created_at, cx.tz),
+        full: crate::display::full(b.created_at, cx.tz),
+        label: Some(label),
+        outcome,
+        ..Item::default()
+    }
+}
+
 /// The timeline as days of bubbles and events, oldest first, in the business's time zone.
 fn timeline(
     calls: Vec<calls::Call>,
     messages: Vec<messages::Message>,
     notes: Vec<(String, String, i64)>,
     pending: &[jobs::JobRow],
+    bookings: Vec<crate::store::bookings::Booking>,
     cx: &Context<'_>,
 ) -> Vec<Day> {
     let scripts: std::collections::HashMap<i64, String> = messages
@@ -212,6 +244,9 @@ fn timeline(
                 ..Item::default()
             },
         ));
+    }
+    for b in bookings {
+        items.push((b.created_at, booking_item(b, cx)));
     }
     for j in pending
         .iter()
@@ -283,13 +318,14 @@ pub async fn conversation(
     let Some(contact) = visible_contact(&state, &signed, id).await? else {
         return Ok(not_found(&state, &signed));
     };
-    let (calls, msgs, notes, pending) = read(&state, move |c| {
+    let (calls, msgs, notes, pending, bookings) = read(&state, move |c| {
         let pending: Vec<jobs::JobRow> = jobs::pending_for_contact(c, id)?;
         Ok((
             calls::for_contact(c, id)?,
             messages::for_contact(c, id)?,
             contacts::notes(c, id)?,
             pending,
+            crate::store::bookings::of_contact(c, id)?,
         ))
     })
     .await?;
@@ -337,7 +373,7 @@ pub async fn conversation(
     };
     let ctx = ConversationPage {
         chrome: Chrome::signed(&signed, "inbox", None, &config),
-        days: timeline(calls, msgs, notes, &pending, &cx),
+        days: timeline(calls, msgs, notes, &pending, bookings, &cx),
         contact: view,
         pending_follow_ups,
         quick: quick_inserts(biz),

@@ -3,6 +3,16 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// A booking reported by a booking tool.
+#[derive(Serialize)]
+struct BookingLine {
+    who: String,
+    tool: &'static str,
+    when: String,
+    state: &'static str,
+    link: Option<String>,
+}
+
 #[derive(Serialize)]
 struct FunnelView {
     missed: u32,
@@ -48,6 +58,7 @@ struct DashboardPage<'a> {
     daily_phone: String,
     heatmap: String,
     heatmap_phone: String,
+    bookings: Vec<BookingLine>,
 }
 
 /// Midnight on the first of this month in `tz`, and the month's name.
@@ -105,10 +116,40 @@ pub async fn dashboard(
     let this_month = super::super::figures_since(&state, ids.clone(), since, 1, tz).await?;
     let week_ago = now - 7 * 24 * 3_600_000;
     let attention_ids = ids.clone();
-    let attention = read(&state, move |c| {
-        store::reports::attention(c, &attention_ids, week_ago)
+    let (attention, recent_bookings) = read(&state, move |c| {
+        Ok((
+            store::reports::attention(c, &attention_ids, week_ago)?,
+            store::bookings::recent(c, &attention_ids, 10)?,
+        ))
     })
     .await?;
+    let bookings: Vec<BookingLine> = recent_bookings
+        .into_iter()
+        .map(|b| {
+            let sender = config.business(&b.business_id).map_or("", |k| k.sender());
+            BookingLine {
+                who: b
+                    .name
+                    .clone()
+                    .or_else(|| b.phone.as_ref().map(|p| crate::display::phone(p, sender)))
+                    .or(b.email.clone())
+                    .unwrap_or_else(|| "someone".into()),
+                tool: match b.source.as_str() {
+                    "calcom" => "Cal.com",
+                    "calendly" => "Calendly",
+                    _ => "booking hook",
+                },
+                when: crate::display::when(b.created_at, now, tz),
+                state: match (b.state.as_str(), b.contact_id) {
+                    ("booked", Some(_)) => "booked from a text-back conversation",
+                    ("booked", None) => "booked, not from a text-back",
+                    ("cancelled", _) => "cancelled",
+                    _ => "rescheduled",
+                },
+                link: b.contact_id.map(|id| format!("/conversations/{id}")),
+            }
+        })
+        .collect();
     let d = super::super::figures(&state, ids, days, tz).await?;
     let f = d.funnel;
     let percent = percent_of;
@@ -161,6 +202,7 @@ pub async fn dashboard(
         daily_phone: crate::charts::daily(&d.daily, crate::charts::Width::Narrow),
         heatmap: crate::charts::heatmap(&d.heat, crate::charts::Width::Wide),
         heatmap_phone: crate::charts::heatmap(&d.heat, crate::charts::Width::Narrow),
+        bookings,
     };
     Ok(html(&state, StatusCode::OK, "dashboard.html", &ctx))
 }
