@@ -1,6 +1,7 @@
 //! Telling the rest of the business: signed outbound events (retried, ordered, paused on 410, surviving
 //! kill -9), booking tools closing the loop (Cal.com, Calendly, the generic hook), and email (alerts, the
 //! daily digest across a DST change, `email-test`). Every receiver is a small server on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -771,4 +772,34 @@ fn the_digest_runs_once_at_its_local_time_on_both_daylight_saving_days() {
             "{schedule}: next at {tomorrow}"
         );
     }
+}
+
+#[test]
+fn integration_settings_are_checked_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let business = "digest = \"0 7 * *\"\n\
+        [[business.notify]]\nname = \"Owner\"\nemail = \"not-an-address\"\n\
+        [[business.webhooks]]\nurl = \"ftp://crm.example.com\"\nsecret = \"short\"\nevents = [\"reply.recieved\"]\n";
+    let config = format!(
+        "[email]\nhost = \"smtp.example.com\"\nfrom = \"Acme <alerts@example.com>\"\n{}",
+        twilio_config("http://127.0.0.1:9", "0s", business)
+    );
+    std::fs::write(dir.path().join("textback.toml"), config).unwrap();
+    let (code, _, err) = cli(dir.path(), &["check-config", "--config", "textback.toml"]);
+    assert_eq!(code, 78, "{err}");
+    for want in [
+        "business[0].digest: `0 7 * *` is not a cron expression",
+        "business[0].notify[0].email: \"not-an-address\" is not an email address",
+        "business[0].webhooks[0].url: is not an http(s) URL",
+        "business[0].webhooks[0].secret: must be at least 16 characters",
+        "business[0].webhooks[0].events[0]: \"reply.recieved\" is not an event type",
+        "did you mean `reply.received`?",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    assert!(
+        !err.contains("short\""),
+        "the secret is not repeated: {err}"
+    );
+    assert!(err.contains("textback.toml:"), "{err}");
 }
