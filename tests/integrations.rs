@@ -803,3 +803,59 @@ fn integration_settings_are_checked_with_file_line_and_key() {
     );
     assert!(err.contains("textback.toml:"), "{err}");
 }
+
+#[test]
+fn a_booking_without_a_phone_is_matched_by_the_email_staff_saved() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&bookings_config(&fake, ""));
+    s.missed_call("CA1", CALLER);
+    wait_for("the contact", 10, || {
+        (s.count("SELECT COUNT(*) FROM contacts") == 1).then_some(())
+    });
+    add_user(&s, "sam", &["--role", "staff"]);
+    let mut b = Browser::new(&s);
+    b.login("sam", PASSWORD);
+    let id = s.count("SELECT id FROM contacts");
+    let page = b.get(&format!("/contacts/{id}"));
+    let csrf = Browser::csrf(&page);
+    let refused = b.post(
+        &format!("/contacts/{id}"),
+        &[
+            ("csrf", &csrf),
+            ("name", "Dana"),
+            ("email", "dana at example"),
+        ],
+    );
+    assert_eq!(refused.status, 400);
+    b.post(
+        &format!("/contacts/{id}"),
+        &[
+            ("csrf", &csrf),
+            ("name", "Dana"),
+            ("email", "Dana@Example.com"),
+        ],
+    );
+    assert_eq!(
+        s.text("SELECT email FROM contacts").as_deref(),
+        Some("dana@example.com")
+    );
+    let body = r#"{"id": "crm-7", "event": "booked", "email": "dana@example.com"}"#;
+    let t = now_secs();
+    let header = format!(
+        "t={t},v1={}",
+        hex_hmac(
+            "generic-key-0123456789",
+            &[t.to_string().as_bytes(), b".", body.as_bytes()]
+        )
+    );
+    let (code, answer) = post_booking(&s, "generic", body, &[("Textback-Signature", header)]);
+    assert_eq!(
+        (code, answer.contains("\"booked\"")),
+        (200, true),
+        "{answer}"
+    );
+    assert_eq!(
+        s.text("SELECT state FROM contacts").as_deref(),
+        Some("booked")
+    );
+}

@@ -200,6 +200,13 @@ pub fn find_by_email(c: &Conn<'_>, business_id: &str, email: &str) -> Result<Opt
     })
 }
 
+/// Sets or clears a contact's email (lower case), as staff wrote it.
+pub fn set_email(c: &Conn<'_>, id: i64, email: Option<&str>, now: i64) -> Result<()> {
+    c.0.prepare_cached("UPDATE contacts SET email = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, email.map(|e| e.trim().to_lowercase()), now])?;
+    Ok(())
+}
+
 /// Sets a contact's email (lower case) when it has none.
 pub fn note_email(c: &Conn<'_>, id: i64, email: &str, now: i64) -> Result<()> {
     c.0.prepare_cached(

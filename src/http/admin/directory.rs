@@ -116,6 +116,7 @@ struct ContactDetail {
     phone: String,
     tags: String,
     notes: String,
+    email: String,
 }
 
 #[derive(Serialize)]
@@ -161,6 +162,7 @@ pub async fn contact_page(
             phone: k.phone.clone(),
             tags: k.tags.clone(),
             notes: k.notes.clone().unwrap_or_default(),
+            email: k.email.clone().unwrap_or_default(),
         },
         consent: history
             .into_iter()
@@ -186,6 +188,8 @@ pub struct ContactForm {
     #[serde(default)]
     tags: String,
     #[serde(default)]
+    email: String,
+    #[serde(default)]
     confirm: String,
 }
 
@@ -205,7 +209,16 @@ pub async fn contact_save(
         return Ok(not_found(&state, &signed));
     }
     let clean = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let (name, notes) = (clean(&form.name), clean(&form.notes));
+    let (name, notes, email) = (clean(&form.name), clean(&form.notes), clean(&form.email));
+    if let Some(Err(why)) = email.as_deref().map(crate::config::check_email) {
+        return Ok(error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some(&signed),
+            "Not saved",
+            &why,
+        ));
+    }
     let tags = form
         .tags
         .split(',')
@@ -217,7 +230,8 @@ pub async fn contact_save(
     state
         .store
         .write_async(move |c| {
-            contacts::set_details(c, id, name.as_deref(), notes.as_deref(), &tags, now)
+            contacts::set_details(c, id, name.as_deref(), notes.as_deref(), &tags, now)?;
+            contacts::set_email(c, id, email.as_deref(), now)
         })
         .await?;
     Ok(redirect(&format!("/contacts/{id}")))
