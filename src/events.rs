@@ -1551,6 +1551,36 @@ fn booking_contact(
     }
 }
 
+/// Stores a reported booking in `state`, with its number in E.164 when it could be read.
+fn record_booking(
+    c: &Conn<'_>,
+    biz: &BusinessConfig,
+    b: &crate::bookings::Booking,
+    contact_id: Option<i64>,
+    phone: Option<&str>,
+    state: &str,
+    now: Millis,
+) -> Result<()> {
+    store::bookings::insert(
+        c,
+        &store::bookings::NewBooking {
+            business_id: &biz.id,
+            source: b.source.as_str(),
+            external_id: &b.external_id,
+            contact_id,
+            phone: phone.or(b.phone.as_deref()),
+            email: b.email.as_deref(),
+            name: b.name.as_deref(),
+            title: b.title.as_deref(),
+            value_cents: b.value_cents,
+            starts_at: b.starts_at,
+            state,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 /// Applies a booking tool's report: a booking marks its contact's conversation booked (its value, else the
 /// average ticket in reports), stops follow-ups and tells receivers; a cancellation reverses that. The same
 /// booking reported twice counts once; one that matches no contact is kept, and shown as booked elsewhere.
@@ -1573,23 +1603,8 @@ pub fn booking(
                 return Ok(BookingResult::Duplicate);
             }
             let contact = booking_contact(c, biz, phone.as_deref(), b.email.as_deref())?;
-            store::bookings::insert(
-                c,
-                &store::bookings::NewBooking {
-                    business_id: &biz.id,
-                    source,
-                    external_id: &b.external_id,
-                    contact_id: contact.as_ref().map(|k| k.id),
-                    phone: phone.as_deref().or(b.phone.as_deref()),
-                    email: b.email.as_deref(),
-                    name: b.name.as_deref(),
-                    title: b.title.as_deref(),
-                    value_cents: b.value_cents,
-                    starts_at: b.starts_at,
-                    state: "booked",
-                },
-                now,
-            )?;
+            let contact_id = contact.as_ref().map(|k| k.id);
+            record_booking(c, biz, b, contact_id, phone.as_deref(), "booked", now)?;
             if let Some(old) = &b.replaces {
                 if let Some(prev) = store::bookings::find(c, &biz.id, source, old)? {
                     store::bookings::set_state(c, prev.id, "rescheduled", now)?;
@@ -1612,27 +1627,12 @@ pub fn booking(
         Change::Cancelled { rescheduled } => {
             let Some(found) = existing else {
                 // A cancellation of a booking never reported: kept, so a late "created" counts once.
-                store::bookings::insert(
-                    c,
-                    &store::bookings::NewBooking {
-                        business_id: &biz.id,
-                        source,
-                        external_id: &b.external_id,
-                        contact_id: None,
-                        phone: phone.as_deref().or(b.phone.as_deref()),
-                        email: b.email.as_deref(),
-                        name: b.name.as_deref(),
-                        title: b.title.as_deref(),
-                        value_cents: b.value_cents,
-                        starts_at: b.starts_at,
-                        state: if rescheduled {
-                            "rescheduled"
-                        } else {
-                            "cancelled"
-                        },
-                    },
-                    now,
-                )?;
+                let state = if rescheduled {
+                    "rescheduled"
+                } else {
+                    "cancelled"
+                };
+                record_booking(c, biz, b, None, phone.as_deref(), state, now)?;
                 return Ok(BookingResult::Duplicate);
             };
             if found.state != "booked" {

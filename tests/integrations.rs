@@ -323,16 +323,6 @@ fn post_booking(
     }
 }
 
-fn now_secs() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
 #[test]
 fn a_cal_com_booking_books_the_conversation_stops_follow_ups_and_counts_once() {
     let fake = FakeTwilio::start();
@@ -500,28 +490,36 @@ fn calendly_bookings_are_verified_with_a_timestamp_and_unmatched_ones_are_kept()
     );
 }
 
-#[test]
-fn the_generic_hook_takes_a_value_and_refuses_an_unsigned_request() {
-    let fake = FakeTwilio::start();
-    let s = TestServer::start(&bookings_config(&fake, ""));
+/// The generic hook's signature header for `body`, signed now.
+fn generic_signature(body: &str) -> String {
+    let t = now_secs();
+    let mac = hex_hmac(
+        "generic-key-0123456789",
+        &[t.to_string().as_bytes(), b".", body.as_bytes()],
+    );
+    format!("t={t},v1={mac}")
+}
+
+/// A missed call from the caller, and the contact it makes.
+fn caller_contact(s: &TestServer) {
     s.missed_call("CA1", CALLER);
     wait_for("the contact", 10, || {
         (s.count("SELECT COUNT(*) FROM contacts") == 1).then_some(())
     });
+}
+
+#[test]
+fn the_generic_hook_takes_a_value_and_refuses_an_unsigned_request() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&bookings_config(&fake, ""));
+    caller_contact(&s);
     let body = format!(
         r#"{{"id": "crm-42", "event": "booked", "phone": "{}", "value": "199.99"}}"#,
         CALLER
     );
     let (code, _) = post_booking(&s, "generic", &body, &[]);
     assert_eq!(code, 401);
-    let t = now_secs();
-    let header = format!(
-        "t={t},v1={}",
-        hex_hmac(
-            "generic-key-0123456789",
-            &[t.to_string().as_bytes(), b".", body.as_bytes()]
-        )
-    );
+    let header = generic_signature(&body);
     let (code, answer) = post_booking(&s, "generic", &body, &[("Textback-Signature", header)]);
     assert_eq!(
         (code, answer.contains("\"booked\"")),
@@ -808,10 +806,7 @@ fn integration_settings_are_checked_with_file_line_and_key() {
 fn a_booking_without_a_phone_is_matched_by_the_email_staff_saved() {
     let fake = FakeTwilio::start();
     let s = TestServer::start(&bookings_config(&fake, ""));
-    s.missed_call("CA1", CALLER);
-    wait_for("the contact", 10, || {
-        (s.count("SELECT COUNT(*) FROM contacts") == 1).then_some(())
-    });
+    caller_contact(&s);
     add_user(&s, "sam", &["--role", "staff"]);
     let mut b = Browser::new(&s);
     b.login("sam", PASSWORD);
@@ -840,14 +835,7 @@ fn a_booking_without_a_phone_is_matched_by_the_email_staff_saved() {
         Some("dana@example.com")
     );
     let body = r#"{"id": "crm-7", "event": "booked", "email": "dana@example.com"}"#;
-    let t = now_secs();
-    let header = format!(
-        "t={t},v1={}",
-        hex_hmac(
-            "generic-key-0123456789",
-            &[t.to_string().as_bytes(), b".", body.as_bytes()]
-        )
-    );
+    let header = generic_signature(body);
     let (code, answer) = post_booking(&s, "generic", body, &[("Textback-Signature", header)]);
     assert_eq!(
         (code, answer.contains("\"booked\"")),

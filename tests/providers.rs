@@ -20,16 +20,6 @@ fn config(providers: &str, business: &str) -> String {
     config_with(providers, "0s", business)
 }
 
-fn now_secs() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
 /// Waits until every job due by now has run: after it, any text that was going to go out has gone, so
 /// counting what the fake received proves what was not sent.
 fn settled(s: &TestServer) {

@@ -1523,3 +1523,14 @@ impl Browser {
         )
     }
 }
+
+/// The wall clock in unix seconds, for signing timestamped requests.
+pub fn now_secs() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
