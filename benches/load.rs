@@ -421,7 +421,7 @@ fn main() {
     println!("|---|---|---|");
     #[allow(clippy::cast_precision_loss)]
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0);
-    println!("| binary size | {} | <= 10 MB |", mib(size));
+    println!("| binary size | {} ({size} bytes) | <= 10 MiB |", mib(size));
     println!(
         "| ready (spawn to healthy /healthz, median of 5) | {} | <= 100 ms |",
         ms(ready)

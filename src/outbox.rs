@@ -799,8 +799,10 @@ pub fn record_send(
             messages::set_accepted(c, m.id, &accepted.sid, &accepted.status, *sent_at, now)?;
             jobs::finish(c, send.job_id, "done", None, now)?;
             set_call("sent", None)?;
-            let sent = messages::get(c, m.id)?;
-            events::emit_text(c, biz, &sent, crate::outbound::Kind::TextSent, now)?;
+            if biz.is_some_and(|b| !b.webhooks.is_empty()) {
+                let sent = messages::get(c, m.id)?;
+                events::emit_text(c, biz, &sent, crate::outbound::Kind::TextSent, now)?;
+            }
             if let (Some(contact), Some(biz)) = (m.contact_id, biz) {
                 let next = match (purpose, jobs::get(c, send.job_id)?.job) {
                     (Some(Purpose::TextBack), _) => {

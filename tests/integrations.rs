@@ -437,6 +437,20 @@ fn a_cal_com_booking_books_the_conversation_stops_follow_ups_and_counts_once() {
             .into_iter()
             .find(|e| e["type"] == "conversation.unbooked")
     });
+
+    // Erasing the contact erases its bookings and the events that named it.
+    let page = b.get(&format!("/contacts/{id}"));
+    let csrf = Browser::csrf(&page);
+    let gone = b.post(
+        &format!("/contacts/{id}/erase"),
+        &[("csrf", &csrf), ("confirm", "+14805550123")],
+    );
+    assert_eq!(gone.location.as_deref(), Some("/contacts?erased=1"));
+    assert_eq!(s.count("SELECT COUNT(*) FROM bookings"), 0);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbound_events WHERE instr(body, '+14805550123') > 0"),
+        0
+    );
 }
 
 #[test]

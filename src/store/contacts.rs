@@ -588,8 +588,8 @@ pub fn set_details(
     Ok(())
 }
 
-/// Erases a contact and everything that names them: their messages, notes, consent trail and pending jobs
-/// go; their calls stay for the figures, with the number removed; staff alerts that quoted them go too.
+/// Erases a contact and everything that names them: their messages, notes, consent trail, bookings, outbound
+/// events and pending jobs go; their calls stay for the figures, with the number removed; staff alerts that quoted them go too.
 pub fn erase(c: &Conn<'_>, id: i64) -> Result<()> {
     let contact = get(c, id)?;
     c.0.prepare_cached(
@@ -604,6 +604,13 @@ pub fn erase(c: &Conn<'_>, id: i64) -> Result<()> {
         .execute([&contact.phone])?;
     c.0.prepare_cached("DELETE FROM line_types WHERE phone = ?1")?
         .execute([&contact.phone])?;
+    // Bookings and outbound events that name the number without being linked to the contact.
+    c.0.prepare_cached("DELETE FROM bookings WHERE business_id = ?1 AND phone = ?2")?
+        .execute([&contact.business_id, &contact.phone])?;
+    c.0.prepare_cached(
+        "DELETE FROM outbound_events WHERE business_id = ?1 AND instr(body, ?2) > 0",
+    )?
+    .execute([&contact.business_id, &contact.phone])?;
     c.0.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
         .execute([id])?;
     Ok(())
