@@ -861,3 +861,21 @@ fn a_booking_without_a_phone_is_matched_by_the_email_staff_saved() {
         Some("booked")
     );
 }
+
+#[test]
+fn starttls_that_the_server_does_not_offer_sends_nothing_in_clear_text() {
+    let smtp = FakeSmtp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let email = smtp.config().replace(
+        "tls = \"none\"\nallow_plaintext = true\n",
+        "tls = \"starttls\"\nuser = \"u\"\npassword = \"secret-password\"\n",
+    );
+    assert!(email.contains("starttls"), "{email}");
+    let config = format!("{email}\n{}", twilio_config("http://127.0.0.1:9", "0s", ""));
+    std::fs::write(dir.path().join("textback.toml"), config).unwrap();
+    let (code, out, err) = cli(dir.path(), &["email-test", "me@example.com"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("does not offer STARTTLS"), "{err}");
+    assert!(!err.contains("secret-password"), "{err}");
+    assert!(smtp.mails().is_empty(), "nothing was sent");
+}
