@@ -45,6 +45,16 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let public_url = config.server.public_base();
     let config = crate::config::Shared::new(config);
 
+    // Held until the process ends: `restore` refuses while it is, and a second server on the same file
+    // is refused here.
+    let _lock = crate::backup::lock(&loaded.database)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "another textback server is running on {}",
+                loaded.database.display()
+            )
+        })?;
     let store = Store::open_with(&loaded.database, config.get().storage.busy_timeout.0)
         .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -78,6 +78,17 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         limit: usize,
     },
+    /// Copy the database, consistently, while the server runs: to PATH (a new file, or a folder to put
+    /// textback-<time>.db in), made private, integrity-checked
+    Backup {
+        /// Where [default: ./textback-<time>.db]
+        path: Option<std::path::PathBuf>,
+    },
+    /// Put a backup in place of the database (the server must be stopped); the current one is kept aside
+    Restore {
+        /// The backup file
+        path: std::path::PathBuf,
+    },
     /// Send a test email through the [email] settings, at once, and say what the server answered
     EmailTest {
         /// Where to send it, e.g. you@example.com

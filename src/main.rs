@@ -177,6 +177,43 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 print!("{}", textback::registration::render_text(&packet));
             }
         }
+        Command::Backup { path } => {
+            let loaded = load(explicit)?;
+            let now = textback::clock::to_millis(std::time::SystemTime::now());
+            let dest = path.unwrap_or_else(|| std::path::PathBuf::from("."));
+            let done = textback::backup::backup(&loaded.database, &dest, now)
+                .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            println!(
+                "Backed up {} to {} ({} bytes, schema version {}, {} contacts, integrity ok).",
+                loaded.database.display(),
+                done.path.display(),
+                done.bytes,
+                done.inspection.schema_version,
+                done.inspection.contacts
+            );
+        }
+        Command::Restore { path } => {
+            let loaded = load(explicit)?;
+            let now = textback::clock::to_millis(std::time::SystemTime::now());
+            let restored = textback::backup::restore(&loaded.database, &path, now)
+                .map_err(|e| anyhow::anyhow!("not restored: {e}"))?;
+            println!(
+                "Restored {} to {} (schema version {}, {} contacts, integrity ok).",
+                path.display(),
+                loaded.database.display(),
+                restored.inspection.schema_version,
+                restored.inspection.contacts
+            );
+            if let Some(aside) = restored.aside {
+                println!(
+                    "The database it replaced is kept as {}. To undo: stop textback, then\n  mv {} {}",
+                    aside.display(),
+                    aside.display(),
+                    loaded.database.display()
+                );
+            }
+            println!("Start textback to use it; it applies any newer migrations itself.");
+        }
         Command::EmailTest { address } => {
             let loaded = load(explicit)?;
             let Some(cfg) = loaded.config.email.as_ref() else {

@@ -6,13 +6,14 @@
 //! fails, only its own changes are rolled back. Its caller hears back only after the batch has committed.
 //! Depends on model.
 
+pub mod backup;
 pub mod bookings;
 pub mod calls;
 pub mod contacts;
 pub mod jobs;
 pub mod messages;
 pub mod meta;
-mod migrations;
+pub mod migrations;
 pub mod outbound;
 pub mod push;
 pub mod reports;

@@ -1,0 +1,235 @@
+//! Backups and restore of the database file: a consistent online copy (`VACUUM INTO`) written under a
+//! temporary name, made private (0600), synced, integrity-checked and only then renamed into place; old
+//! scheduled copies rotated after a good new one; and a restore that refuses while a server holds the
+//! database, checks the file, and keeps the current database aside so it can be undone.
+//! Depends on store and clock.
+
+use crate::clock::Millis;
+use crate::store::backup::{self as sql, Inspection};
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Why a backup or restore did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// The database or the copy is not usable.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// A server is running on the database.
+    #[error("a textback server is running on {0}: stop it first (systemctl stop textback), then restore")]
+    Running(String),
+}
+
+fn io(what: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::Io(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// A finished backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// What the check found.
+    pub inspection: Inspection,
+}
+
+/// The file name of a backup made at `now`: sortable, so the oldest is first.
+pub fn file_name(now: Millis) -> String {
+    let t = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
+    format!("textback-{}.db", t.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the rename itself durable; a filesystem that cannot sync a folder still has the file.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Copies the database at `db` to `dest` (a file that must not exist yet, or a folder to put
+/// `textback-<time>.db` in), while a server may be writing to it.
+pub fn backup(db: &Path, dest: &Path, now: Millis) -> Result<Done, Error> {
+    if !db.exists() {
+        return Err(Error::Io(format!(
+            "there is no database at {}",
+            db.display()
+        )));
+    }
+    let dest = if dest.is_dir() {
+        dest.join(file_name(now))
+    } else {
+        dest.to_path_buf()
+    };
+    if dest.exists() {
+        return Err(Error::Io(format!(
+            "{} exists already; backups never overwrite a file",
+            dest.display()
+        )));
+    }
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io("create the folder", dir, &e))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "textback.db".into());
+    let partial = dir.join(format!(".{name}.partial"));
+    let _ = std::fs::remove_file(&partial);
+    // Private before it holds anything: the copy has every conversation and consent record.
+    File::create(&partial).map_err(|e| io("create", &partial, &e))?;
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io("restrict", &partial, &e))?;
+    let result = copy_and_check(db, &partial);
+    let inspection = match result {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, &dest).map_err(|e| io("rename the copy to", &dest, &e))?;
+    sync_dir(dir);
+    let bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    Ok(Done {
+        path: dest,
+        bytes,
+        inspection,
+    })
+}
+
+fn copy_and_check(db: &Path, partial: &Path) -> Result<Inspection, Error> {
+    sql::vacuum_into(db, partial)?;
+    File::open(partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("sync", partial, &e))?;
+    let inspection = sql::inspect(partial)?;
+    inspection.usable()?;
+    Ok(inspection)
+}
+
+/// Removes the oldest `textback-*.db` backups in `dir` beyond the newest `keep`; returns what it removed.
+pub fn rotate(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, Error> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io("read the folder", dir, &e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("textback-") && n.ends_with(".db"))
+        })
+        .collect();
+    found.sort();
+    let excess = found.len().saturating_sub(keep);
+    let removed: Vec<PathBuf> = found.into_iter().take(excess).collect();
+    for p in &removed {
+        std::fs::remove_file(p).map_err(|e| io("remove", p, &e))?;
+    }
+    Ok(removed)
+}
+
+/// The lock file a running server holds next to its database.
+pub fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the database's lock for as long as the returned file is open: a server holds it while it runs,
+/// `restore` takes it to be sure none does. `None` when another process holds it.
+pub fn lock(db: &Path) -> Result<Option<File>, Error> {
+    let path = lock_path(db);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io("create the folder", dir, &e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io("open", &path, &e))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
+        Err(e) => Err(Error::Io(format!("cannot lock {}: {e}", path.display()))),
+    }
+}
+
+/// A finished restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// What the restored file held.
+    pub inspection: Inspection,
+    /// Where the database that was replaced now is (with its `-wal` and `-shm`), if there was one.
+    pub aside: Option<PathBuf>,
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Puts the backup `from` in place of the database at `db`, which no server may be running on. The current
+/// database is kept aside as `<db>.before-restore-<time>`.
+pub fn restore(db: &Path, from: &Path, now: Millis) -> Result<Restored, Error> {
+    let Some(_lock) = lock(db)? else {
+        return Err(Error::Running(db.display().to_string()));
+    };
+    if !from.is_file() {
+        return Err(Error::Io(format!("there is no file at {}", from.display())));
+    }
+    let inspection = sql::inspect(from)?;
+    inspection.usable()?;
+    let dir = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let incoming = dir.join(".textback-restore.partial");
+    std::fs::copy(from, &incoming).map_err(|e| io("copy the backup to", &incoming, &e))?;
+    std::fs::set_permissions(&incoming, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io("restrict", &incoming, &e))?;
+    File::open(&incoming)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("sync", &incoming, &e))?;
+    let stamp = file_name(now)
+        .trim_start_matches("textback-")
+        .trim_end_matches(".db")
+        .to_string();
+    let aside = if db.exists() {
+        let aside = with_suffix(db, &format!(".before-restore-{stamp}"));
+        // The write-ahead log holds committed data too (after a crash): it goes aside with its database.
+        for suffix in ["-wal", "-shm"] {
+            let side = with_suffix(db, suffix);
+            if side.exists() {
+                std::fs::rename(&side, with_suffix(&aside, suffix))
+                    .map_err(|e| io("move aside", &side, &e))?;
+            }
+        }
+        std::fs::rename(db, &aside).map_err(|e| io("move aside", db, &e))?;
+        Some(aside)
+    } else {
+        None
+    };
+    std::fs::rename(&incoming, db).map_err(|e| io("put the backup in place as", db, &e))?;
+    sync_dir(dir);
+    Ok(Restored { inspection, aside })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backup_names_sort_by_time() {
+        let a = super::file_name(1_800_000_000_000);
+        let b = super::file_name(1_800_000_000_001);
+        assert_eq!(a, "textback-20270115T080000.000Z.db");
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,152 @@
+//! Running it for years: backups while the server writes, restores that refuse what they must, and the
+//! version and schema the binary and `/healthz` report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn a_backup_taken_under_writes_restores_to_the_same_data_and_restore_refuses_a_running_server() {
+    let fake = FakeTwilio::start();
+    let mut s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    for i in 0..10 {
+        s.missed_call(&format!("CA{i}"), &format!("+1480555{:04}", 2000 + i));
+    }
+    let dest = s.dir.path().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    // The backup runs while webhooks keep writing.
+    let backup_run = {
+        let (dir, dest) = (s.dir.path().to_path_buf(), dest.clone());
+        std::thread::spawn(move || cli(&dir, &["backup", dest.to_str().unwrap()]))
+    };
+    for i in 10..30 {
+        s.missed_call(&format!("CA{i}"), &format!("+1480555{:04}", 2000 + i));
+    }
+    let (code, out, err) = backup_run.join().unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("integrity ok"), "{out}");
+    let files: Vec<_> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let backup = files[0].clone();
+    assert!(backup
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("textback-"));
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the copy is private");
+    // It never overwrites.
+    let (code, _, err) = cli(s.dir.path(), &["backup", backup.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("exists already"), "{err}");
+
+    // The copy holds a consistent state: every call acknowledged before it began, each with its contact.
+    let copy = rusqlite::Connection::open(&backup).unwrap();
+    let copied: i64 = copy
+        .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+        .unwrap();
+    assert!((10..=30).contains(&copied), "{copied}");
+    let orphans: i64 = copy
+        .query_row(
+            "SELECT COUNT(*) FROM calls WHERE contact_id IS NOT NULL AND contact_id NOT IN (SELECT id FROM contacts)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+    let state = |c: &rusqlite::Connection| -> String {
+        c.query_row(
+            "SELECT (SELECT group_concat(call_sid || ':' || state, ',') FROM (SELECT * FROM calls ORDER BY id))
+                 || '|' || (SELECT group_concat(phone, ',') FROM (SELECT * FROM contacts ORDER BY id))
+                 || '|' || (SELECT group_concat(kind || ':' || state, ',') FROM (SELECT * FROM jobs ORDER BY id))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let backed_up = state(&copy);
+    drop(copy);
+
+    // While the server runs, restore refuses and changes nothing.
+    let (code, _, err) = cli(s.dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("a textback server is running"), "{err}");
+
+    s.stop();
+    // More happens after the backup... then the restore brings the backup's state back.
+    let db = s.db_path();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute("DELETE FROM calls", []).unwrap();
+    }
+    let (code, out, err) = cli(s.dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("To undo"), "{out}");
+    assert!(out.contains(".before-restore-"), "{out}");
+    let restored = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(
+        state(&restored),
+        backed_up,
+        "the restored database is the backup"
+    );
+    drop(restored);
+    s.restart();
+    assert_eq!(s.count("SELECT COUNT(*) FROM calls"), copied);
+}
+
+#[test]
+fn restore_refuses_a_file_that_is_not_a_sound_textback_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("textback.toml"),
+        twilio_config("http://127.0.0.1:9", "0s", ""),
+    )
+    .unwrap();
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"this is not a database at all, only some words").unwrap();
+    let (code, _, err) = cli(dir.path(), &["restore", junk.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not restored"), "{err}");
+    let empty = dir.path().join("empty.db");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let (code, _, err) = cli(dir.path(), &["restore", empty.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a textback database"), "{err}");
+    let newer = dir.path().join("newer.db");
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute_batch("CREATE TABLE contacts (id); PRAGMA user_version = 999;")
+        .unwrap();
+    let (code, _, err) = cli(dir.path(), &["restore", newer.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("newer than this textback knows"), "{err}");
+    assert!(
+        !dir.path().join("textback.db").exists(),
+        "nothing was put in place"
+    );
+}
+
+#[test]
+fn a_second_server_on_the_same_database_is_refused() {
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args(["serve", "--config"])
+        .arg(&s.config)
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another textback server is running"), "{err}");
+}
