@@ -3,9 +3,21 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The version line: the release and the database schema it writes.
+pub fn version() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        format!(
+            "{} (database schema {})",
+            env!("CARGO_PKG_VERSION"),
+            crate::store::migrations::known()
+        )
+    })
+}
+
 /// textback: text back every caller you missed.
 #[derive(Debug, Parser)]
-#[command(name = "textback", version, about, long_about = None)]
+#[command(name = "textback", version = version(), about, long_about = None)]
 pub struct Cli {
     /// Config file [default: ./textback.toml, then /etc/textback/textback.toml, else built-in defaults]
     #[arg(

@@ -150,3 +150,23 @@ fn a_second_server_on_the_same_database_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another textback server is running"), "{err}");
 }
+
+#[test]
+fn the_binary_and_healthz_say_their_version_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = cli(dir.path(), &["--version"]);
+    assert_eq!(code, 0);
+    let want = format!("textback {} (database schema ", env!("CARGO_PKG_VERSION"));
+    assert!(out.starts_with(&want), "{out}");
+    let fake = FakeTwilio::start();
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    let health: serde_json::Value = serde_json::from_str(&s.get("/healthz").body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    let schema = health["schema"].as_i64().unwrap();
+    assert!(
+        out.contains(&format!("schema {schema})")),
+        "{out} vs {schema}"
+    );
+    assert_eq!(s.count("PRAGMA user_version"), schema);
+}

@@ -302,6 +302,11 @@ impl Store {
         f(&Conn(&conn))
     }
 
+    /// The database's schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.read(|c| Ok(c.0.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+    }
+
     /// Whether the latest write batch failed (it could not begin or commit); cleared by the next commit.
     pub fn failing(&self) -> bool {
         self.inner.failing.load(Ordering::SeqCst)
