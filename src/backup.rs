@@ -233,3 +233,137 @@ mod tests {
         assert!(a < b);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Scheduled backups
+
+/// Where the last scheduled backup's outcome is kept (`meta`), for `status`, `doctor` and the next run.
+pub const LAST_OK: &str = "backup.last_ok";
+/// The last scheduled backup's failure, cleared by the next good one.
+pub const LAST_ERROR: &str = "backup.last_error";
+
+/// Queues the next scheduled backup when none is queued, and calls off queued runs the schedule no longer
+/// has. The scheduler calls it every minute.
+pub fn ensure(
+    c: &crate::store::Conn<'_>,
+    config: &crate::config::Config,
+    now: Millis,
+) -> crate::store::Result<()> {
+    use crate::model::Job;
+    use crate::store::jobs;
+    let schedule = config
+        .backup
+        .as_ref()
+        .and_then(|b| crate::cron::Cron::parse(&b.schedule).ok());
+    let tz = config.backup_tz();
+    let mut have = false;
+    for job in jobs::pending_of_kind(c, "backup")? {
+        let Job::Backup { at } = job.job else {
+            continue;
+        };
+        if job.state == "running" || schedule.as_ref().is_some_and(|s| s.fires_at(tz, at)) {
+            have = true;
+        } else {
+            jobs::finish(
+                c,
+                job.id,
+                "cancelled",
+                Some("the backup schedule changed"),
+                now,
+            )?;
+        }
+    }
+    if let (false, Some(s)) = (have, schedule) {
+        if let Some(at) = s.next_after(tz, now) {
+            jobs::enqueue(
+                c,
+                &jobs::NewJob {
+                    job: Job::Backup { at },
+                    dedupe_key: Some(&format!("backup:{at}")),
+                    contact_id: None,
+                    message_id: None,
+                    run_at: at,
+                    max_attempts: 1,
+                },
+                now,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one scheduled backup into `[backup] dir` and rotates old ones; returns what to record.
+pub fn scheduled(
+    config: &crate::config::BackupConfig,
+    db: &Path,
+    now: Millis,
+) -> Result<(Done, Vec<PathBuf>), Error> {
+    let dir = config.dir_for(db);
+    std::fs::create_dir_all(&dir).map_err(|e| io("create the folder", &dir, &e))?;
+    let done = backup(db, &dir, now)?;
+    let removed = rotate(&dir, config.keep)?;
+    Ok((done, removed))
+}
+
+/// Records how a scheduled backup went, and tells owners when it failed; queues the next run.
+pub fn record(
+    c: &crate::store::Conn<'_>,
+    config: &crate::config::Config,
+    job_id: i64,
+    outcome: &Result<(Done, Vec<PathBuf>), String>,
+    now: Millis,
+) -> crate::store::Result<()> {
+    use crate::store::{jobs, meta};
+    match outcome {
+        Ok((done, _)) => {
+            let line = serde_json::json!({
+                "at": now,
+                "path": done.path.display().to_string(),
+                "bytes": done.bytes,
+            });
+            meta::set(c, LAST_OK, &line.to_string())?;
+            meta::delete(c, LAST_ERROR)?;
+            jobs::finish(c, job_id, "done", None, now)?;
+        }
+        Err(why) => {
+            let line = serde_json::json!({ "at": now, "error": why });
+            meta::set(c, LAST_ERROR, &line.to_string())?;
+            jobs::finish(c, job_id, "failed", Some(why), now)?;
+            crate::events::notify_owners(
+                c,
+                &crate::push::Notification {
+                    title: "Backup failed".into(),
+                    body: why.chars().take(160).collect(),
+                    url: "/setup".into(),
+                    tag: "backup-failed".into(),
+                    urgent: false,
+                },
+                now,
+            )?;
+        }
+    }
+    ensure(c, config, now)
+}
+
+/// The last scheduled backup's outcome as `status` and `doctor` say it: (when it was good, its file), and
+/// the failure since, if any.
+pub fn last(
+    c: &crate::store::Conn<'_>,
+) -> crate::store::Result<(Option<(Millis, String)>, Option<(Millis, String)>)> {
+    let read = |key: &str| -> crate::store::Result<Option<serde_json::Value>> {
+        Ok(crate::store::meta::get(c, key)?.and_then(|v| serde_json::from_str(&v).ok()))
+    };
+    let ok = read(LAST_OK)?.map(|v| {
+        (
+            v["at"].as_i64().unwrap_or(0),
+            v["path"].as_str().unwrap_or("").to_string(),
+        )
+    });
+    let failed = read(LAST_ERROR)?.map(|v| {
+        (
+            v["at"].as_i64().unwrap_or(0),
+            v["error"].as_str().unwrap_or("").to_string(),
+        )
+    });
+    Ok((ok, failed))
+}

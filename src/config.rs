@@ -52,6 +52,58 @@ pub struct Config {
     /// `[email]`: the SMTP server staff alerts and digests are sent through; no email without it.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// `[backup]`: scheduled backups of the database; none without it.
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
+}
+
+/// `[backup]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The folder backups go to (relative to the database's folder); best on another disk.
+    pub dir: PathBuf,
+    /// When: a cron expression (`minute hour day month weekday`) in `timezone`.
+    #[serde(default = "default_backup_schedule")]
+    pub schedule: String,
+    /// How many backups are kept; the oldest goes after each good new one.
+    #[serde(default = "default_backup_keep")]
+    pub keep: usize,
+    /// The time zone of `schedule`; the first business's when unset.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+fn default_backup_schedule() -> String {
+    "30 3 * * *".into()
+}
+fn default_backup_keep() -> usize {
+    7
+}
+
+impl BackupConfig {
+    /// The folder, resolved against the database's folder.
+    pub fn dir_for(&self, database: &Path) -> PathBuf {
+        if self.dir.is_absolute() {
+            self.dir.clone()
+        } else {
+            database
+                .parent()
+                .map_or_else(|| self.dir.clone(), |p| p.join(&self.dir))
+        }
+    }
+}
+
+impl Config {
+    /// The time zone `[backup] schedule` is read in.
+    pub fn backup_tz(&self) -> chrono_tz::Tz {
+        self.backup
+            .as_ref()
+            .and_then(|b| b.timezone.as_deref())
+            .and_then(|t| t.parse().ok())
+            .or_else(|| self.businesses.first().map(BusinessConfig::tz))
+            .unwrap_or(chrono_tz::UTC)
+    }
 }
 
 /// `[email]`
@@ -1118,6 +1170,7 @@ impl Default for Config {
             businesses: vec![demo_business()],
             push: PushConfig::default(),
             email: None,
+            backup: None,
         }
     }
 }
@@ -1696,6 +1749,28 @@ impl Config {
             self.validate_business(&mut p, i, b);
         }
         validate_email(&mut p, self.email.as_ref(), &self.businesses);
+        if let Some(b) = &self.backup {
+            if b.dir.as_os_str().is_empty() {
+                p.add(
+                    "backup.dir".into(),
+                    "must name a folder, e.g. \"/var/backups/textback\"",
+                );
+            }
+            if let Err(why) = crate::cron::Cron::parse(&b.schedule) {
+                p.add("backup.schedule".into(), why);
+            }
+            if !(1..=1000).contains(&b.keep) {
+                p.add("backup.keep".into(), "must be from 1 to 1000");
+            }
+            if let Some(tz) = &b.timezone {
+                if tz.parse::<chrono_tz::Tz>().is_err() {
+                    p.add(
+                        "backup.timezone".into(),
+                        format!("{tz:?} is not an IANA time zone such as \"America/Phoenix\""),
+                    );
+                }
+            }
+        }
         for (i, b) in self.businesses.iter().enumerate() {
             if b.digest.is_some() && !b.notify.iter().any(|n| n.email.is_some()) {
                 p.add(

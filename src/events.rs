@@ -1237,6 +1237,23 @@ pub(crate) fn notify_staff(
     Ok(due)
 }
 
+/// Queues a push notification to every browser of the owners allowed notifications (appliance-wide
+/// trouble, such as a failed backup).
+pub fn notify_owners(
+    c: &Conn<'_>,
+    note: &crate::push::Notification,
+    now: Millis,
+) -> Result<Option<Millis>> {
+    let mut due = None;
+    for sub in store::push::of_allowed_users(c)? {
+        if store::users::get(c, sub.user_id)?.is_some_and(|u| u.role == "owner") {
+            queue_push(c, sub.id, note, now)?;
+            due = Some(now);
+        }
+    }
+    Ok(due)
+}
+
 /// Queues one notification to one subscribed browser, due now.
 pub fn queue_push(
     c: &Conn<'_>,

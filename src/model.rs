@@ -481,6 +481,11 @@ pub enum Job {
     },
     /// Send one email.
     Email(crate::email::Email),
+    /// Back the database up into `[backup] dir`, due at `at`, and queue the next one.
+    Backup {
+        /// When this run was due.
+        at: i64,
+    },
     /// Write a business's daily digest, due at `at`, and queue the next one.
     Digest {
         /// The business.
@@ -503,6 +508,7 @@ impl Job {
             Self::Deliver { .. } => "deliver",
             Self::Email(_) => "email",
             Self::Digest { .. } => "digest",
+            Self::Backup { .. } => "backup",
         }
     }
 }

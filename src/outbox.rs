@@ -99,6 +99,13 @@ pub enum Work {
     Event(crate::outbound::Delivery),
     /// Send an email.
     Email(Mail),
+    /// Back the database up.
+    Backup {
+        /// The job.
+        job_id: i64,
+        /// Its attempt number.
+        attempt: u32,
+    },
 }
 
 /// An email ready for the SMTP server.
@@ -238,6 +245,16 @@ pub fn prepare(
                 max_attempts: job.max_attempts,
                 email: email.clone(),
             })))
+        }
+        Job::Backup { .. } => {
+            if config.backup.is_none() {
+                jobs::finish(c, job.id, "cancelled", Some("[backup] was removed"), now)?;
+                return Ok(None);
+            }
+            Ok(Some(Work::Backup {
+                job_id: job.id,
+                attempt: job.attempts,
+            }))
         }
         Job::Digest { business_id, at } => {
             crate::digest::run(c, config, public_url, job, business_id, *at, now)?;

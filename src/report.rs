@@ -36,6 +36,8 @@ pub struct Status {
     pub endpoints: Vec<(String, String, crate::store::outbound::Health)>,
     /// Emails that failed, or whose outcome is unclear, in the last 7 days.
     pub failed_emails: Vec<jobs::JobRow>,
+    /// The last good scheduled backup (when, where) and a failure since.
+    pub backup: (Option<(Millis, String)>, Option<(Millis, String)>),
 }
 
 /// Reads the status figures.
@@ -66,6 +68,7 @@ pub fn read_at(c: &Conn<'_>, limit: usize, now: Millis) -> Result<Status> {
     }
     let sent_states = ["queued", "accepted", "sending", "sent", "delivered", "read"];
     Ok(Status {
+        backup: crate::backup::last(c)?,
         endpoints,
         failed_emails,
         jobs: jobs::counts(c)?,
@@ -328,6 +331,12 @@ pub fn render(s: &Status, now: Millis) -> String {
             ),
         };
         let _ = writeln!(out, "  {business}  {url}  {what}");
+    }
+    if let Some((at, path)) = &s.backup.0 {
+        let _ = writeln!(out, "Last backup: {} ({path})", format_utc(*at));
+    }
+    if let Some((at, why)) = &s.backup.1 {
+        let _ = writeln!(out, "Backup FAILED at {}: {why}", format_utc(*at));
     }
     if !s.failed_emails.is_empty() {
         let _ = writeln!(

@@ -340,6 +340,7 @@ pub fn perform(deps: &Deps, work: &Work) {
         Work::Push(p) => (p.job_id, p.attempt),
         Work::Event(d) => (d.job_id, d.attempt),
         Work::Email(m) => (m.job_id, m.attempt),
+        Work::Backup { job_id, attempt } => (*job_id, *attempt),
     };
     let now = deps.clock.now();
     match deps
@@ -402,11 +403,38 @@ pub fn perform(deps: &Deps, work: &Work) {
             record_job(deps, push.job_id, &outcome);
         }
         Work::Event(d) => deliver_event(deps, d),
+        Work::Backup { job_id, .. } => back_up(deps, *job_id),
         Work::Email(mail) => {
             let outcome = send_email(deps, mail);
             log_outcome(&outcome, "email");
             record_job(deps, mail.job_id, &outcome);
         }
+    }
+}
+
+/// Runs a scheduled backup on this worker (the writer keeps committing meanwhile) and records it.
+fn back_up(deps: &Deps, job_id: i64) {
+    let config = deps.config.get();
+    let Some(settings) = config.backup.clone() else {
+        return;
+    };
+    let outcome = crate::backup::scheduled(&settings, deps.store.path(), deps.clock.now())
+        .map_err(|e| e.to_string());
+    match &outcome {
+        Ok((done, removed)) => tracing::info!(
+            path = %done.path.display(),
+            bytes = done.bytes,
+            removed = removed.len(),
+            "backup written and checked"
+        ),
+        Err(why) => tracing::error!(error = %why, "backup failed"),
+    }
+    let now = deps.clock.now();
+    if let Err(e) = deps
+        .store
+        .write(move |c| crate::backup::record(c, &config, job_id, &outcome, now))
+    {
+        tracing::error!(error = %e, "cannot record a backup");
     }
 }
 
@@ -789,14 +817,14 @@ pub fn recover(deps: &Deps, all: bool) {
 /// Queues the next run of periodic work (each business's digest) that has none queued.
 pub fn periodic(deps: &Deps, now: Millis) {
     let config = deps.config.get();
-    // A digest taken out of the file is called off when its queued run comes due.
-    if config.businesses.iter().all(|b| b.digest.is_none()) {
+    // A digest or backup taken out of the file is called off when its queued run comes due.
+    if config.businesses.iter().all(|b| b.digest.is_none()) && config.backup.is_none() {
         return;
     }
-    if let Err(e) = deps
-        .store
-        .write(move |c| crate::digest::ensure(c, &config, now))
-    {
+    if let Err(e) = deps.store.write(move |c| {
+        crate::digest::ensure(c, &config, now)?;
+        crate::backup::ensure(c, &config, now)
+    }) {
         tracing::warn!(error = %e, "cannot queue periodic work");
     }
 }

@@ -238,6 +238,36 @@ pub fn ring_check(biz: &BusinessConfig) -> Check {
     )
 }
 
+/// Whether scheduled backups are on and the last one went well.
+pub fn backup_check(config: &Config, store: &Store, now: crate::clock::Millis) -> Check {
+    let Some(settings) = &config.backup else {
+        return Check::warn(
+            "backups: no [backup] section, so nothing copies the database on a schedule",
+            "add [backup] dir = \"/var/backups/textback\" (or run textback backup from cron)",
+        );
+    };
+    let ago = |at: crate::clock::Millis| format!("{} h ago", (now - at) / 3_600_000);
+    match store.read(|c| crate::backup::last(c)) {
+        Ok((_, Some((at, why)))) => Check::fail(
+            format!("backups: the last one failed {}: {why}", ago(at)),
+            "fix the cause, then run textback backup to check",
+        ),
+        Ok((Some((at, path)), None)) => Check::ok(format!(
+            "backups: the last one was written {} ({path})",
+            ago(at)
+        )),
+        Ok((None, None)) => Check::ok(format!(
+            "backups: on (\"{}\" into {}), none written yet",
+            settings.schedule,
+            settings.dir.display()
+        )),
+        Err(e) => Check::warn(
+            format!("backups: cannot read their state: {e}"),
+            "check the database",
+        ),
+    }
+}
+
 /// Free space on the database's disk.
 pub fn disk_check(database: &Path) -> Check {
     let folder = database
@@ -398,6 +428,7 @@ pub fn doctor(
         )),
         database_check(store, database, crate::clock::to_millis(SystemTime::now())),
         disk_check(database),
+        backup_check(config, store, crate::clock::to_millis(SystemTime::now())),
     ];
     let used: Vec<&BusinessConfig> = config.businesses.iter().collect();
     // Each account once: its credentials and the clock.

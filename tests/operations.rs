@@ -170,3 +170,107 @@ fn the_binary_and_healthz_say_their_version_and_schema() {
     );
     assert_eq!(s.count("PRAGMA user_version"), schema);
 }
+
+fn at(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// A scheduler with `[backup]` settings `backup`, on a manual clock.
+fn backup_deps(
+    dir: &tempfile::TempDir,
+    backup: &str,
+) -> (
+    textback::scheduler::Deps,
+    std::sync::Arc<textback::clock::ManualClock>,
+) {
+    let text = format!(
+        "[backup]\n{backup}\n{}",
+        twilio_config("http://127.0.0.1:9", "0s", "")
+    );
+    let config = textback::config::parse(&text, None, &textback::providers::rules()).unwrap();
+    let store = textback::store::Store::open(&dir.path().join("t.db")).unwrap();
+    let providers = textback::providers::Providers::from_config(
+        &config,
+        &textback::providers::SimulatorToken::default(),
+    );
+    let clock = std::sync::Arc::new(textback::clock::ManualClock::new(at(
+        "2026-11-01T00:00:00Z",
+    )));
+    let deps = textback::scheduler::Deps::new(
+        store,
+        providers,
+        textback::config::Shared::new(config),
+        "https://textback.example.com".into(),
+        clock.clone(),
+    );
+    (deps, clock)
+}
+
+fn tick(deps: &textback::scheduler::Deps, clock: &textback::clock::ManualClock, when: i64) {
+    clock.set(when);
+    textback::scheduler::periodic(deps, when);
+    textback::scheduler::run_due(deps, when).unwrap();
+}
+
+fn status(deps: &textback::scheduler::Deps, now: i64) -> String {
+    let s = deps
+        .store
+        .read(|c| textback::report::read_at(c, 5, now))
+        .unwrap();
+    textback::report::render(&s, now)
+}
+
+#[test]
+fn scheduled_backups_run_at_local_time_keep_the_newest_and_report_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deps, clock) = backup_deps(
+        &dir,
+        "dir = \"backups\"\nschedule = \"0 3 * * *\"\nkeep = 2\ntimezone = \"America/New_York\"",
+    );
+    // 03:00 New York is 08:00Z after the clocks went back on 2026-11-01.
+    let mut now = at("2026-11-01T00:00:00Z");
+    tick(&deps, &clock, now);
+    for day in 1..=3 {
+        now = at(&format!("2026-11-0{day}T08:00:00Z"));
+        tick(&deps, &clock, now - 60_000);
+        tick(&deps, &clock, now);
+    }
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "the newest two are kept: {files:?}");
+    assert!(files[1].starts_with("textback-20261103T0800"), "{files:?}");
+    let out = status(&deps, now);
+    assert!(
+        out.contains("Last backup: 2026-11-03 08:00:00 UTC"),
+        "{out}"
+    );
+    assert!(!out.contains("FAILED"), "{out}");
+
+    // A folder that cannot be written: the failure is recorded, shown, and the next run is still queued.
+    std::fs::remove_dir_all(dir.path().join("backups")).unwrap();
+    std::fs::write(
+        dir.path().join("backups"),
+        b"a file where the folder should be",
+    )
+    .unwrap();
+    now = at("2026-11-04T08:00:00Z");
+    tick(&deps, &clock, now);
+    let out = status(&deps, now);
+    assert!(
+        out.contains("Backup FAILED at 2026-11-04 08:00:00 UTC"),
+        "{out}"
+    );
+    let config = deps.config.get();
+    let check = textback::setup::backup_check(&config, &deps.store, now);
+    assert!(check.what.contains("the last one failed"), "{}", check.what);
+    let next = deps
+        .store
+        .read(|c| Ok(textback::store::jobs::pending_of_kind(c, "backup")?[0].run_at))
+        .unwrap();
+    assert_eq!(next, at("2026-11-05T08:00:00Z"));
+}

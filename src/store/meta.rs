@@ -28,3 +28,10 @@ pub fn get_or_insert(c: &Conn<'_>, key: &str, value: &str) -> Result<String> {
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row([key], |r| r.get(0))?)
 }
+
+/// Removes `key`.
+pub fn delete(c: &Conn<'_>, key: &str) -> Result<()> {
+    c.0.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
