@@ -223,17 +223,6 @@ pub fn restore(db: &Path, from: &Path, now: Millis) -> Result<Restored, Error> {
     Ok(Restored { inspection, aside })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backup_names_sort_by_time() {
-        let a = super::file_name(1_800_000_000_000);
-        let b = super::file_name(1_800_000_000_001);
-        assert_eq!(a, "textback-20270115T080000.000Z.db");
-        assert!(a < b);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Scheduled backups
 
@@ -345,11 +334,17 @@ pub fn record(
     ensure(c, config, now)
 }
 
-/// The last scheduled backup's outcome as `status` and `doctor` say it: (when it was good, its file), and
-/// the failure since, if any.
-pub fn last(
-    c: &crate::store::Conn<'_>,
-) -> crate::store::Result<(Option<(Millis, String)>, Option<(Millis, String)>)> {
+/// The last good scheduled backup (when, its file) and the failure since (when, why), if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Last {
+    /// When the last good one was written, and where.
+    pub ok: Option<(Millis, String)>,
+    /// When a later one failed, and why.
+    pub failed: Option<(Millis, String)>,
+}
+
+/// The last scheduled backup's outcome, as `status` and `doctor` say it.
+pub fn last(c: &crate::store::Conn<'_>) -> crate::store::Result<Last> {
     let read = |key: &str| -> crate::store::Result<Option<serde_json::Value>> {
         Ok(crate::store::meta::get(c, key)?.and_then(|v| serde_json::from_str(&v).ok()))
     };
@@ -365,5 +360,16 @@ pub fn last(
             v["error"].as_str().unwrap_or("").to_string(),
         )
     });
-    Ok((ok, failed))
+    Ok(Last { ok, failed })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backup_names_sort_by_time() {
+        let a = super::file_name(1_800_000_000_000);
+        let b = super::file_name(1_800_000_000_001);
+        assert_eq!(a, "textback-20270115T080000.000Z.db");
+        assert!(a < b);
+    }
 }

@@ -37,7 +37,7 @@ pub struct Status {
     /// Emails that failed, or whose outcome is unclear, in the last 7 days.
     pub failed_emails: Vec<jobs::JobRow>,
     /// The last good scheduled backup (when, where) and a failure since.
-    pub backup: (Option<(Millis, String)>, Option<(Millis, String)>),
+    pub backup: crate::backup::Last,
 }
 
 /// Reads the status figures.
@@ -332,10 +332,10 @@ pub fn render(s: &Status, now: Millis) -> String {
         };
         let _ = writeln!(out, "  {business}  {url}  {what}");
     }
-    if let Some((at, path)) = &s.backup.0 {
+    if let Some((at, path)) = &s.backup.ok {
         let _ = writeln!(out, "Last backup: {} ({path})", format_utc(*at));
     }
-    if let Some((at, why)) = &s.backup.1 {
+    if let Some((at, why)) = &s.backup.failed {
         let _ = writeln!(out, "Backup FAILED at {}: {why}", format_utc(*at));
     }
     if !s.failed_emails.is_empty() {

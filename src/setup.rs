@@ -247,16 +247,25 @@ pub fn backup_check(config: &Config, store: &Store, now: crate::clock::Millis) -
         );
     };
     let ago = |at: crate::clock::Millis| format!("{} h ago", (now - at) / 3_600_000);
-    match store.read(|c| crate::backup::last(c)) {
-        Ok((_, Some((at, why)))) => Check::fail(
+    match store.read(crate::backup::last) {
+        Ok(crate::backup::Last {
+            failed: Some((at, why)),
+            ..
+        }) => Check::fail(
             format!("backups: the last one failed {}: {why}", ago(at)),
             "fix the cause, then run textback backup to check",
         ),
-        Ok((Some((at, path)), None)) => Check::ok(format!(
+        Ok(crate::backup::Last {
+            ok: Some((at, path)),
+            failed: None,
+        }) => Check::ok(format!(
             "backups: the last one was written {} ({path})",
             ago(at)
         )),
-        Ok((None, None)) => Check::ok(format!(
+        Ok(crate::backup::Last {
+            ok: None,
+            failed: None,
+        }) => Check::ok(format!(
             "backups: on (\"{}\" into {}), none written yet",
             settings.schedule,
             settings.dir.display()
