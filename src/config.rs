@@ -240,11 +240,25 @@ impl Default for StorageConfig {
 pub struct LogConfig {
     /// A tracing filter such as `info` or `textback=debug`; `RUST_LOG` overrides it.
     pub level: String,
+    /// `text` for people and journald, `json` (one object per line) for log shippers.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
+            format: LogFormat::Text,
             level: "info".into(),
         }
     }

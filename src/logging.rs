@@ -1,5 +1,5 @@
 //! Logging setup: `RUST_LOG` overrides the configured level; no timestamps under journald, which adds its own;
-//! colour only on a terminal, and never with `NO_COLOR` set.
+//! colour only on a terminal, and never with `NO_COLOR` set; or one JSON object per line for log shippers.
 
 use std::io::IsTerminal;
 use tracing_subscriber::filter::Targets;
@@ -34,7 +34,7 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&str>) -> bool {
 }
 
 /// Installs the global subscriber writing to stderr. Safe to call once.
-pub fn init(level: &str) {
+pub fn init(level: &str, format: crate::config::LogFormat) {
     let targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|spec| filter(&spec).ok())
@@ -46,12 +46,91 @@ pub fn init(level: &str) {
         .with_target(false)
         .with_ansi(colour(std::io::stderr().is_terminal(), no_color.as_deref()));
     let registry = tracing_subscriber::registry().with(targets);
-    let result = if std::env::var_os("JOURNAL_STREAM").is_some() {
+    let result = if format == crate::config::LogFormat::Json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false)
+                    .event_format(Json),
+            )
+            .try_init()
+    } else if std::env::var_os("JOURNAL_STREAM").is_some() {
         registry.with(fmt.without_time()).try_init()
     } else {
         registry.with(fmt).try_init()
     };
     let _ = result;
+}
+
+/// One JSON object per event: `ts` (RFC 3339 UTC), `level`, `target`, `message`, the event's `fields`, and
+/// the `spans` it happened in (their names and fields as text). Written here rather than with
+/// tracing-subscriber's `json` feature, which would bring its own serializer for the same result.
+struct Json;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Json
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = serde_json::Map::new();
+        event.record(&mut Fields(&mut fields));
+        let message = fields.remove("message").unwrap_or_default();
+        let spans: Vec<serde_json::Value> = ctx
+            .event_scope()
+            .into_iter()
+            .flat_map(tracing_subscriber::registry::Scope::from_root)
+            .map(|span| {
+                let ext = span.extensions();
+                let text = ext
+                    .get::<tracing_subscriber::fmt::FormattedFields<N>>()
+                    .map(|f| f.fields.clone())
+                    .unwrap_or_default();
+                serde_json::json!({ "name": span.name(), "fields": text })
+            })
+            .collect();
+        let meta = event.metadata();
+        let line = serde_json::json!({
+            "ts": crate::clock::format_rfc3339(crate::clock::to_millis(std::time::SystemTime::now())),
+            "level": meta.level().as_str(),
+            "target": meta.target(),
+            "message": message,
+            "fields": fields,
+            "spans": spans,
+        });
+        writeln!(writer, "{line}")
+    }
+}
+
+/// Collects an event's fields as JSON values.
+struct Fields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}").into());
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 loaded.config.server.listen = addr;
             }
-            logging::init(&loaded.config.log.level);
+            logging::init(&loaded.config.log.level, loaded.config.log.format);
             app::serve(loaded)?;
         }
         Command::Init { path, force } => {

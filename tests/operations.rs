@@ -274,3 +274,38 @@ fn scheduled_backups_run_at_local_time_keep_the_newest_and_report_failures() {
         .unwrap();
     assert_eq!(next, at("2026-11-05T08:00:00Z"));
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_without_colour() {
+    let fake = FakeTwilio::start();
+    let config = twilio_config(&fake.url, "0s", "").replace(
+        "[log]\nlevel = \"debug\"",
+        "[log]\nlevel = \"info\"\nformat = \"json\"",
+    );
+    assert!(config.contains("format = \"json\""));
+    let s = TestServer::start(&config);
+    s.missed_call("CA1", CALLER);
+    wait_for("the text-back", 10, || {
+        fake.sends_to(CALLER).into_iter().next()
+    });
+    let log = wait_for("a logged send", 10, || {
+        let log = s.log();
+        log.contains("text accepted").then_some(log)
+    });
+    assert!(!log.contains('\u{1b}'), "no ANSI codes");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() >= 3, "{log}");
+    let sent = lines
+        .iter()
+        .find(|l| l["message"] == "text accepted")
+        .expect("the send is logged");
+    assert_eq!(sent["level"], "INFO");
+    assert!(sent["ts"].as_str().unwrap().ends_with('Z'));
+    assert!(sent["fields"]["id"].is_string(), "{sent}");
+    assert_eq!(sent["spans"][0]["name"], "send", "{sent}");
+    assert!(!log.contains(AUTH_TOKEN), "no secret in the log");
+}
