@@ -101,6 +101,12 @@ pub enum Command {
         /// The backup file
         path: std::path::PathBuf,
     },
+    /// Write a business's data (contacts, consent history, calls, messages, bookings) as JSON lines
+    Export {
+        /// The business [default: all]
+        #[arg(long)]
+        business: Option<String>,
+    },
     /// Send a test email through the [email] settings, at once, and say what the server answered
     EmailTest {
         /// Where to send it, e.g. you@example.com

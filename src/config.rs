@@ -55,6 +55,20 @@ pub struct Config {
     /// `[backup]`: scheduled backups of the database; none without it.
     #[serde(default)]
     pub backup: Option<BackupConfig>,
+    /// `[retention]`: how long message bodies, calls and receipts are kept; everything by default.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Message bodies older than this are replaced by a note (the messages, their states and the
+    /// conversation stay).
+    pub message_bodies: Option<Dur>,
+    /// Calls and delivery receipts older than this are deleted (contacts and consent records stay).
+    pub calls: Option<Dur>,
 }
 
 /// `[backup]`
@@ -1185,6 +1199,7 @@ impl Default for Config {
             push: PushConfig::default(),
             email: None,
             backup: None,
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -1763,6 +1778,14 @@ impl Config {
             self.validate_business(&mut p, i, b);
         }
         validate_email(&mut p, self.email.as_ref(), &self.businesses);
+        for (key, d) in [
+            ("retention.message_bodies", self.retention.message_bodies),
+            ("retention.calls", self.retention.calls),
+        ] {
+            if d.is_some_and(|d| d.0 < Duration::from_secs(24 * 3600)) {
+                p.add(key.into(), "must be at least 1d (it deletes data for good)");
+            }
+        }
         if let Some(b) = &self.backup {
             if b.dir.as_os_str().is_empty() {
                 p.add(

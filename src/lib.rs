@@ -33,6 +33,7 @@ pub mod push;
 pub mod registration;
 pub mod reload;
 pub mod report;
+pub mod retention;
 pub mod scheduler;
 pub mod script;
 pub mod settings;

@@ -214,6 +214,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             println!("Start textback to use it; it applies any newer migrations itself.");
         }
+        Command::Export { business } => {
+            let loaded = load(explicit)?;
+            if let Some(id) = &business {
+                if loaded.config.business(id).is_none() {
+                    return Err(anyhow::anyhow!("no business {id:?} in the configuration").into());
+                }
+            }
+            let db = store::Store::open_read_only(&loaded.database)
+                .map_err(|e| anyhow::anyhow!("while opening {}: {e}", loaded.database.display()))?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut write = |line: &str| {
+                use std::io::Write as _;
+                writeln!(out, "{line}")
+            };
+            let n = db
+                .read(|c| store::retention::export(c, business.as_deref(), &mut write))
+                .map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
+            drop(write);
+            {
+                use std::io::Write as _;
+                out.flush()
+                    .map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
+            }
+            eprintln!("{n} records written");
+        }
         Command::EmailTest { address } => {
             let loaded = load(explicit)?;
             let Some(cfg) = loaded.config.email.as_ref() else {

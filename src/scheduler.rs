@@ -196,6 +196,16 @@ fn run(deps: &Deps, signals: &mpsc::Receiver<Signal>, heartbeat: &AtomicI64, wor
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot prune"),
             }
+            let policy = deps.config.get().retention.clone();
+            match crate::retention::apply(&deps.store, &policy, now, crate::retention::BATCH) {
+                Ok(a) if a.redacted + a.pruned > 0 => tracing::info!(
+                    redacted = a.redacted,
+                    pruned = a.pruned,
+                    "retention: old message bodies redacted, old calls and receipts deleted"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot apply the retention policy"),
+            }
             last_prune = now;
         }
         let (claimed, work) = match claim(deps, now, BATCH) {

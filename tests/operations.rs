@@ -309,3 +309,120 @@ fn json_logs_are_one_object_per_line_without_colour() {
     assert_eq!(sent["spans"][0]["name"], "send", "{sent}");
     assert!(!log.contains(AUTH_TOKEN), "no secret in the log");
 }
+
+#[test]
+fn retention_redacts_old_bodies_and_prunes_old_calls_but_keeps_consent_and_export_writes_it_all() {
+    let fake = FakeTwilio::start();
+    let mut s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    for (i, caller) in ["+14805550301", "+14805550302", "+14805550303"]
+        .iter()
+        .enumerate()
+    {
+        s.missed_call(&format!("CA{i}"), caller);
+        wait_for("the text-back", 10, || {
+            fake.sends_to(caller).into_iter().next()
+        });
+    }
+    s.text_in("SM1", "+14805550301", "STOP");
+    s.text_in("SM2", "+14805550302", "Yes please");
+    wait_for("the consent record", 10, || {
+        (s.count("SELECT COUNT(*) FROM consent_events") == 1).then_some(())
+    });
+    s.stop();
+    // Two callers' history is 400 days old; the third's is recent.
+    let db = s.db_path();
+    let day = 24 * 3_600_000_i64;
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let old =
+            format!("(SELECT id FROM contacts WHERE phone IN ('+14805550301', '+14805550302'))");
+        c.execute(
+            &format!(
+                "UPDATE messages SET created_at = created_at - {} WHERE contact_id IN {old}",
+                400 * day
+            ),
+            [],
+        )
+        .unwrap();
+        c.execute(
+            &format!(
+                "UPDATE calls SET started_at = started_at - {} WHERE contact_id IN {old}",
+                400 * day
+            ),
+            [],
+        )
+        .unwrap();
+        c.execute(
+            &format!("UPDATE delivery_receipts SET at = at - {}", 400 * day),
+            [],
+        )
+        .unwrap();
+    }
+    let consent_before = s.count("SELECT COUNT(*) FROM consent_events");
+    let contacts_before = s.count("SELECT COUNT(*) FROM contacts");
+    let old_messages = s.count("SELECT COUNT(*) FROM messages WHERE created_at < strftime('%s','now') * 1000 - 365 * 86400000");
+    assert!(old_messages >= 4, "{old_messages}");
+
+    let store = textback::store::Store::open(&db).unwrap();
+    let policy = textback::config::RetentionConfig {
+        message_bodies: Some(textback::config::Dur(std::time::Duration::from_secs(
+            365 * 86_400,
+        ))),
+        calls: Some(textback::config::Dur(std::time::Duration::from_secs(
+            365 * 86_400,
+        ))),
+    };
+    let now = textback::clock::to_millis(std::time::SystemTime::now());
+    // A batch of 2 rows per transaction: several batches, all of them applied.
+    let done = textback::retention::apply(&store, &policy, now, 2).unwrap();
+    assert_eq!(done.redacted as i64, old_messages);
+    assert!(done.pruned >= 2, "{done:?}");
+    drop(store);
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE body = '{}'",
+            textback::store::retention::REDACTED
+        )),
+        old_messages
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM calls"),
+        1,
+        "the recent call stays"
+    );
+    let recent =
+        "FROM messages m JOIN contacts k ON k.id = m.contact_id WHERE k.phone = '+14805550303'";
+    assert!(s.count(&format!("SELECT COUNT(*) {recent}")) >= 1);
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) {recent} AND m.body = '{}'",
+            textback::store::retention::REDACTED
+        )),
+        0,
+        "recent bodies stay"
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM consent_events"),
+        consent_before
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM contacts"), contacts_before);
+
+    let (code, out, err) = cli(s.dir.path(), &["export", "--business", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds = |k: &str| lines.iter().filter(|l| l["kind"] == k).count();
+    assert_eq!(kinds("contact") as i64, contacts_before);
+    assert_eq!(kinds("consent") as i64, consent_before);
+    assert_eq!(kinds("call"), 1);
+    assert!(kinds("message") >= 5);
+    let stop = lines.iter().find(|l| l["kind"] == "consent").unwrap();
+    assert_eq!(stop["phone"], "+14805550301");
+    assert_eq!(stop["change"], "opt_out");
+    assert!(err.contains("records written"), "{err}");
+    let (code, _, err) = cli(s.dir.path(), &["export", "--business", "nosuch"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no business \"nosuch\""), "{err}");
+}

@@ -17,6 +17,7 @@ pub mod migrations;
 pub mod outbound;
 pub mod push;
 pub mod reports;
+pub mod retention;
 pub mod users;
 
 use r2d2::Pool;
