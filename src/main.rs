@@ -232,7 +232,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let n = db
                 .read(|c| store::retention::export(c, business.as_deref(), &mut write))
                 .map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
-            drop(write);
             {
                 use std::io::Write as _;
                 out.flush()
