@@ -334,8 +334,7 @@ fn retention_redacts_old_bodies_and_prunes_old_calls_but_keeps_consent_and_expor
     let day = 24 * 3_600_000_i64;
     {
         let c = rusqlite::Connection::open(&db).unwrap();
-        let old =
-            format!("(SELECT id FROM contacts WHERE phone IN ('+14805550301', '+14805550302'))");
+        let old = "(SELECT id FROM contacts WHERE phone IN ('+14805550301', '+14805550302'))";
         c.execute(
             &format!(
                 "UPDATE messages SET created_at = created_at - {} WHERE contact_id IN {old}",
