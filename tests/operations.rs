@@ -425,3 +425,197 @@ fn retention_redacts_old_bodies_and_prunes_old_calls_but_keeps_consent_and_expor
     assert_ne!(code, 0);
     assert!(err.contains("no business \"nosuch\""), "{err}");
 }
+
+/// The migrations as released, read from the source tree: the fixtures are built with the old ones.
+fn migrations() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+const DAY: i64 = 86_400_000;
+
+/// Rows a real installation has, written against schema `version` (only what that schema has).
+fn fixture_rows(c: &rusqlite::Connection, version: usize) {
+    let t = 1_780_000_000_000_i64;
+    if version == 1 {
+        for i in 0..50_i64 {
+            let phone = format!("+1480555{:04}", 4000 + i);
+            let at = t + i * DAY / 10;
+            c.execute(
+                "INSERT INTO contacts (business_id, phone, opted_out_at, created_at, updated_at) VALUES ('acme', ?1, ?2, ?3, ?3)",
+                rusqlite::params![phone, (i % 10 == 0).then_some(at), at],
+            )
+            .unwrap();
+            let contact = c.last_insert_rowid();
+            c.execute(
+                "INSERT INTO calls (business_id, provider, call_sid, contact_id, from_raw, to_number, state, miss_reason, textback, started_at, updated_at)
+                 VALUES ('acme', 'main', ?1, ?2, ?3, '+16025550100', 'missed', 'no-answer', 'sent', ?4, ?4)",
+                rusqlite::params![format!("CA{i}"), contact, phone, at],
+            )
+            .unwrap();
+            let call = c.last_insert_rowid();
+            c.execute(
+                "INSERT INTO messages (business_id, contact_id, call_id, direction, purpose, provider, provider_sid, from_number, to_number, body, segments, status, created_at, sent_at, updated_at)
+                 VALUES ('acme', ?1, ?2, 'out', 'textback', 'main', ?3, '+16025550100', ?4, 'Sorry we missed your call - what do you need?', 1, 'delivered', ?5, ?5, ?5)",
+                rusqlite::params![contact, call, format!("SM{i}"), phone, at + 20_000],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO delivery_receipts (provider, message_sid, status, at) VALUES ('main', ?1, 'delivered', ?2)",
+                rusqlite::params![format!("SM{i}"), at + 25_000],
+            )
+            .unwrap();
+            if i % 10 == 0 {
+                c.execute(
+                    "INSERT INTO consent_events (contact_id, change, source, at) VALUES (?1, 'opt_out', 'keyword:STOP', ?2)",
+                    rusqlite::params![contact, at],
+                )
+                .unwrap();
+            }
+        }
+        c.execute(
+            "INSERT INTO jobs (kind, payload, dedupe_key, contact_id, run_at, max_attempts, created_at, updated_at)
+             VALUES ('follow_up', '{\"kind\":\"follow_up\",\"contact_id\":2,\"step\":0,\"due_at\":1780000000000}', 'followup:2:0', 2, ?1, 8, ?1, ?1)",
+            [t],
+        )
+        .unwrap();
+    }
+    if version == 3 {
+        c.execute(
+            "INSERT INTO users (name, password_hash, role, created_at, updated_at) VALUES ('sam', 'x', 'owner', ?1, ?1)",
+            [t],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO notes (contact_id, author, body, created_at) VALUES (2, 'sam', 'Prefers mornings', ?1)",
+            [t],
+        )
+        .unwrap();
+    }
+}
+
+/// A database at schema `version`, with rows added by each schema up to it.
+fn fixture(path: &std::path::Path, version: usize) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    for (i, sql) in migrations().iter().take(version).enumerate() {
+        let tx = c.transaction().unwrap();
+        tx.execute_batch(sql).unwrap();
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap())
+            .unwrap();
+        tx.commit().unwrap();
+        fixture_rows(&c, i + 1);
+    }
+}
+
+fn counts(db: &std::path::Path) -> [i64; 5] {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let n = |sql: &str| c.query_row(sql, [], |r| r.get(0)).unwrap();
+    [
+        n("SELECT COUNT(*) FROM contacts"),
+        n("SELECT COUNT(*) FROM calls"),
+        n("SELECT COUNT(*) FROM messages"),
+        n("SELECT COUNT(*) FROM consent_events"),
+        n("SELECT COUNT(*) FROM delivery_receipts"),
+    ]
+}
+
+#[test]
+fn every_earlier_schema_upgrades_with_its_data_and_the_server_works_on_it() {
+    let all = migrations().len();
+    let fake = FakeTwilio::start();
+    for version in 1..all {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("textback.db");
+        fixture(&db, version);
+        let before = counts(&db);
+        std::fs::write(
+            dir.path().join("textback.toml"),
+            twilio_config(&fake.url, "0s", ""),
+        )
+        .unwrap();
+        let s = TestServer::start_in(dir);
+        assert_eq!(s.count("PRAGMA user_version"), all as i64, "from {version}");
+        assert_eq!(
+            counts(&s.db_path()),
+            before,
+            "from {version}: every row kept"
+        );
+        assert_eq!(s.text("PRAGMA integrity_check").as_deref(), Some("ok"));
+        // The upgraded database works: an old contact calls again and is texted back.
+        s.missed_call(&format!("CA-new-{version}"), "+14805554001");
+        wait_for("the text-back", 10, || {
+            fake.sends_to("+14805554001").into_iter().nth(version - 1)
+        });
+        let (code, out, err) = cli(s.dir.path(), &["status"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("Opted-out contacts: 5"),
+            "from {version}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_migration_killed_half_way_leaves_the_old_version_and_runs_again() {
+    let all = migrations().len();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("textback.db");
+    fixture(&db, all - 1);
+    let before = counts(&db);
+    let fake = FakeTwilio::start();
+    std::fs::write(
+        dir.path().join("textback.toml"),
+        twilio_config(&fake.url, "0s", ""),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_textback"))
+        .args([
+            "serve",
+            "--config",
+            "textback.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir.path())
+        .env("TEXTBACK_TEST_MIGRATION_PAUSE_MS", "30000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The server takes its lock, then opens the database and migrates: the last migration's transaction
+    // is open (its changes made, not committed) when it dies.
+    wait_for("the server to take its lock", 10, || {
+        dir.path().join("textback.db.lock").exists().then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, (all - 1) as i64, "the old version is intact");
+        let tables: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbound_events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "nothing of the interrupted migration remains");
+    }
+    assert_eq!(counts(&db), before);
+    let s = TestServer::start_in(dir);
+    assert_eq!(s.count("PRAGMA user_version"), all as i64);
+    assert_eq!(counts(&s.db_path()), before);
+}

@@ -40,6 +40,11 @@ pub fn check_version(conn: &rusqlite::Connection, path: &Path) -> Result<i64> {
 /// Applies the migrations the database lacks, each in its own transaction.
 pub fn apply(conn: &mut rusqlite::Connection, path: &Path) -> Result<()> {
     let mut current = check_version(conn, path)?;
+    // For the upgrade test only: holds each migration's transaction open this long, so the test can kill
+    // the process in the middle of one and check that the database kept its old version.
+    let pause = std::env::var("TEXTBACK_TEST_MIGRATION_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok());
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let number = i64::try_from(i + 1).unwrap_or(i64::MAX);
         if number <= current {
@@ -48,6 +53,9 @@ pub fn apply(conn: &mut rusqlite::Connection, path: &Path) -> Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", number)?;
+        if let Some(ms) = pause {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         tx.commit()?;
         current = number;
         tracing::debug!(version = number, "applied database migration");
