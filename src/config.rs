@@ -58,6 +58,26 @@ pub struct Config {
     /// `[retention]`: how long message bodies, calls and receipts are kept; everything by default.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[metrics]`: who may read `/metrics`; off until a token or an allow-list is set.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token Prometheus sends (`authorization: credentials` in its scrape config).
+    pub token: Option<Secret>,
+    /// Addresses or blocks that may scrape without a token, e.g. `["127.0.0.1/32"]`.
+    pub allow: Vec<crate::clientip::Cidr>,
+}
+
+impl MetricsConfig {
+    /// Whether `/metrics` is served at all.
+    pub fn enabled(&self) -> bool {
+        self.token.is_some() || !self.allow.is_empty()
+    }
 }
 
 /// `[retention]`
@@ -1200,6 +1220,7 @@ impl Default for Config {
             email: None,
             backup: None,
             retention: RetentionConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -1778,6 +1799,17 @@ impl Config {
             self.validate_business(&mut p, i, b);
         }
         validate_email(&mut p, self.email.as_ref(), &self.businesses);
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().chars().count() < MIN_SECRET_CHARS)
+        {
+            p.add(
+                "metrics.token".into(),
+                format!("must be at least {MIN_SECRET_CHARS} characters; make one with `openssl rand -hex 32`"),
+            );
+        }
         for (key, d) in [
             ("retention.message_bodies", self.retention.message_bodies),
             ("retention.calls", self.retention.calls),

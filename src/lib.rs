@@ -24,6 +24,7 @@ pub mod hours;
 pub mod http;
 pub mod icons;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod outbox;

@@ -32,6 +32,8 @@ pub struct Send {
     pub sms: OutgoingSms,
     /// When the message was readied for this attempt; a reconciliation looks for sends from then on.
     pub prepared_at: Millis,
+    /// When the job was due (for the lateness metric).
+    pub due_at: Millis,
     /// Look the recipient's line type up first (and do not text a landline).
     pub lookup: bool,
 }
@@ -736,6 +738,7 @@ fn send_of(job: &JobRow, m: &messages::Message, lookup: bool) -> Send {
         },
         // The lookup window of a reconciliation starts with the attempt, not the row's latest change.
         prepared_at: m.send_started_at.unwrap_or(m.updated_at),
+        due_at: job.run_at,
         lookup,
     }
 }

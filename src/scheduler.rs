@@ -479,6 +479,13 @@ fn deliver_event(deps: &Deps, d: &crate::outbound::Delivery) {
             },
         },
     };
+    let outcome = match &result {
+        outbox::Delivered::Ok(_) => "delivered",
+        outbox::Delivered::Retry { .. } => "retry",
+        outbox::Delivered::Failed { gone: true, .. } => "gone",
+        outbox::Delivered::Failed { .. } => "failed",
+    };
+    crate::metrics::inc("textback_event_deliveries_total", &[("outcome", outcome)]);
     tracing::info!(
         delivery = d.delivery_id,
         event = %d.event_uid,
@@ -674,7 +681,36 @@ pub fn deliver(deps: &Deps, send: &Send) {
             } else {
                 keep_spacing(deps, &send.sms.from, &send.business_id);
                 let sent_at = deps.clock.now();
-                match provider.send_sms(&send.sms) {
+                crate::metrics::observe_ms(
+                    "textback_send_lateness_seconds",
+                    &[],
+                    sent_at - send.due_at,
+                );
+                let started = std::time::Instant::now();
+                let result = provider.send_sms(&send.sms);
+                let account = [("provider", send.provider.as_str())];
+                crate::metrics::observe(
+                    "textback_send_duration_seconds",
+                    &account,
+                    started.elapsed().as_secs_f64(),
+                );
+                let (outcome, class) = match &result {
+                    Ok(_) => ("accepted", None),
+                    Err(SendError::Rejected { .. }) => ("rejected", Some("rejected")),
+                    Err(SendError::Retryable { .. }) => ("retry", Some("retryable")),
+                    Err(SendError::Ambiguous { .. }) => ("unclear", Some("ambiguous")),
+                };
+                crate::metrics::inc(
+                    "textback_sends_total",
+                    &[("provider", send.provider.as_str()), ("outcome", outcome)],
+                );
+                if let Some(class) = class {
+                    crate::metrics::inc(
+                        "textback_provider_errors_total",
+                        &[("provider", send.provider.as_str()), ("class", class)],
+                    );
+                }
+                match result {
                     Ok(accepted) => Outcome::Accepted { accepted, sent_at },
                     // It may have been accepted: nothing is declared unsent until the provider has had time
                     // to show it (a slow accept must not become a second text).

@@ -619,3 +619,141 @@ fn a_migration_killed_half_way_leaves_the_old_version_and_runs_again() {
     assert_eq!(s.count("PRAGMA user_version"), all as i64);
     assert_eq!(counts(&s.db_path()), before);
 }
+
+fn scrape(s: &TestServer, token: Option<&str>) -> (u16, String, String) {
+    let mut req = ureq::get(&format!("{}/metrics", s.url));
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    match req.call() {
+        Ok(r) => {
+            let ct = r.content_type().to_string();
+            (r.status(), ct, r.into_string().unwrap())
+        }
+        Err(ureq::Error::Status(code, r)) => (code, String::new(), r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The value of one sample line, by its name and labels as written.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_need_a_token_or_an_allowed_address_and_count_what_happened() {
+    let fake = FakeTwilio::start();
+    // Off by default.
+    let s = TestServer::start(&twilio_config(&fake.url, "0s", ""));
+    assert_eq!(scrape(&s, None).0, 404);
+    drop(s);
+
+    let token = "metrics-token-0123456789";
+    let config = format!(
+        "[metrics]\ntoken = \"{token}\"\n{}",
+        twilio_config(&fake.url, "0s", "")
+    );
+    let s = TestServer::start(&config);
+    s.missed_call("CA1", CALLER);
+    wait_for("the text-back", 10, || {
+        fake.sends_to(CALLER).into_iter().next()
+    });
+    let forged = s.post_raw(
+        "/hooks/main/voice",
+        "application/x-www-form-urlencoded",
+        "CallSid=CA9",
+        &[],
+    );
+    assert_eq!(forged.status, 403);
+    assert_eq!(scrape(&s, None).0, 401);
+    assert_eq!(scrape(&s, Some("wrong-token-0123456789")).0, 401);
+    let (code, content_type, text) = wait_for("the send to be counted", 10, || {
+        let got = scrape(&s, Some(token));
+        got.2.contains("textback_sends_total{").then_some(got)
+    });
+    assert_eq!(code, 200);
+    assert_eq!(content_type, "text/plain");
+    assert!(text.ends_with('\n'));
+    let ok = sample(
+        &text,
+        "textback_webhooks_received_total{provider=\"twilio\",hook=\"voice\",outcome=\"ok\"}",
+    );
+    assert_eq!(ok, Some(1.0), "{text}");
+    let refused = sample(
+        &text,
+        "textback_webhooks_received_total{provider=\"main\",hook=\"-\",outcome=\"refused\"}",
+    );
+    assert_eq!(refused, Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "textback_sends_total{provider=\"main\",outcome=\"accepted\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "textback_send_lateness_seconds_count"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "textback_send_duration_seconds_count{provider=\"main\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "textback_db_write_batch_size_count").unwrap() >= 3.0,
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "textback_db_commit_duration_seconds_bucket{le=\"+Inf\"}"
+        )
+        .unwrap()
+            >= 3.0
+    );
+    assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 1_000_000.0);
+    assert!(sample(&text, "process_open_fds").unwrap() > 3.0);
+    assert_eq!(sample(&text, "textback_scheduler_up"), Some(1.0));
+    assert!(
+        text.contains("# TYPE textback_jobs_pending gauge"),
+        "{text}"
+    );
+    assert!(text.contains("textback_build_info{version=\""), "{text}");
+    let texts: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("textback_texts{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(texts, 1.0, "{text}");
+    assert!(!text.contains(CALLER), "no phone numbers in metrics");
+    // Every sample line's name has a TYPE line before it.
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            typed.insert(rest.split(' ').next().unwrap().to_string());
+        } else if !line.starts_with('#') {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+                .unwrap_or(name);
+            assert!(typed.contains(family), "{line}");
+        }
+    }
+    drop(s);
+
+    // An allow-listed address needs no token.
+    let config = format!(
+        "[metrics]\nallow = [\"127.0.0.1/32\"]\n{}",
+        twilio_config(&fake.url, "0s", "")
+    );
+    let s = TestServer::start(&config);
+    assert_eq!(scrape(&s, None).0, 200);
+}

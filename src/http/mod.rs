@@ -6,6 +6,7 @@ mod api;
 mod bookings;
 mod error;
 mod health;
+mod metrics;
 mod webhooks;
 
 pub use error::HttpError;
@@ -136,6 +137,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::JsonConfig::default().limit(MAX_BODY))
         .route("/", web::get().to(admin::inbox))
         .route("/healthz", web::get().to(health::get))
+        .route("/metrics", web::get().to(metrics::get))
         .route("/login", web::get().to(admin::login_form))
         .route("/login", web::post().to(admin::login))
         .route("/logout", web::post().to(admin::logout))

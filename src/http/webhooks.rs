@@ -224,7 +224,9 @@ fn after(state: &AppState, applied: Applied) {
     }
 }
 
-/// `POST /hooks/{provider}/{hook}`: every provider's webhooks.
+/// `POST /hooks/{provider}/{hook}`: every provider's webhooks, counted by account, hook and outcome. Labels
+/// stay bounded: an account not configured is `unknown`, and the hook is named only when the request
+/// checked out (anyone can put anything in a URL).
 pub async fn hook(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -232,6 +234,32 @@ pub async fn hook(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let (segment, hook) = path.into_inner();
+    let account = if state.providers.get(&segment).is_some() || segment == LEGACY_TWILIO {
+        segment.clone()
+    } else {
+        "unknown".to_string()
+    };
+    let answer = receive(&state, &req, segment, hook.clone(), &body).await;
+    let (outcome, hook) = match &answer {
+        Ok(_) => ("ok", hook.as_str()),
+        Err(HttpError::Unavailable(_)) => ("error", "-"),
+        Err(_) => ("refused", "-"),
+    };
+    crate::metrics::inc(
+        "textback_webhooks_received_total",
+        &[("provider", &account), ("hook", hook), ("outcome", outcome)],
+    );
+    answer
+}
+
+async fn receive(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    segment: String,
+    hook: String,
+    body: &web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let state = state.clone();
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -255,7 +283,7 @@ pub async fn hook(
         hook: &hook,
         query: &query,
         headers: &headers,
-        body: &body,
+        body,
     };
     // `textback doctor` proves the public URL reaches this server and that signatures made over it check
     // out: a signed ping is answered and changes nothing.

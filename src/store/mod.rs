@@ -354,7 +354,9 @@ fn run_writer(
 /// back. A batch that cannot begin runs nothing: each of its writes is failed unrun, so no write is ever
 /// applied statement by statement outside a transaction (which could store half an event).
 fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing: &AtomicBool) {
+    let (started, size) = (std::time::Instant::now(), batch.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        crate::metrics::inc("textback_db_write_failures_total", &[]);
         failing.store(true, Ordering::SeqCst);
         tracing::error!(error = %e, writes = batch.len(), "cannot begin a write transaction; the writes are refused");
         for job in batch {
@@ -383,6 +385,7 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing
                 tracing::error!(error = %e, "savepoint failed; the batch is rolled back");
                 let _ = conn.execute_batch("ROLLBACK");
                 failing.store(true, Ordering::SeqCst);
+                crate::metrics::inc("textback_db_write_failures_total", &[]);
                 finish(Some(Error::Commit(e.to_string())));
                 for f in finishes {
                     f(Some(Error::Commit(format!(
@@ -401,9 +404,17 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
             failing.store(false, Ordering::SeqCst);
+            #[allow(clippy::cast_precision_loss)]
+            crate::metrics::observe("textback_db_write_batch_size", &[], size as f64);
+            crate::metrics::observe(
+                "textback_db_commit_duration_seconds",
+                &[],
+                started.elapsed().as_secs_f64(),
+            );
             finishes.into_iter().for_each(|f| f(None));
         }
         Err(e) => {
+            crate::metrics::inc("textback_db_write_failures_total", &[]);
             tracing::error!(error = %e, "commit failed; the batch is rolled back");
             let _ = conn.execute_batch("ROLLBACK");
             failing.store(true, Ordering::SeqCst);

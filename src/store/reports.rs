@@ -182,3 +182,50 @@ pub fn day(c: &Conn<'_>, business_id: &str, from: i64, to: i64) -> Result<Day> {
         failed_deliveries,
     })
 }
+
+/// What `/metrics` reads from the database at each scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operational {
+    /// Pending jobs by kind.
+    pub pending: Vec<(String, i64)>,
+    /// Outgoing texts to contacts by status.
+    pub texts: Vec<(String, i64)>,
+    /// Calls not texted back, by reason.
+    pub suppressed: Vec<(String, i64)>,
+    /// Endpoints paused, or with failures in the last day.
+    pub failing_endpoints: i64,
+    /// The latest call or inbound text, unix milliseconds (0 for none).
+    pub last_webhook: i64,
+}
+
+/// The figures `/metrics` reads.
+pub fn operational(c: &Conn<'_>) -> Result<Operational> {
+    let pairs = |sql: &str| -> Result<Vec<(String, i64)>> {
+        let mut st = c.0.prepare_cached(sql)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let one =
+        |sql: &str| -> Result<i64> { Ok(c.0.prepare_cached(sql)?.query_row([], |r| r.get(0))?) };
+    Ok(Operational {
+        pending: pairs("SELECT kind, COUNT(*) FROM jobs WHERE state = 'pending' GROUP BY kind ORDER BY kind")?,
+        texts: pairs(
+            "SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND contact_id IS NOT NULL
+             GROUP BY status ORDER BY status",
+        )?,
+        suppressed: pairs(
+            "SELECT COALESCE(textback_reason, 'unknown'), COUNT(*) FROM calls
+             WHERE textback IN ('suppressed', 'cancelled') GROUP BY 1 ORDER BY 1",
+        )?,
+        failing_endpoints: one(
+            "SELECT COUNT(*) FROM (SELECT business_id, endpoint FROM endpoint_pauses
+               UNION SELECT business_id, endpoint FROM deliveries
+               WHERE (state = 'failed' AND updated_at > (strftime('%s', 'now') - 86400) * 1000)
+                  OR (state = 'pending' AND attempts > 0))",
+        )?,
+        last_webhook: one(
+            "SELECT MAX(COALESCE((SELECT MAX(started_at) FROM calls), 0),
+                        COALESCE((SELECT MAX(created_at) FROM messages WHERE direction = 'in'), 0))",
+        )?,
+    })
+}
