@@ -55,8 +55,13 @@ async fn run(loaded: Loaded) -> anyhow::Result<()> {
                 loaded.database.display()
             )
         })?;
-    let store = Store::open_with(&loaded.database, config.get().storage.busy_timeout.0)
-        .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
+    let storage = config.get().storage.clone();
+    let store = Store::open_server(
+        &loaded.database,
+        storage.busy_timeout.0,
+        storage.checkpoints,
+    )
+    .with_context(|| format!("while opening the database {}", loaded.database.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let simulator = simulator_token(&store).await?;
     let providers = Providers::from_config(&config.get(), &simulator);

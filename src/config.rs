@@ -257,6 +257,9 @@ pub struct StorageConfig {
     /// How long a write waits while another process (a backup, a `sqlite3` shell) holds the database's lock;
     /// after that the webhook answers 503 and the provider retries it.
     pub busy_timeout: Dur,
+    /// Copy the write-ahead log into the database every second on a thread of its own; `false` when
+    /// Litestream replicates the database (it checkpoints itself).
+    pub checkpoints: bool,
 }
 
 impl Default for StorageConfig {
@@ -264,6 +267,7 @@ impl Default for StorageConfig {
         Self {
             database: "textback.db".into(),
             busy_timeout: Dur(Duration::from_secs(5)),
+            checkpoints: true,
         }
     }
 }

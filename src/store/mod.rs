@@ -191,6 +191,11 @@ impl Store {
 
     /// [`Store::open`] with another busy timeout (the server's `storage.busy_timeout`, tests).
     pub fn open_with(path: &Path, busy: std::time::Duration) -> Result<Self> {
+        Self::open_server(path, busy, true)
+    }
+
+    /// [`Store::open_with`], with the checkpoint thread or without it (Litestream checkpoints itself).
+    pub fn open_server(path: &Path, busy: std::time::Duration, checkpoints: bool) -> Result<Self> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -203,8 +208,10 @@ impl Store {
         migrations::apply(&mut conn, path)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-        let (checkpoints, stop) = mpsc::channel();
-        checkpointer(path, busy, stop)?;
+        let (stop_checkpoints, stop) = mpsc::channel();
+        if checkpoints {
+            checkpointer(path, busy, stop)?;
+        }
 
         let manager = SqliteConnectionManager::file(path).with_init(move |c| {
             configure(c, busy)?;
@@ -233,7 +240,7 @@ impl Store {
                 writer_alive: alive,
                 failing,
                 path: path.to_path_buf(),
-                _checkpoints: checkpoints,
+                _checkpoints: stop_checkpoints,
             }),
         })
     }
@@ -556,6 +563,30 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never checkpointed");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    #[test]
+    fn without_checkpoints_the_wal_is_left_to_litestream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open_server(&path, BUSY_TIMEOUT, false).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        store
+            .write(|c| {
+                for i in 0..500 {
+                    c.0.execute(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                        rusqlite::params![format!("k{i}"), "x".repeat(1000)],
+                    )?;
+                }
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        // Two checkpoint periods: with the thread, the pages would be in the database file by now.
+        std::thread::sleep(CHECKPOINT_EVERY * 2);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), before);
+        let wal = dir.path().join("t.db-wal");
+        assert!(std::fs::metadata(wal).unwrap().len() > 500_000);
     }
 
     #[test]
