@@ -55,10 +55,42 @@ pub struct Deps {
     pub pace: Arc<Mutex<HashMap<String, Millis>>>,
     /// When each sending number may next start a send to the provider.
     pub spacing: Arc<Mutex<HashMap<String, Millis>>>,
-    /// HTTP client for alert webhooks.
-    pub http: ureq::Agent,
+    /// HTTP client for alert webhooks and push notifications.
+    pub http: Lazy,
     /// HTTP client for signed events: redirects are not followed (a signed body is for the URL configured).
-    pub events_http: ureq::Agent,
+    pub events_http: Lazy,
+}
+
+/// An HTTP client made on first use: making one sets up TLS (a root store, the crypto provider), which an
+/// appliance that never posts anywhere should not pay for in memory.
+#[derive(Clone)]
+pub struct Lazy(Arc<std::sync::OnceLock<ureq::Agent>>, fn() -> ureq::Agent);
+
+impl Lazy {
+    /// A client that `make` builds when it is first needed.
+    pub fn new(make: fn() -> ureq::Agent) -> Self {
+        Self(Arc::default(), make)
+    }
+
+    /// The client.
+    pub fn get(&self) -> &ureq::Agent {
+        self.0.get_or_init(self.1)
+    }
+}
+
+fn alert_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+}
+
+fn event_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirects(0)
+        .build()
 }
 
 impl Deps {
@@ -78,15 +110,8 @@ impl Deps {
             clock,
             pace: Arc::default(),
             spacing: Arc::default(),
-            http: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(5))
-                .timeout(Duration::from_secs(15))
-                .build(),
-            events_http: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(5))
-                .timeout(Duration::from_secs(15))
-                .redirects(0)
-                .build(),
+            http: Lazy::new(alert_agent),
+            events_http: Lazy::new(event_agent),
         }
     }
 }
@@ -375,7 +400,7 @@ pub fn perform(deps: &Deps, work: &Work) {
         Work::Sms(send) => deliver(deps, send),
         Work::Verify(send) => verify(deps, send),
         Work::Post(post) => {
-            let outcome = match webhook::post(&deps.http, post) {
+            let outcome = match webhook::post(deps.http.get(), post) {
                 Ok(()) => accepted("posted"),
                 Err(e) => classify(
                     e,
@@ -451,7 +476,7 @@ fn back_up(deps: &Deps, job_id: i64) {
 /// POSTs one signed event and records how it went.
 fn deliver_event(deps: &Deps, d: &crate::outbound::Delivery) {
     use crate::outbound::Posted;
-    let posted = crate::outbound::post(&deps.events_http, d, deps.clock.now() / 1000);
+    let posted = crate::outbound::post(deps.events_http.get(), d, deps.clock.now() / 1000);
     let now = deps.clock.now();
     let result = match posted {
         Posted::Delivered(code) => outbox::Delivered::Ok(code),
@@ -556,7 +581,7 @@ fn notify(deps: &Deps, p: &outbox::Push) -> Outcome {
             let keys = crate::push::Keys::parse(&sub.p256dh, &sub.auth)
                 .map_err(crate::push::Error::Rejected)?;
             crate::push::send(
-                &deps.http,
+                deps.http.get(),
                 &vapid,
                 &p.contact,
                 &endpoint,

@@ -25,9 +25,11 @@ pub struct RenderError {
     source: minijinja::Error,
 }
 
-/// The templates and the asset URLs, built once at start-up.
+/// The templates and the asset URLs, compiled at the first page rendered: an appliance whose admin UI nobody
+/// opens keeps neither the compiled templates nor the compiler in memory. (A test compiles every template, so
+/// a broken one never ships.)
 pub struct Ui {
-    env: Environment<'static>,
+    env: std::sync::OnceLock<Result<Environment<'static>, String>>,
 }
 
 /// The first 16 hex digits of a static file's SHA-256: its URL changes when it does, so it can be cached forever.
@@ -43,8 +45,35 @@ pub fn asset_hash(file: &str) -> Option<String> {
 }
 
 impl Ui {
-    /// Loads every embedded template; fails on a template that does not parse.
+    /// The UI; its templates are compiled when the first page is rendered.
     pub fn new() -> Result<Self, RenderError> {
+        Ok(Self {
+            env: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Renders a page template with its typed context.
+    pub fn render<C: Serialize>(&self, name: &str, ctx: &C) -> Result<String, RenderError> {
+        let env = self
+            .env
+            .get_or_init(|| build().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|why| RenderError {
+                name: name.to_string(),
+                source: minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, why.clone()),
+            })?;
+        env.get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|source| RenderError {
+                name: name.to_string(),
+                source,
+            })
+    }
+}
+
+/// Compiles every embedded template; fails on a template that does not parse.
+fn build() -> Result<Environment<'static>, RenderError> {
+    {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         for name in Templates::iter() {
@@ -75,18 +104,7 @@ impl Ui {
         env.add_filter("code", |text: String| {
             minijinja::Value::from_safe_string(code(&text))
         });
-        Ok(Self { env })
-    }
-
-    /// Renders a page template with its typed context.
-    pub fn render<C: Serialize>(&self, name: &str, ctx: &C) -> Result<String, RenderError> {
-        self.env
-            .get_template(name)
-            .and_then(|t| t.render(ctx))
-            .map_err(|source| RenderError {
-                name: name.to_string(),
-                source,
-            })
+        Ok(env)
     }
 }
 
@@ -134,8 +152,7 @@ mod tests {
 
     #[test]
     fn every_template_parses_and_every_asset_has_a_hash() {
-        let ui = super::Ui::new().unwrap();
-        drop(ui);
+        super::build().unwrap();
         for f in super::Assets::iter() {
             assert_eq!(super::asset_hash(&f).unwrap().len(), 16, "{f}");
         }
