@@ -322,6 +322,14 @@ fn main() {
 
     println!("ingest: 32 connections, as fast as they go, 15 s...");
     let (count, errors, rate) = sustained(&server.addr, 32, 15);
+    if std::env::var_os("TEXTBACK_BENCH_INGEST_ONLY").is_some() {
+        // For profiling one change at a time: the ingest figure alone.
+        println!(
+            "sustained ingest: {rate:.0} webhooks/s ({count} ok, {errors} errors); idle RSS {} KiB",
+            idle_rss
+        );
+        return;
+    }
     println!("paced: 1,000 webhooks/s for 15 s...");
     let lat = paced(&server.addr, BULK_NUMBER, 1000, 15, 16);
     let loaded_rss = server.rss_kib("VmRSS:");
