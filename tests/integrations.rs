@@ -671,12 +671,6 @@ fn a_plain_text_relay_must_be_allowed_and_never_gets_a_password() {
     assert!(err.contains("business[0].digest"), "{err}");
 }
 
-fn at(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .timestamp_millis()
-}
-
 /// The scheduler of a New York business with a digest at `schedule`, on a manual clock at `start`.
 fn digest_deps(
     smtp: &FakeSmtp,

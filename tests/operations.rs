@@ -171,12 +171,6 @@ fn the_binary_and_healthz_say_their_version_and_schema() {
     assert_eq!(s.count("PRAGMA user_version"), schema);
 }
 
-fn at(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .timestamp_millis()
-}
-
 /// A scheduler with `[backup]` settings `backup`, on a manual clock.
 fn backup_deps(
     dir: &tempfile::TempDir,

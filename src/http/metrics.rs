@@ -22,20 +22,8 @@ fn allowed(state: &AppState, req: &HttpRequest) -> Result<bool, HttpError> {
             return Ok(true);
         }
     }
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("X-Forwarded-For")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let forwarded = forwarded.join(", ");
-    Ok(req.peer_addr().is_some_and(|peer| {
-        let client = crate::clientip::client_ip(
-            peer.ip(),
-            Some(forwarded.as_str()).filter(|f| !f.is_empty()),
-            &config.server.trusted_proxies,
-        );
-        m.allow.iter().any(|c| c.contains(client))
-    }))
+    Ok(super::client_ip(req, &config)
+        .is_some_and(|client| m.allow.iter().any(|c| c.contains(client))))
 }
 
 fn gauge(

@@ -51,6 +51,26 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<String>,
 }
 
+/// The client's address: the peer, or behind a trusted proxy the client it forwarded for.
+pub(crate) fn client_ip(
+    req: &actix_web::HttpRequest,
+    config: &crate::config::Config,
+) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    // Every X-Forwarded-For line, in order: a proxy may add its own line below one the client sent.
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("X-Forwarded-For")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = forwarded.join(", ");
+    Some(crate::clientip::client_ip(
+        peer,
+        Some(forwarded.as_str()).filter(|f| !f.is_empty()),
+        &config.server.trusted_proxies,
+    ))
+}
+
 /// Runs a read on a pooled connection off the async workers.
 pub(crate) async fn read<R: Send + 'static>(
     state: &AppState,

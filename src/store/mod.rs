@@ -550,17 +550,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
-        store
-            .write(|c| {
-                for i in 0..2000 {
-                    c.0.execute(
-                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                        rusqlite::params![format!("k{i}"), "x".repeat(1000)],
-                    )?;
-                }
-                Ok::<_, Error>(())
-            })
-            .unwrap();
+        fill(&store, 2000);
         // The commit only appended to the WAL; the pages reach the database file at the next checkpoint.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::fs::metadata(&path).unwrap().len() < before + 2_000_000 {
@@ -569,15 +559,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn without_checkpoints_the_wal_is_left_to_litestream() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let store = Store::open_server(&path, BUSY_TIMEOUT, false).unwrap();
-        let before = std::fs::metadata(&path).unwrap().len();
+    /// Writes `n` rows of 1 KB in one transaction.
+    fn fill(store: &Store, n: usize) {
         store
-            .write(|c| {
-                for i in 0..500 {
+            .write(move |c| {
+                for i in 0..n {
                     c.0.execute(
                         "INSERT INTO meta (key, value) VALUES (?1, ?2)",
                         rusqlite::params![format!("k{i}"), "x".repeat(1000)],
@@ -586,6 +572,15 @@ mod tests {
                 Ok::<_, Error>(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn without_checkpoints_the_wal_is_left_to_litestream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open_server(&path, BUSY_TIMEOUT, false).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        fill(&store, 500);
         // Two checkpoint periods: with the thread, the pages would be in the database file by now.
         std::thread::sleep(CHECKPOINT_EVERY * 2);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), before);

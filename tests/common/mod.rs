@@ -1534,3 +1534,10 @@ pub fn now_secs() -> i64 {
     )
     .unwrap()
 }
+
+/// An RFC 3339 time as unix milliseconds, for manual clocks.
+pub fn at(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}

@@ -135,25 +135,8 @@ pub const MAX_NAME: usize = 64;
 /// The address sign-in limits count a request against: the peer, or behind a trusted proxy the client it
 /// forwarded for.
 fn client_address(state: &AppState, req: &HttpRequest) -> String {
-    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
-        return String::new();
-    };
-    // Every X-Forwarded-For line, in order: a proxy may add its own line below one the client sent.
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("X-Forwarded-For")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let forwarded = forwarded.join(", ");
-    let config = state.config.get();
-    let client = crate::clientip::client_ip(
-        peer,
-        Some(&forwarded)
-            .filter(|f| !f.is_empty())
-            .map(String::as_str),
-        &config.server.trusted_proxies,
-    );
-    crate::clientip::limit_key(client)
+    super::super::client_ip(req, &state.config.get())
+        .map_or_else(String::new, crate::clientip::limit_key)
 }
 
 async fn start_session(state: &AppState, user_id: i64, now: Millis) -> Result<String, HttpError> {
