@@ -361,6 +361,11 @@ fn run_writer(
     }
 }
 
+/// Runs one of the writer's own statements (savepoints), prepared once: they run for every write.
+fn statement(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs a batch in one transaction and records in `failing` whether it committed, before its callers hear
 /// back. A batch that cannot begin runs nothing: each of its writes is failed unrun, so no write is ever
 /// applied statement by statement outside a transaction (which could store half an event).
@@ -378,18 +383,18 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing
     let mut finishes = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+        if let Err(e) = statement(conn, "SAVEPOINT w") {
             tracing::error!(error = %e, "cannot open a savepoint; the write is refused");
             job.abort(Error::Commit(e.to_string()));
             continue;
         }
         let (ok, finish) = job.run(&Conn(conn));
         let end = if ok {
-            "RELEASE w"
+            statement(conn, "RELEASE w")
         } else {
-            "ROLLBACK TO w; RELEASE w"
+            statement(conn, "ROLLBACK TO w").and_then(|()| statement(conn, "RELEASE w"))
         };
-        match conn.execute_batch(end) {
+        match end {
             Ok(()) => finishes.push(finish),
             Err(e) => {
                 // The savepoint's state is unknown: roll the whole batch back rather than commit half a write.
