@@ -179,6 +179,9 @@ fn configure(conn: &rusqlite::Connection, busy: std::time::Duration) -> rusqlite
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;",
     )?;
+    // Each webhook runs a dozen or so distinct statements; rusqlite keeps 16 prepared by default, so the
+    // least recently used were finalized and parsed again all the time.
+    conn.set_prepared_statement_cache_capacity(256);
     conn.busy_timeout(busy)
 }
 
