@@ -244,41 +244,41 @@ pub fn ensure(
         .backup
         .as_ref()
         .and_then(|b| crate::cron::Cron::parse(&b.schedule).ok());
-    let tz = config.backup_tz();
-    let mut have = false;
-    for job in jobs::pending_of_kind(c, "backup")? {
-        let Job::Backup { at } = job.job else {
-            continue;
-        };
-        if job.state == "running" || schedule.as_ref().is_some_and(|s| s.fires_at(tz, at)) {
-            have = true;
-        } else {
-            jobs::finish(
-                c,
-                job.id,
-                "cancelled",
-                Some("the backup schedule changed"),
-                now,
-            )?;
-        }
-    }
-    if let (false, Some(s)) = (have, schedule) {
-        if let Some(at) = s.next_after(tz, now) {
-            jobs::enqueue(
-                c,
-                &jobs::NewJob {
-                    job: Job::Backup { at },
-                    dedupe_key: Some(&format!("backup:{at}")),
-                    contact_id: None,
-                    message_id: None,
-                    run_at: at,
-                    max_attempts: 1,
-                },
-                now,
-            )?;
-        }
-    }
-    Ok(())
+    let runs: Vec<crate::periodic::Queued> = jobs::pending_of_kind(c, "backup")?
+        .iter()
+        .filter_map(|job| match job.job {
+            Job::Backup { at } => Some(crate::periodic::Queued {
+                job_id: job.id,
+                at,
+                running: job.state == "running",
+            }),
+            _ => None,
+        })
+        .collect();
+    let queue = |at| {
+        jobs::enqueue(
+            c,
+            &jobs::NewJob {
+                job: Job::Backup { at },
+                dedupe_key: Some(&format!("backup:{at}")),
+                contact_id: None,
+                message_id: None,
+                run_at: at,
+                max_attempts: 1,
+            },
+            now,
+        )
+        .map(|_| ())
+    };
+    crate::periodic::keep_in_step(
+        c,
+        &runs,
+        schedule.as_ref(),
+        config.backup_tz(),
+        "backup",
+        now,
+        queue,
+    )
 }
 
 /// Runs one scheduled backup into `[backup] dir` and rotates old ones; returns what to record.

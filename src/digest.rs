@@ -7,6 +7,7 @@ use crate::clock::Millis;
 use crate::config::{BusinessConfig, Config};
 use crate::email::Email;
 use crate::model::Job;
+use crate::periodic::{keep_in_step, Queued};
 use crate::store::jobs::{JobRow, NewJob};
 use crate::store::reports::Day;
 use crate::store::{jobs, reports, Conn, Result};
@@ -21,32 +22,20 @@ pub fn ensure(c: &Conn<'_>, config: &Config, now: Millis) -> Result<()> {
             .digest
             .as_deref()
             .and_then(|d| crate::cron::Cron::parse(d).ok());
-        let mut have = false;
-        for job in &queued {
-            let Job::Digest { business_id, at } = &job.job else {
-                continue;
-            };
-            if business_id != &biz.id || job.state != "pending" {
-                have |= business_id == &biz.id;
-                continue;
-            }
-            if schedule.as_ref().is_some_and(|s| s.fires_at(biz.tz(), *at)) {
-                have = true;
-            } else {
-                jobs::finish(
-                    c,
-                    job.id,
-                    "cancelled",
-                    Some("the digest schedule changed"),
-                    now,
-                )?;
-            }
-        }
-        if let (false, Some(s)) = (have, &schedule) {
-            if let Some(at) = s.next_after(biz.tz(), now) {
-                queue(c, &biz.id, at, now)?;
-            }
-        }
+        let runs: Vec<Queued> = queued
+            .iter()
+            .filter_map(|job| match &job.job {
+                Job::Digest { business_id, at } if business_id == &biz.id => Some(Queued {
+                    job_id: job.id,
+                    at: *at,
+                    running: job.state == "running",
+                }),
+                _ => None,
+            })
+            .collect();
+        keep_in_step(c, &runs, schedule.as_ref(), biz.tz(), "digest", now, |at| {
+            queue(c, &biz.id, at, now)
+        })?;
     }
     Ok(())
 }

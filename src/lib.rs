@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod outbox;
+pub mod periodic;
 pub mod policy;
 pub mod providers;
 pub mod push;

@@ -900,7 +900,8 @@ pub fn periodic(deps: &Deps, now: Millis) {
     }
 }
 
-/// Claims and does everything due at `now` on the calling thread; returns how many jobs were claimed.
+/// Claims and does everything due at `now` on the calling thread; returns how much work it handed out (a job
+/// the claim settled itself, such as a digest run or a postponed text, is not counted).
 /// Tests drive the scheduler with this and a manual clock.
 pub fn run_due(deps: &Deps, now: Millis) -> crate::store::Result<usize> {
     let mut total = 0;

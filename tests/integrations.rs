@@ -690,30 +690,7 @@ fn digest_deps(
         twilio_config("http://127.0.0.1:9", "0s", &notify)
             .replace("America/Phoenix", "America/New_York")
     );
-    let config = textback::config::parse(&text, None, &textback::providers::rules()).unwrap();
-    let store = textback::store::Store::open(&dir.path().join("t.db")).unwrap();
-    let providers = textback::providers::Providers::from_config(
-        &config,
-        &textback::providers::SimulatorToken::default(),
-    );
-    let clock = std::sync::Arc::new(textback::clock::ManualClock::new(at(start)));
-    let deps = textback::scheduler::Deps::new(
-        store,
-        providers,
-        textback::config::Shared::new(config),
-        "https://textback.example.com".into(),
-        clock.clone(),
-    );
-    (deps, clock)
-}
-
-/// Moves the clock to `when`, queues periodic work and does what is due, as the scheduler loop does.
-fn tick(deps: &textback::scheduler::Deps, clock: &textback::clock::ManualClock, when: &str) {
-    clock.set(at(when));
-    textback::scheduler::periodic(deps, at(when));
-    // The digest queues its emails, due at once: a second pass sends them.
-    textback::scheduler::run_due(deps, at(when)).unwrap();
-    textback::scheduler::run_due(deps, at(when)).unwrap();
+    manual_scheduler(dir, &text, at(start))
 }
 
 fn next_digest(deps: &textback::scheduler::Deps) -> i64 {
@@ -753,14 +730,14 @@ fn the_digest_runs_once_at_its_local_time_on_both_daylight_saving_days() {
         let smtp = FakeSmtp::start();
         let dir = tempfile::tempdir().unwrap();
         let (deps, clock) = digest_deps(&smtp, schedule, start, &dir);
-        tick(&deps, &clock, start);
+        tick(&deps, &clock, at(start));
         assert_eq!(next_digest(&deps), at(due), "{schedule}: queued for {due}");
         let before = chrono::DateTime::from_timestamp_millis(at(due) - 60_000)
             .unwrap()
             .to_rfc3339();
-        tick(&deps, &clock, &before);
+        tick(&deps, &clock, at(&before));
         assert!(smtp.mails().is_empty(), "{schedule}: not before {due}");
-        tick(&deps, &clock, due);
+        tick(&deps, &clock, at(due));
         let mails = smtp.mails();
         assert_eq!(mails.len(), 1, "{schedule}: one digest at {due}");
         assert!(mails[0].contains("To: owner@example.com"), "{}", mails[0]);
@@ -770,7 +747,7 @@ fn the_digest_runs_once_at_its_local_time_on_both_daylight_saving_days() {
             "{schedule}: about {day}: {}",
             mails[0]
         );
-        tick(&deps, &clock, later);
+        tick(&deps, &clock, at(later));
         assert_eq!(smtp.mails().len(), 1, "{schedule}: not again at {later}");
         assert_eq!(
             next_digest(&deps),

@@ -183,29 +183,7 @@ fn backup_deps(
         "[backup]\n{backup}\n{}",
         twilio_config("http://127.0.0.1:9", "0s", "")
     );
-    let config = textback::config::parse(&text, None, &textback::providers::rules()).unwrap();
-    let store = textback::store::Store::open(&dir.path().join("t.db")).unwrap();
-    let providers = textback::providers::Providers::from_config(
-        &config,
-        &textback::providers::SimulatorToken::default(),
-    );
-    let clock = std::sync::Arc::new(textback::clock::ManualClock::new(at(
-        "2026-11-01T00:00:00Z",
-    )));
-    let deps = textback::scheduler::Deps::new(
-        store,
-        providers,
-        textback::config::Shared::new(config),
-        "https://textback.example.com".into(),
-        clock.clone(),
-    );
-    (deps, clock)
-}
-
-fn tick(deps: &textback::scheduler::Deps, clock: &textback::clock::ManualClock, when: i64) {
-    clock.set(when);
-    textback::scheduler::periodic(deps, when);
-    textback::scheduler::run_due(deps, when).unwrap();
+    manual_scheduler(dir, &text, at("2026-11-01T00:00:00Z"))
 }
 
 fn status(deps: &textback::scheduler::Deps, now: i64) -> String {

@@ -1541,3 +1541,39 @@ pub fn at(rfc3339: &str) -> i64 {
         .unwrap()
         .timestamp_millis()
 }
+
+/// The scheduler in-process on a manual clock at `start` (unix ms), over a config written as `text` and a
+/// database in `dir`: periodic work is checked by moving the clock, not by waiting.
+pub fn manual_scheduler(
+    dir: &tempfile::TempDir,
+    text: &str,
+    start: i64,
+) -> (
+    textback::scheduler::Deps,
+    std::sync::Arc<textback::clock::ManualClock>,
+) {
+    let config = textback::config::parse(text, None, &textback::providers::rules()).unwrap();
+    let store = textback::store::Store::open(&dir.path().join("t.db")).unwrap();
+    let providers = textback::providers::Providers::from_config(
+        &config,
+        &textback::providers::SimulatorToken::default(),
+    );
+    let clock = std::sync::Arc::new(textback::clock::ManualClock::new(start));
+    let deps = textback::scheduler::Deps::new(
+        store,
+        providers,
+        textback::config::Shared::new(config),
+        "https://textback.example.com".into(),
+        clock.clone(),
+    );
+    (deps, clock)
+}
+
+/// Moves the clock to `when` (unix ms), queues periodic work and does what is due, as the scheduler loop
+/// does. Two passes: periodic work (a digest) queues its emails due at once, and the second pass sends them.
+pub fn tick(deps: &textback::scheduler::Deps, clock: &textback::clock::ManualClock, when: i64) {
+    clock.set(when);
+    textback::scheduler::periodic(deps, when);
+    textback::scheduler::run_due(deps, when).unwrap();
+    textback::scheduler::run_due(deps, when).unwrap();
+}
