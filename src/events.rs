@@ -1738,11 +1738,11 @@ pub(crate) fn book(
         "booking_id": via.map(|v| v.external_id.clone()),
         "starts_at": via.and_then(|v| v.starts_at).map(crate::clock::format_rfc3339),
     });
-    let contact = contacts::get(c, contact.id)?;
+    // The event names the contact (id, number, name), which booking does not change: no second read.
     emit(
         c,
         biz,
-        Some(&contact),
+        Some(contact),
         outbound::Kind::ConversationBooked,
         data,
         now,
