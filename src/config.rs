@@ -130,13 +130,13 @@ impl BackupConfig {
 
 impl Config {
     /// The time zone `[backup] schedule` is read in.
-    pub fn backup_tz(&self) -> chrono_tz::Tz {
+    pub fn backup_tz(&self) -> crate::zone::Tz {
         self.backup
             .as_ref()
             .and_then(|b| b.timezone.as_deref())
             .and_then(|t| t.parse().ok())
             .or_else(|| self.businesses.first().map(BusinessConfig::tz))
-            .unwrap_or(chrono_tz::UTC)
+            .unwrap_or(crate::zone::UTC)
     }
 }
 
@@ -999,8 +999,8 @@ impl BusinessConfig {
         self.numbers.first().map(|s| s.trim()).unwrap_or_default()
     }
     /// The business's time zone (validation guarantees it parses).
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    pub fn tz(&self) -> crate::zone::Tz {
+        self.timezone.parse().unwrap_or(crate::zone::UTC)
     }
 
     /// Opening hours and closure dates.
@@ -1066,7 +1066,7 @@ impl BusinessConfig {
     }
 }
 
-fn window(tz: chrono_tz::Tz, spec: &str) -> hours::Window {
+fn window(tz: crate::zone::Tz, spec: &str) -> hours::Window {
     hours::Window {
         tz,
         span: if spec.trim().is_empty() {
@@ -1836,7 +1836,7 @@ impl Config {
                 p.add("backup.keep".into(), "must be from 1 to 1000");
             }
             if let Some(tz) = &b.timezone {
-                if tz.parse::<chrono_tz::Tz>().is_err() {
+                if tz.parse::<crate::zone::Tz>().is_err() {
                     p.add(
                         "backup.timezone".into(),
                         format!("{tz:?} is not an IANA time zone such as \"America/Phoenix\""),
@@ -1964,7 +1964,7 @@ impl Config {
                 p.add(key("sms_provider"), self.no_provider_named(name));
             }
         }
-        if b.timezone.parse::<chrono_tz::Tz>().is_err() {
+        if b.timezone.parse::<crate::zone::Tz>().is_err() {
             p.add(
                 key("timezone"),
                 format!(

@@ -15,8 +15,8 @@
 
 use std::fmt;
 
+use crate::zone::Tz;
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
-use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 
 use crate::clock::Millis;
@@ -73,7 +73,10 @@ impl Cron {
             text: text.to_string(),
             pattern,
         };
-        if cron.next_after(Tz::UTC, PARSE_CHECK_FROM).is_none() {
+        if cron
+            .next_after(crate::zone::UTC, PARSE_CHECK_FROM)
+            .is_none()
+        {
             return Err(format!(
                 "`{text}` never fires (no matching time within 5 years)"
             ));
@@ -89,9 +92,8 @@ impl Cron {
     /// The first instant strictly after `after` at which the schedule is due in `tz`, or None if none within
     /// about 5 years.
     pub fn next_after(&self, tz: Tz, after: Millis) -> Option<Millis> {
-        let start = DateTime::<Utc>::from_timestamp_millis(after)?
-            .with_timezone(&tz)
-            .naive_local();
+        DateTime::<Utc>::from_timestamp_millis(after)?;
+        let start = tz.local(after);
         // Whole seconds, so croner's "strictly after" steps from a clean second.
         let start = start.with_nanosecond(0)?;
         let horizon = start
@@ -141,9 +143,15 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    const NY: Tz = chrono_tz::America::New_York;
-    const BERLIN: Tz = chrono_tz::Europe::Berlin;
-    const PHOENIX: Tz = chrono_tz::America::Phoenix;
+    fn ny() -> Tz {
+        crate::zone::named("America/New_York")
+    }
+    fn berlin() -> Tz {
+        crate::zone::named("Europe/Berlin")
+    }
+    fn phoenix() -> Tz {
+        crate::zone::named("America/Phoenix")
+    }
 
     /// An instant from a wall-clock time and an explicit UTC offset in hours, e.g. ("2026-03-08 03:00", -4).
     fn at(local: &str, offset_hours: i32) -> Millis {
@@ -157,11 +165,11 @@ mod tests {
     }
 
     fn show(tz: Tz, ms: Millis) -> String {
-        DateTime::<Utc>::from_timestamp_millis(ms)
-            .unwrap()
-            .with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string()
+        format!(
+            "{} {}",
+            tz.local(ms).format("%Y-%m-%d %H:%M"),
+            tz.abbreviation(ms)
+        )
     }
 
     /// The first `n` runs strictly after `from`.
@@ -189,21 +197,21 @@ mod tests {
             Case {
                 what: "ordinary days at 07:00 local",
                 expr: "0 7 * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-01 12:00", -4),
                 want: &["2026-06-02 07:00 EDT", "2026-06-03 07:00 EDT"],
             },
             Case {
                 what: "07:00 in winter is EST",
                 expr: "0 7 * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-01-05 06:59", -5),
                 want: &["2026-01-05 07:00 EST", "2026-01-06 07:00 EST"],
             },
             Case {
                 what: "02:30 does not exist on spring-forward day: once at 03:00, then 02:30 again",
                 expr: "30 2 * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-03-07 03:00", -5),
                 want: &[
                     "2026-03-08 03:00 EDT",
@@ -214,7 +222,7 @@ mod tests {
             Case {
                 what: "01:30 repeats on fall-back day: once, at the first 01:30",
                 expr: "30 1 * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-10-31 02:00", -4),
                 want: &[
                     "2026-11-01 01:30 EDT",
@@ -225,7 +233,7 @@ mod tests {
             Case {
                 what: "every 30 min across spring-forward: 02:00 and 02:30 collapse into one 03:00 run",
                 expr: "*/30 * * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-03-08 01:00", -5),
                 want: &[
                     "2026-03-08 01:30 EST",
@@ -237,7 +245,7 @@ mod tests {
             Case {
                 what: "every 30 min across fall-back: the repeated hour runs once",
                 expr: "*/30 * * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-11-01 00:00", -4),
                 want: &[
                     "2026-11-01 00:30 EDT",
@@ -250,56 +258,56 @@ mod tests {
             Case {
                 what: "from inside the second pass of the repeated hour: next is 02:00 EST",
                 expr: "*/30 * * * *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-11-01 01:10", -5),
                 want: &["2026-11-01 02:00 EST"],
             },
             Case {
                 what: "weekdays only: Friday, then Monday",
                 expr: "0 8 * * 1-5",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-05 07:00", -4),
                 want: &["2026-06-05 08:00 EDT", "2026-06-08 08:00 EDT"],
             },
             Case {
                 what: "weekday names",
                 expr: "0 8 * * MON-FRI",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-05 09:00", -4),
                 want: &["2026-06-08 08:00 EDT"],
             },
             Case {
                 what: "dow 0 is Sunday",
                 expr: "0 9 * * 0",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-01 00:00", -4),
                 want: &["2026-06-07 09:00 EDT", "2026-06-14 09:00 EDT"],
             },
             Case {
                 what: "dow 7 is Sunday",
                 expr: "0 9 * * 7",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-01 00:00", -4),
                 want: &["2026-06-07 09:00 EDT", "2026-06-14 09:00 EDT"],
             },
             Case {
                 what: "dow SUN",
                 expr: "0 9 * * SUN",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-01 00:00", -4),
                 want: &["2026-06-07 09:00 EDT"],
             },
             Case {
                 what: "@daily is midnight local",
                 expr: "@daily",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-06-01 12:00", -4),
                 want: &["2026-06-02 00:00 EDT", "2026-06-03 00:00 EDT"],
             },
             Case {
                 what: "Berlin spring-forward (02:00 -> 03:00): 02:30 runs at 03:00",
                 expr: "30 2 * * *",
-                tz: BERLIN,
+                tz: berlin(),
                 from: at("2026-03-28 12:00", 1),
                 want: &[
                     "2026-03-29 03:00 CEST",
@@ -309,14 +317,14 @@ mod tests {
             Case {
                 what: "Berlin fall-back (03:00 -> 02:00): 02:30 runs once, summer time",
                 expr: "30 2 * * *",
-                tz: BERLIN,
+                tz: berlin(),
                 from: at("2026-10-24 12:00", 2),
                 want: &["2026-10-25 02:30 CEST", "2026-10-26 02:30 CET"],
             },
             Case {
                 what: "Berlin fall-back, every 15 minutes through the repeated hour",
                 expr: "*/15 2-3 * * *",
-                tz: BERLIN,
+                tz: berlin(),
                 from: at("2026-10-25 02:20", 2),
                 want: &[
                     "2026-10-25 02:30 CEST",
@@ -328,7 +336,7 @@ mod tests {
             Case {
                 what: "Phoenix has no DST: 02:30 every day, MST",
                 expr: "30 2 * * *",
-                tz: PHOENIX,
+                tz: phoenix(),
                 from: at("2026-03-07 12:00", -7),
                 want: &[
                     "2026-03-08 02:30 MST",
@@ -338,14 +346,14 @@ mod tests {
             Case {
                 what: "Phoenix fall-back day is ordinary",
                 expr: "30 1 * * *",
-                tz: PHOENIX,
+                tz: phoenix(),
                 from: at("2026-10-31 12:00", -7),
                 want: &["2026-11-01 01:30 MST", "2026-11-02 01:30 MST"],
             },
             Case {
                 what: "leap day only",
                 expr: "0 0 29 2 *",
-                tz: NY,
+                tz: ny(),
                 from: at("2026-01-01 00:00", -5),
                 want: &["2028-02-29 00:00 EST"],
             },
@@ -368,7 +376,12 @@ mod tests {
             (seven - 60_000, Some(seven)),
         ];
         for (from, want) in cases {
-            assert_eq!(cron.next_after(NY, from), want, "from {}", show(NY, from));
+            assert_eq!(
+                cron.next_after(ny(), from),
+                want,
+                "from {}",
+                show(ny(), from)
+            );
         }
     }
 
@@ -389,10 +402,10 @@ mod tests {
         for (expr, when, want) in cases {
             let cron = Cron::parse(expr).unwrap();
             assert_eq!(
-                cron.fires_at(NY, when),
+                cron.fires_at(ny(), when),
                 want,
                 "`{expr}` at {}",
-                show(NY, when)
+                show(ny(), when)
             );
         }
     }
@@ -449,14 +462,20 @@ mod tests {
     fn searches_terminate_quickly_at_the_extremes() {
         // Far past and far future, and a time zone whose day was skipped (Samoa, 2011-12-30).
         let cron = Cron::parse("* * * * *").unwrap();
-        let apia: Tz = chrono_tz::Pacific::Apia;
+        let apia: Tz = crate::zone::named("Pacific/Apia");
         let cases = [
-            (Tz::UTC, i64::MIN),
-            (Tz::UTC, i64::MAX),
-            (Tz::UTC, -62_135_596_800_000),
-            (Tz::UTC, DateTime::<Utc>::MAX_UTC.timestamp_millis()),
-            (Tz::UTC, DateTime::<Utc>::MIN_UTC.timestamp_millis()),
-            (NY, 4_102_444_800_000 * 10),
+            (crate::zone::UTC, i64::MIN),
+            (crate::zone::UTC, i64::MAX),
+            (crate::zone::UTC, -62_135_596_800_000),
+            (
+                crate::zone::UTC,
+                DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+            ),
+            (
+                crate::zone::UTC,
+                DateTime::<Utc>::MIN_UTC.timestamp_millis(),
+            ),
+            (ny(), 4_102_444_800_000 * 10),
             (apia, at("2011-12-29 23:58", -10)),
         ];
         for (tz, from) in cases {

@@ -11,7 +11,7 @@ use crate::periodic::{keep_in_step, Queued};
 use crate::store::jobs::{JobRow, NewJob};
 use crate::store::reports::Day;
 use crate::store::{jobs, reports, Conn, Result};
-use chrono::{Duration, TimeZone};
+use chrono::Duration;
 
 /// Queues each business's next digest when none is queued, and calls off queued runs its schedule no
 /// longer has (the file changed). Cheap; the scheduler calls it every minute.
@@ -60,11 +60,8 @@ fn queue(c: &Conn<'_>, business_id: &str, at: Millis, now: Millis) -> Result<()>
 }
 
 /// The local day before the one `at` falls on, as `[start, end)` instants, and its date.
-pub fn yesterday(tz: chrono_tz::Tz, at: Millis) -> (Millis, Millis, chrono::NaiveDate) {
-    let today = tz
-        .timestamp_millis_opt(at)
-        .single()
-        .map_or_else(|| chrono::Utc::now().date_naive(), |t| t.date_naive());
+pub fn yesterday(tz: crate::zone::Tz, at: Millis) -> (Millis, Millis, chrono::NaiveDate) {
+    let today = tz.local(at).date();
     let day = today - Duration::days(1);
     let start = |d: chrono::NaiveDate| {
         crate::hours::instant_of(tz, d.and_hms_opt(0, 0, 0).unwrap_or_default())
@@ -256,7 +253,7 @@ mod tests {
 
     #[test]
     fn yesterday_is_the_local_day_before_even_across_daylight_saving() {
-        let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        let tz: crate::zone::Tz = "America/New_York".parse().unwrap();
         // (run at, local day reported, its length in hours)
         let cases: &[(&str, &str, i64)] = &[
             ("2026-03-09T11:00:00Z", "2026-03-08", 23),

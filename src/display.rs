@@ -3,11 +3,11 @@
 //! JSON API, `textback status`) keep UTC and E.164. Pure.
 
 use crate::clock::Millis;
-use chrono::{Datelike, TimeZone};
-use chrono_tz::Tz;
+use crate::zone::Tz;
+use chrono::Datelike;
 
-fn local(at: Millis, tz: Tz) -> Option<chrono::DateTime<Tz>> {
-    tz.timestamp_millis_opt(at).single()
+fn local(at: Millis, tz: Tz) -> Option<chrono::NaiveDateTime> {
+    chrono::DateTime::from_timestamp_millis(at).map(|_| tz.local(at))
 }
 
 /// When something happened, as a list shows it: "now", "5 min", "14:05" today, "Yesterday 16:05", "Mon
@@ -23,7 +23,7 @@ pub fn when(at: Millis, now: Millis, tz: Tz) -> String {
     if (0..3_600_000).contains(&ago) {
         return format!("{} min", ago / 60_000);
     }
-    let days = (n.date_naive() - t.date_naive()).num_days();
+    let days = (n.date() - t.date()).num_days();
     match days {
         0 => t.format("%H:%M").to_string(),
         1 => t.format("Yesterday %H:%M").to_string(),
@@ -46,7 +46,7 @@ pub fn day(at: Millis, now: Millis, tz: Tz) -> String {
     let (Some(t), Some(n)) = (local(at, tz), local(now, tz)) else {
         return crate::clock::format_utc(at);
     };
-    match (n.date_naive() - t.date_naive()).num_days() {
+    match (n.date() - t.date()).num_days() {
         0 => "Today".into(),
         1 => "Yesterday".into(),
         2..=6 => t.format("%A").to_string(),
@@ -59,7 +59,7 @@ pub fn day(at: Millis, now: Millis, tz: Tz) -> String {
 pub fn full(at: Millis, tz: Tz) -> String {
     local(at, tz).map_or_else(
         || crate::clock::format_utc(at),
-        |t| t.format("%Y-%m-%d %H:%M %Z").to_string(),
+        |t| format!("{} {}", t.format("%Y-%m-%d %H:%M"), tz.abbreviation(at)),
     )
 }
 
@@ -164,7 +164,9 @@ pub fn linkify(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const PHX: Tz = chrono_tz::America::Phoenix;
+    fn phx() -> Tz {
+        crate::zone::named("America/Phoenix")
+    }
     /// 2026-11-28 18:35:57 UTC, 11:35:57 in Phoenix (a Saturday).
     const NOW: Millis = 1_795_890_957_000;
     const MIN: Millis = 60_000;
@@ -185,11 +187,11 @@ mod tests {
             (NOW - 400 * DAY, "Oct 24, 2025"),
         ];
         for (at, want) in cases {
-            assert_eq!(when(at, NOW, PHX), want, "{}", NOW - at);
+            assert_eq!(when(at, NOW, phx()), want, "{}", NOW - at);
         }
-        assert_eq!(clock(NOW, PHX), "11:35");
-        assert_eq!(full(NOW, PHX), "2026-11-28 11:35 MST");
-        assert_eq!(clock(NOW, chrono_tz::UTC), "18:35");
+        assert_eq!(clock(NOW, phx()), "11:35");
+        assert_eq!(full(NOW, phx()), "2026-11-28 11:35 MST");
+        assert_eq!(clock(NOW, crate::zone::UTC), "18:35");
     }
 
     #[test]
@@ -202,7 +204,7 @@ mod tests {
             (NOW - 400 * DAY, "Oct 24, 2025"),
         ];
         for (at, want) in cases {
-            assert_eq!(day(at, NOW, PHX), want);
+            assert_eq!(day(at, NOW, phx()), want);
         }
     }
 

@@ -3,11 +3,8 @@
 //! Depends on nothing internal.
 
 use crate::clock::Millis;
-use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
-    Timelike, Utc,
-};
-use chrono_tz::Tz;
+use crate::zone::Tz;
+use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use std::collections::BTreeSet;
 
 /// A span of the day in minutes since midnight, `start` inclusive, `end` exclusive (`end` may be 1440).
@@ -51,8 +48,7 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 fn local(tz: Tz, at: Millis) -> NaiveDateTime {
-    let utc = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
-    utc.with_timezone(&tz).naive_local()
+    tz.local(at)
 }
 
 fn minute_of_day(t: NaiveDateTime) -> u32 {
@@ -135,13 +131,12 @@ impl Window {
 pub fn instant_of(tz: Tz, local_time: NaiveDateTime) -> Millis {
     let mut t = local_time;
     for _ in 0..=180 {
-        match tz.from_local_datetime(&t) {
-            LocalResult::Single(x) => return x.timestamp_millis(),
-            LocalResult::Ambiguous(a, _) => return a.timestamp_millis(),
+        match tz.instants(t) {
+            LocalResult::Single(x) | LocalResult::Ambiguous(x, _) => return x,
             LocalResult::None => t += Duration::minutes(1),
         }
     }
-    tz.from_utc_datetime(&local_time).timestamp_millis()
+    local_time.and_utc().timestamp_millis()
 }
 
 #[cfg(test)]
@@ -187,7 +182,7 @@ mod tests {
             parse_span("13:00-17:00").unwrap(),
         ];
         Schedule {
-            tz: chrono_tz::America::Phoenix,
+            tz: crate::zone::named("America/Phoenix"),
             days: [
                 weekday.clone(),
                 weekday.clone(),
@@ -203,7 +198,7 @@ mod tests {
 
     #[test]
     fn opening_hours_with_split_shifts_weekends_and_holidays() {
-        let tz = chrono_tz::America::Phoenix;
+        let tz = crate::zone::named("America/Phoenix");
         let s = hvac();
         let cases: &[(&str, bool)] = &[
             ("2026-11-30 07:59", false), // Monday, before opening
@@ -225,7 +220,7 @@ mod tests {
 
     #[test]
     fn quiet_windows_wrap_midnight() {
-        let tz = chrono_tz::America::Phoenix;
+        let tz = crate::zone::named("America/Phoenix");
         let w = Window {
             tz,
             span: Some(parse_span("21:00-08:00").unwrap()),
@@ -247,7 +242,7 @@ mod tests {
 
     #[test]
     fn dst_edges() {
-        let ny = chrono_tz::America::New_York;
+        let ny = crate::zone::named("America/New_York");
         let quiet = Window {
             tz: ny,
             span: Some(parse_span("21:00-08:00").unwrap()),

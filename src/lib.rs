@@ -46,3 +46,4 @@ pub mod store;
 pub mod systemd;
 pub mod ui;
 pub mod webhook;
+pub mod zone;

@@ -24,7 +24,7 @@ pub fn keep_in_step(
     c: &Conn<'_>,
     queued: &[Queued],
     schedule: Option<&Cron>,
-    tz: chrono_tz::Tz,
+    tz: crate::zone::Tz,
     what: &str,
     now: Millis,
     queue: impl FnOnce(Millis) -> Result<()>,

@@ -764,7 +764,7 @@ mod tests {
             delay_ms: 20_000,
             repeat_window_ms: DAY,
             quiet: Window {
-                tz: chrono_tz::America::Phoenix,
+                tz: crate::zone::named("America/Phoenix"),
                 span: quiet.map(|q| crate::hours::parse_span(q).unwrap()),
             },
             quiet_policy: policy,
@@ -1140,7 +1140,7 @@ mod tests {
         let r = AutomationRules {
             human_hold_ms: 30 * 60_000,
             quiet: Window {
-                tz: chrono_tz::America::Phoenix,
+                tz: crate::zone::named("America/Phoenix"),
                 span: Some(crate::hours::parse_span("21:00-08:00").unwrap()),
             },
             max_deferral_ms: 12 * 3_600_000,

@@ -427,18 +427,14 @@ pub fn dashboard(
     rows: &[crate::store::reports::CallRow],
     segments: &[(String, i64)],
     prices: impl Fn(&str) -> Prices,
-    tz: chrono_tz::Tz,
+    tz: crate::zone::Tz,
     days: u32,
     now: Millis,
 ) -> Dashboard {
-    use chrono::{Datelike, TimeZone, Timelike};
+    use chrono::{Datelike, Timelike};
     let mut funnel = Funnel::default();
     let mut heat = [[0u32; 24]; 7];
-    let today = tz
-        .timestamp_millis_opt(now)
-        .single()
-        .map(|t| t.date_naive())
-        .unwrap_or_default();
+    let today = tz.local(now).date();
     let first = today - chrono::Days::new(u64::from(days.saturating_sub(1)));
     let mut daily: Vec<crate::charts::Day> = (0..days)
         .map(|i| crate::charts::Day {
@@ -468,9 +464,10 @@ pub fn dashboard(
                 .unwrap_or(prices(&r.business_id).average_ticket_cents);
             booked_contacts.insert(contact, value);
         }
-        if let Some(local) = tz.timestamp_millis_opt(r.started_at).single() {
+        {
+            let local = tz.local(r.started_at);
             heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] += 1;
-            let index = (local.date_naive() - first).num_days();
+            let index = (local.date() - first).num_days();
             if let Some(day) = usize::try_from(index).ok().and_then(|i| daily.get_mut(i)) {
                 day.missed += 1;
                 day.recovered += u32::from(r.booked);
@@ -576,7 +573,7 @@ mod tests {
             &rows,
             &[("acme".into(), 10)],
             prices,
-            chrono_tz::America::Phoenix,
+            crate::zone::named("America/Phoenix"),
             7,
             monday + 3_600_000,
         );

@@ -308,7 +308,7 @@ pub async fn stats(
         Err(unknown) => return Ok(unknown_business(&unknown)),
     };
     let days = q.days.unwrap_or(30).clamp(1, 366);
-    let d = super::figures(&state, ids, days, chrono_tz::UTC).await?;
+    let d = super::figures(&state, ids, days, crate::zone::UTC).await?;
     Ok(HttpResponse::Ok().json(json!({
         "days": days,
         "funnel": d.funnel,

@@ -88,7 +88,7 @@ pub(crate) async fn figures(
     state: &AppState,
     ids: Vec<String>,
     days: u32,
-    tz: chrono_tz::Tz,
+    tz: crate::zone::Tz,
 ) -> Result<crate::report::Dashboard, HttpError> {
     let since = state.clock.now() - i64::from(days) * 24 * 3_600_000;
     figures_since(state, ids, since, days, tz).await
@@ -100,7 +100,7 @@ pub(crate) async fn figures_since(
     ids: Vec<String>,
     since: crate::clock::Millis,
     days: u32,
-    tz: chrono_tz::Tz,
+    tz: crate::zone::Tz,
 ) -> Result<crate::report::Dashboard, HttpError> {
     let now = state.clock.now();
     let (rows, segments) = read(state, move |c| {

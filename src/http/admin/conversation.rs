@@ -69,7 +69,7 @@ struct ConversationPage<'a> {
 
 /// What the timeline needs besides the rows: the business's zone, the clock, why a text failed.
 struct Context<'a> {
-    tz: chrono_tz::Tz,
+    tz: crate::zone::Tz,
     now: Millis,
     /// The contact may be texted (not opted out, not blocked): only then is a retry offered.
     can_text: bool,
@@ -341,7 +341,7 @@ pub async fn conversation(
         .count();
     let config = state.config.get();
     let biz = config.business(&contact.business_id);
-    let (tz, sender) = biz.map_or((chrono_tz::UTC, ""), |b| (b.tz(), b.sender()));
+    let (tz, sender) = biz.map_or((crate::zone::UTC, ""), |b| (b.tz(), b.sender()));
     let formatted = crate::display::phone(&contact.phone, sender);
     let view = ContactView {
         id,

@@ -62,15 +62,16 @@ struct DashboardPage<'a> {
 }
 
 /// Midnight on the first of this month in `tz`, and the month's name.
-fn month_start(now: crate::clock::Millis, tz: chrono_tz::Tz) -> (crate::clock::Millis, String) {
-    use chrono::{Datelike, TimeZone};
-    let local = tz.timestamp_millis_opt(now).single();
+fn month_start(now: crate::clock::Millis, tz: crate::zone::Tz) -> (crate::clock::Millis, String) {
+    use chrono::Datelike;
+    let local = tz.local(now);
     let start = local
-        .and_then(|t| t.date_naive().with_day(1))
+        .date()
+        .with_day(1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|d| tz.from_local_datetime(&d).earliest())
-        .map_or(now, |t| t.timestamp_millis());
-    let name = local.map_or_else(String::new, |t| t.format("%B").to_string());
+        .and_then(|d| tz.instants(d).earliest())
+        .unwrap_or(now);
+    let name = local.format("%B").to_string();
     (start, name)
 }
 
@@ -110,7 +111,7 @@ pub async fn dashboard(
         .filter(|b| query.business.is_empty() || b.id == query.business)
         .collect();
     let ids: Vec<String> = chosen.iter().map(|b| b.id.clone()).collect();
-    let tz = chosen.first().map_or(chrono_tz::UTC, |b| b.tz());
+    let tz = chosen.first().map_or(crate::zone::UTC, |b| b.tz());
     let now = state.clock.now();
     let (since, month) = month_start(now, tz);
     let this_month = super::super::figures_since(&state, ids.clone(), since, 1, tz).await?;

@@ -150,7 +150,7 @@ pub async fn contact_page(
     let history = read(&state, move |c| contacts::consent_history(c, id)).await?;
     let config = state.config.get();
     let biz = config.business(&k.business_id);
-    let tz = biz.map_or(chrono_tz::UTC, |b| b.tz());
+    let tz = biz.map_or(crate::zone::UTC, |b| b.tz());
     let phone = crate::display::phone(&k.phone, biz.map_or("", |b| b.sender()));
     let ctx = ContactPage {
         chrome: Chrome::signed(&signed, "contacts", None, &state.config.get()),

@@ -103,7 +103,7 @@ pub async fn inbox(
         .into_iter()
         .map(|r| {
             let biz = by_id.get(r.business_id.as_str());
-            let tz = biz.map_or(chrono_tz::UTC, |b| b.tz());
+            let tz = biz.map_or(crate::zone::UTC, |b| b.tz());
             let formatted = crate::display::phone(&r.phone, biz.map_or("", |b| b.sender()));
             let last = match r.last_body {
                 Some(body) if r.last_from_us => format!("You: {body}"),

@@ -265,7 +265,7 @@ pub(super) fn call_outcome(
     call: &calls::Call,
     due: Option<(Millis, String)>,
     sent_with: Option<&str>,
-    tz: chrono_tz::Tz,
+    tz: crate::zone::Tz,
 ) -> String {
     let at = crate::display::clock(call.started_at, tz);
     let missed = || {

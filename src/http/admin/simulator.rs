@@ -113,7 +113,7 @@ pub async fn simulator(
         }
         None => (String::new(), vec![], vec![]),
     };
-    let tz = chosen.as_ref().map_or(chrono_tz::UTC, |b| b.tz());
+    let tz = chosen.as_ref().map_or(crate::zone::UTC, |b| b.tz());
     let ctx = SimulatorPage {
         chrome: Chrome::signed(&signed, "simulator", None, &state.config.get()),
         businesses: list
