@@ -496,8 +496,11 @@ fn schedule_text_back(
     };
     let (contact_id, new_number) = contacts::upsert(c, &biz.id, caller.as_str(), now)?;
     calls::set_contact(c, call.id, contact_id)?;
-    let mut facts = contacts::facts(c, contact_id, None, now)?;
-    facts.new_number = new_number;
+    let facts = if new_number {
+        contacts::facts_of_new(c, caller.as_str(), now)?
+    } else {
+        contacts::facts(c, contact_id, None, now)?
+    };
     let allowed = biz.allowed_countries();
     let rules = text_back_rules(biz, &allowed);
     let call_facts = policy::CallFacts {

@@ -155,6 +155,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::FormConfig::default().limit(MAX_BODY))
         .app_data(web::JsonConfig::default().limit(MAX_BODY))
+        // Webhooks first: routes are tried in order, each pattern with a `{...}` is a regular expression, and
+        // providers' requests are most of the traffic.
+        .route(
+            "/hooks/booking/{tool}/{business}",
+            web::post().to(bookings::hook),
+        )
+        .route("/hooks/{provider}/{hook}", web::post().to(webhooks::hook))
         .route("/", web::get().to(admin::inbox))
         .route("/healthz", web::get().to(health::get))
         .route("/metrics", web::get().to(metrics::get))
@@ -205,10 +212,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/conversations/{id}/messages", web::get().to(api::messages))
                 .route("/contacts", web::get().to(api::contacts))
                 .route("/stats", web::get().to(api::stats)),
-        )
-        .route(
-            "/hooks/booking/{tool}/{business}",
-            web::post().to(bookings::hook),
-        )
-        .route("/hooks/{provider}/{hook}", web::post().to(webhooks::hook));
+        );
 }

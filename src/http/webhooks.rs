@@ -17,12 +17,37 @@ use std::sync::Arc;
 /// The path segment of the URLs Twilio numbers were pointed at before accounts had their own.
 const LEGACY_TWILIO: &str = "twilio";
 
+/// A business of the configuration a webhook was checked against, shared rather than copied: the handler,
+/// its write and its answer all read the same one, and a webhook costs no copy of the business's settings.
+#[derive(Clone)]
+struct Biz {
+    config: Arc<Config>,
+    index: usize,
+}
+
+impl Biz {
+    fn of(config: &Arc<Config>, b: &BusinessConfig) -> Option<Biz> {
+        let index = config.businesses.iter().position(|x| std::ptr::eq(x, b))?;
+        Some(Biz {
+            config: Arc::clone(config),
+            index,
+        })
+    }
+}
+
+impl std::ops::Deref for Biz {
+    type Target = BusinessConfig;
+    fn deref(&self) -> &BusinessConfig {
+        &self.config.businesses[self.index]
+    }
+}
+
 /// A request that checked out: the account that sent it, what it says, and the business it is for.
 struct Checked {
     account: String,
     provider: Arc<dyn Provider>,
     parsed: Parsed,
-    business: Option<BusinessConfig>,
+    business: Option<Biz>,
 }
 
 fn refused(r: Refused) -> HttpError {
@@ -69,10 +94,10 @@ fn candidates(
 /// The business a webhook that came to `account` is for, and the direction of the call it reports when the
 /// addressing decided it.
 fn business_of(
-    config: &Config,
+    config: &Arc<Config>,
     account: &str,
     addressed: &Addressed,
-) -> Result<Option<(BusinessConfig, Option<Direction>)>, HttpError> {
+) -> Result<Option<(Biz, Option<Direction>)>, HttpError> {
     if let Addressed::Call { from, to } = addressed {
         let found = match config.business_for_number(to) {
             Some(b) => Some((b, Direction::Inbound)),
@@ -82,7 +107,7 @@ fn business_of(
                 .map(|b| (b, Direction::Outbound)),
         };
         return match found {
-            Some((b, direction)) => Ok(Some((b.clone(), Some(direction)))),
+            Some((b, direction)) => Ok(Biz::of(config, b).map(|b| (b, Some(direction)))),
             None => Err(HttpError::NotFound(format!(
                 "neither {to} nor {from} is configured for any business"
             ))),
@@ -115,7 +140,7 @@ fn business_of(
         }),
     };
     match found {
-        Some(b) => Ok(Some((b.clone(), None))),
+        Some(b) => Ok(Biz::of(config, b).map(|b| (b, None))),
         None => Err(HttpError::NotFound(match addressed {
             Addressed::Number { number, .. } => {
                 format!("the number {number} is not configured for any business")
@@ -438,7 +463,7 @@ async fn handle(
 /// What applying a webhook's event needs.
 struct Ctx<'s> {
     state: &'s AppState,
-    biz: BusinessConfig,
+    biz: Biz,
     account: String,
     token: Option<String>,
 }

@@ -113,8 +113,11 @@ pub fn insert_or_get(c: &Conn<'_>, call: &NewCall<'_>, now: i64) -> Result<(Call
         call.stir_verstat,
         now
     ])?;
+    if inserted == 1 {
+        return Ok((get(c, c.0.last_insert_rowid())?, true));
+    }
     let row = by_sid(c, call.provider, call.call_sid)?.ok_or(super::Error::NotFound)?;
-    Ok((row, inserted == 1))
+    Ok((row, false))
 }
 
 /// The call with this provider call id.

@@ -82,10 +82,13 @@ pub fn upsert(c: &Conn<'_>, business_id: &str, phone: &str, now: i64) -> Result<
          ON CONFLICT (business_id, phone) DO NOTHING",
     )?
     .execute(params![business_id, phone, now])?;
+    if created == 1 {
+        return Ok((c.0.last_insert_rowid(), true));
+    }
     let id =
         c.0.prepare_cached("SELECT id FROM contacts WHERE business_id = ?1 AND phone = ?2")?
             .query_row(params![business_id, phone], |r| r.get(0))?;
-    Ok((id, created == 1))
+    Ok((id, false))
 }
 
 /// The contact with this id.
@@ -302,6 +305,21 @@ pub fn automatic_today(c: &Conn<'_>, id: i64, now: i64) -> Result<u32> {
                AND status NOT IN ('failed', 'cancelled') AND created_at > ?2",
         )?
         .query_row(params![id, now - 24 * 3_600_000], |r| r.get(0))?)
+}
+
+/// [`facts`] for a contact created in this transaction, which has no history yet: only the line type,
+/// cached by number, can be known. Saves four queries on the busiest write, a new caller's missed call.
+pub fn facts_of_new(c: &Conn<'_>, phone: &str, now: i64) -> Result<ContactFacts> {
+    let landline = line_type(c, phone, now)?.is_some_and(|t| !is_textable_line(&t));
+    Ok(ContactFacts {
+        opted_out: false,
+        last_text_back_at: None,
+        text_back_pending: false,
+        blocked: false,
+        new_number: true,
+        landline,
+        automatic_today: 0,
+    })
 }
 
 /// What the text-back decision needs to know about a contact. `exclude_message` leaves out the message a

@@ -364,7 +364,8 @@ fn run_writer(
     }
 }
 
-/// Runs one of the writer's own statements (savepoints), prepared once: they run for every write.
+/// Runs one of the writer's own statements (begin, savepoints, commit), prepared once: they run for every
+/// batch or write.
 fn statement(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -374,7 +375,7 @@ fn statement(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
 /// applied statement by statement outside a transaction (which could store half an event).
 fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing: &AtomicBool) {
     let (started, size) = (std::time::Instant::now(), batch.len());
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = statement(conn, "BEGIN IMMEDIATE") {
         crate::metrics::inc("textback_db_write_failures_total", &[]);
         failing.store(true, Ordering::SeqCst);
         tracing::error!(error = %e, writes = batch.len(), "cannot begin a write transaction; the writes are refused");
@@ -420,7 +421,7 @@ fn run_batch(conn: &rusqlite::Connection, batch: Vec<Box<dyn WriteJob>>, failing
             }
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match statement(conn, "COMMIT") {
         Ok(()) => {
             failing.store(false, Ordering::SeqCst);
             #[allow(clippy::cast_precision_loss)]
