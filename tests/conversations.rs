@@ -214,6 +214,33 @@ fn landlines_found_by_lookup_are_not_texted_and_staff_are_asked_to_call_back() {
 }
 
 #[test]
+fn a_caller_new_to_the_business_but_known_as_a_landline_is_not_texted() {
+    // Line types are cached by number, not by contact: an agency's number looked up for one client is
+    // known when it calls another, where it is a new contact (decided without the contact-history queries).
+    let (fake, s) = start_with(|api| twilio_config(api, "0s", ""));
+    let landline = "+16025551234";
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "INSERT INTO line_types (phone, line_type, source, checked_at) VALUES (?1, 'landline', 'lookup', ?2)",
+        rusqlite::params![landline, now_secs() * 1000],
+    )
+    .unwrap();
+    s.missed_call("CA1", landline);
+    assert_eq!(s.count("SELECT COUNT(*) FROM contacts"), 1, "a new contact");
+    assert_eq!(
+        s.text("SELECT textback_reason FROM calls").as_deref(),
+        Some("landline")
+    );
+    // A new mobile caller is texted as before.
+    s.missed_call("CA2", CALLER);
+    wait_for("the text-back", 10, || {
+        (!fake.sends_to(CALLER).is_empty()).then_some(())
+    });
+    assert!(fake.sends_to(landline).is_empty());
+}
+
+#[test]
 fn a_landline_error_marks_the_number_so_it_is_never_tried_again() {
     let (fake, s) = start_with(|api| {
         twilio_config(api, "0s", "").replace("repeat_window = \"24h\"", "repeat_window = \"1s\"")
