@@ -217,7 +217,8 @@ fn landlines_found_by_lookup_are_not_texted_and_staff_are_asked_to_call_back() {
 fn a_caller_new_to_the_business_but_known_as_a_landline_is_not_texted() {
     // Line types are cached by number, not by contact: an agency's number looked up for one client is
     // known when it calls another, where it is a new contact (decided without the contact-history queries).
-    let (fake, s) = start_with(|api| twilio_config(api, "0s", ""));
+    // The delay keeps the send step's own check out of it: the decision is made when the call comes in.
+    let (_fake, s) = start_with(|api| twilio_config(api, "1h", ""));
     let landline = "+16025551234";
     let conn = rusqlite::Connection::open(s.db_path()).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
@@ -227,17 +228,22 @@ fn a_caller_new_to_the_business_but_known_as_a_landline_is_not_texted() {
     )
     .unwrap();
     s.missed_call("CA1", landline);
-    assert_eq!(s.count("SELECT COUNT(*) FROM contacts"), 1, "a new contact");
-    assert_eq!(
-        s.text("SELECT textback_reason FROM calls").as_deref(),
-        Some("landline")
-    );
-    // A new mobile caller is texted as before.
     s.missed_call("CA2", CALLER);
-    wait_for("the text-back", 10, || {
-        (!fake.sends_to(CALLER).is_empty()).then_some(())
-    });
-    assert!(fake.sends_to(landline).is_empty());
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM contacts"),
+        2,
+        "two new contacts"
+    );
+    assert_eq!(
+        s.text("SELECT textback || ' ' || textback_reason FROM calls WHERE call_sid = 'CA1'")
+            .as_deref(),
+        Some("suppressed landline")
+    );
+    assert_eq!(
+        s.text("SELECT textback FROM calls WHERE call_sid = 'CA2'")
+            .as_deref(),
+        Some("scheduled")
+    );
 }
 
 #[test]
