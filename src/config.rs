@@ -2027,7 +2027,9 @@ fn validate_integrations(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
     let mut urls = BTreeSet::new();
     for (j, w) in b.webhooks.iter().enumerate() {
         let wk = |k: &str| format!("business[{i}].webhooks[{j}].{k}");
-        if check_url(&w.url).is_err() {
+        if let Some(why) = host_problem(&w.url) {
+            p.add(wk("url"), why);
+        } else if check_url(&w.url).is_err() {
             p.add(
                 wk("url"),
                 "is not an http(s) URL without query, fragment or spaces, e.g. \"https://crm.example.com/hooks/textback\"",
@@ -2124,6 +2126,8 @@ fn validate_email(
                 "email.host".into(),
                 "must name the SMTP server, e.g. \"smtp.example.com\"",
             );
+        } else if let Some(why) = host_problem(&e.host) {
+            p.add("email.host".into(), why);
         }
         if e.from.trim().parse::<lettre::message::Mailbox>().is_err() {
             p.add(
@@ -2313,7 +2317,9 @@ fn validate_engine(p: &mut Problems<'_>, i: usize, b: &BusinessConfig) {
     validate_integrations(p, i, b);
     if let Some(w) = &b.alert_webhook {
         // The URL is the webhook's only credential: the message does not repeat it (it may reach a log).
-        if check_url(&w.url).is_err() {
+        if let Some(why) = host_problem(&w.url) {
+            p.add(key("alert_webhook.url"), why);
+        } else if check_url(&w.url).is_err() {
             p.add(
                 key("alert_webhook.url"),
                 "is not an http(s) URL without query, fragment or spaces, e.g. \"https://hooks.slack.com/services/...\"",
@@ -2348,8 +2354,22 @@ fn validate_timings(p: &mut Problems<'_>, name: &str, prov: &ProviderConfig) {
     }
 }
 
+/// Why a URL's host cannot be used as written: textback resolves host names without Unicode tables (see
+/// `idna_adapter` in Cargo.toml), so an internationalised name is written in its ASCII form. The message
+/// does not repeat the URL (some URLs are credentials).
+pub fn host_problem(u: &str) -> Option<&'static str> {
+    let rest = u.split_once("://").map_or(u, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    (!host.is_ascii()).then_some(
+        "names its host with non-ASCII letters: write the host in its ASCII form (xn--...), as a browser's address bar shows it",
+    )
+}
+
 /// Whether `u` is an http(s) URL without query or fragment; the reason when it is not.
 pub fn check_url(u: &str) -> Result<(), String> {
+    if let Some(why) = host_problem(u) {
+        return Err(format!("{u:?} {why}"));
+    }
     let rest = u
         .strip_prefix("https://")
         .or_else(|| u.strip_prefix("http://"));
@@ -2455,6 +2475,36 @@ mod tests {
     fn the_example_file_is_the_built_in_default() {
         let parsed = parse(EXAMPLE, Some(Path::new("config.example.toml")), &kinds()).unwrap();
         assert_eq!(parsed, load(None, &kinds()).unwrap().config);
+    }
+
+    #[test]
+    fn hosts_are_written_in_ascii() {
+        // (url, accepted)
+        let cases = [
+            ("https://textback.example.com", true),
+            ("https://xn--bcher-kva.example/hooks", true),
+            ("https://example.com/caf\u{e9}", true),
+            ("https://b\u{fc}cher.example/hooks", false),
+            ("https://b\u{fc}cher.example", false),
+        ];
+        for (url, ok) in cases {
+            assert_eq!(check_url(url).is_ok(), ok, "{url}");
+            assert_eq!(host_problem(url).is_none(), ok, "{url}");
+        }
+        assert!(host_problem("smtp.b\u{fc}cher.example").is_some());
+        // What the HTTP client makes of them, without Unicode tables.
+        assert!(url::Url::parse("https://xn--bcher-kva.example/hooks").is_ok());
+        assert!(url::Url::parse("https://b\u{fc}cher.example/hooks").is_err());
+        let errors = errors_of(&GOOD.replace(
+            "public_url = \"https://textback.example.com\"",
+            "public_url = \"https://b\u{fc}cher.example\"",
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("server.public_url") && e.contains("xn--")),
+            "{errors:?}"
+        );
     }
 
     #[test]
