@@ -224,9 +224,17 @@ impl Store {
             configure(c, busy)?;
             c.execute_batch("PRAGMA query_only = ON;")
         });
+        // The pool's own thread only opens connections in the background and closes idle ones: one is
+        // plenty (r2d2 starts three, each an idle stack).
         let pool = Pool::builder()
             .max_size(4)
             .min_idle(Some(1))
+            .thread_pool(Arc::new(
+                scheduled_thread_pool::ScheduledThreadPool::builder()
+                    .num_threads(1)
+                    .thread_name_pattern("r2d2-worker-{}")
+                    .build(),
+            ))
             .build(manager)?;
 
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
