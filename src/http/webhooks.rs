@@ -385,10 +385,18 @@ async fn handle(
         Event::Call(report) => {
             let kind = report.kind.clone();
             let sid = report.call_sid.clone();
+            // Only a dial action's answer depends on the outcome; other reports are acknowledged.
+            let dial_ended = matches!(kind, CallReportKind::DialEnded { .. });
             let missed = ctx
                 .apply(
                     move |c, env, now| events::call_report(c, env, &report, now),
-                    move |c, env| events::call_missed(c, env.provider, &sid),
+                    move |c, env| {
+                        if dial_ended {
+                            events::call_missed(c, env.provider, &sid)
+                        } else {
+                            Ok(false)
+                        }
+                    },
                 )
                 .await?;
             // After the forwarded leg ends, a missed call hears the greeting (and leaves a voicemail); the

@@ -47,9 +47,14 @@ pub struct Contact {
     pub email: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, business_id, phone, opted_out_at, state, urgent, needs_reply, blocked_at, booked_at, \
-    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread, notes, tags, email";
+/// The columns `from_row` reads, as a literal (see `calls`).
+macro_rules! columns {
+    () => {
+        "id, business_id, phone, opted_out_at, state, urgent, needs_reply, blocked_at, booked_at, \
+    booked_value_cents, last_inbound_at, last_staff_reply_at, reached_at, created_at, name, unread, notes, tags, email"
+    };
+}
+const COLUMNS: &str = columns!();
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -94,8 +99,12 @@ pub fn upsert(c: &Conn<'_>, business_id: &str, phone: &str, now: i64) -> Result<
 /// The contact with this id.
 pub fn get(c: &Conn<'_>, id: i64) -> Result<Contact> {
     optional(
-        c.0.prepare_cached(&format!("SELECT {COLUMNS} FROM contacts WHERE id = ?1"))?
-            .query_row([id], from_row),
+        c.0.prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM contacts WHERE id = ?1"
+        ))?
+        .query_row([id], from_row),
     )?
     .ok_or(super::Error::NotFound)
 }
@@ -103,8 +112,10 @@ pub fn get(c: &Conn<'_>, id: i64) -> Result<Contact> {
 /// The contact for a number at a business, if known.
 pub fn find(c: &Conn<'_>, business_id: &str, phone: &str) -> Result<Option<Contact>> {
     optional(
-        c.0.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM contacts WHERE business_id = ?1 AND phone = ?2"
+        c.0.prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM contacts WHERE business_id = ?1 AND phone = ?2"
         ))?
         .query_row(params![business_id, phone], from_row),
     )
