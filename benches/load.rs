@@ -431,7 +431,10 @@ fn main() {
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0);
     // Both units: the issue writes "MB" for what /proc reports in KiB (its 11.7 "MB" was MiB).
     let both = |b: u64| format!("{} ({:.2} MB)", mib(b), b as f64 / 1e6);
-    println!("| binary size | {} ({size} bytes) | <= 10 MiB |", both(size));
+    println!(
+        "| binary size | {} ({size} bytes) | <= 10 MiB |",
+        both(size)
+    );
     println!(
         "| ready (spawn to healthy /healthz, median of 5) | {} | <= 100 ms |",
         ms(ready)
