@@ -246,6 +246,40 @@ fn a_caller_new_to_the_business_but_known_as_a_landline_is_not_texted() {
     );
 }
 
+/// A dial action for `call_sid` reporting a second forwarded leg, answered and talked for `secs`.
+fn second_leg_answered(s: &TestServer, call_sid: &str, from: &str, secs: u64) -> u16 {
+    let mut p = voice(call_sid, from);
+    p.retain(|(k, _)| *k != "CallStatus");
+    p.push(("CallStatus", "in-progress".into()));
+    p.push(("DialCallSid", format!("{call_sid}-leg2")));
+    p.push(("DialCallStatus", "completed".into()));
+    p.push(("DialCallDuration", secs.to_string()));
+    s.post_signed("/hooks/twilio/dial", &borrow(&p)).status
+}
+
+#[test]
+fn a_missed_call_answered_on_a_second_leg_calls_off_its_text() {
+    let (fake, s) = start_with(|api| twilio_config(api, "1h", ""));
+    assert_eq!(s.ring("CA1", CALLER).status, 200);
+    assert_eq!(s.dial_ended("CA1", CALLER, "no-answer", None).status, 200);
+    assert_eq!(
+        s.text("SELECT textback FROM calls WHERE call_sid = 'CA1'")
+            .as_deref(),
+        Some("scheduled")
+    );
+    assert_eq!(second_leg_answered(&s, "CA1", CALLER, 45), 200);
+    assert_eq!(
+        s.text("SELECT state || ' ' || textback || ' ' || textback_reason FROM calls WHERE call_sid = 'CA1'")
+            .as_deref(),
+        Some("answered cancelled answered")
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM jobs WHERE kind = 'text_back' AND state = 'pending'"),
+        0
+    );
+    assert!(fake.sends().is_empty());
+}
+
 #[test]
 fn a_landline_error_marks_the_number_so_it_is_never_tried_again() {
     let (fake, s) = start_with(|api| {
