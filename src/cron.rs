@@ -16,7 +16,7 @@
 use std::fmt;
 
 use crate::zone::Tz;
-use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
+use chrono::{Duration, NaiveDateTime, Timelike};
 use croner::parser::{CronParser, Seconds, Year};
 
 use crate::clock::Millis;
@@ -92,8 +92,7 @@ impl Cron {
     /// The first instant strictly after `after` at which the schedule is due in `tz`, or None if none within
     /// about 5 years.
     pub fn next_after(&self, tz: Tz, after: Millis) -> Option<Millis> {
-        DateTime::<Utc>::from_timestamp_millis(after)?;
-        let start = tz.local(after);
+        let start = tz.local_checked(after)?;
         // Whole seconds, so croner's "strictly after" steps from a clean second.
         let start = start.with_nanosecond(0)?;
         let horizon = start
@@ -141,7 +140,7 @@ impl PartialEq for Cron {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
 
     fn ny() -> Tz {
         crate::zone::named("America/New_York")

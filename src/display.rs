@@ -6,14 +6,10 @@ use crate::clock::Millis;
 use crate::zone::Tz;
 use chrono::Datelike;
 
-fn local(at: Millis, tz: Tz) -> Option<chrono::NaiveDateTime> {
-    chrono::DateTime::from_timestamp_millis(at).map(|_| tz.local(at))
-}
-
 /// When something happened, as a list shows it: "now", "5 min", "14:05" today, "Yesterday 16:05", "Mon
 /// 09:12" this week, "Nov 3" this year, "Nov 3, 2025" before.
 pub fn when(at: Millis, now: Millis, tz: Tz) -> String {
-    let (Some(t), Some(n)) = (local(at, tz), local(now, tz)) else {
+    let (Some(t), Some(n)) = (tz.local_checked(at), tz.local_checked(now)) else {
         return crate::clock::format_utc(at);
     };
     let ago = now - at;
@@ -35,7 +31,7 @@ pub fn when(at: Millis, now: Millis, tz: Tz) -> String {
 
 /// The time of day, for a message in a day's group: "14:05".
 pub fn clock(at: Millis, tz: Tz) -> String {
-    local(at, tz).map_or_else(
+    tz.local_checked(at).map_or_else(
         || crate::clock::format_utc(at),
         |t| t.format("%H:%M").to_string(),
     )
@@ -43,7 +39,7 @@ pub fn clock(at: Millis, tz: Tz) -> String {
 
 /// The heading of a day's messages: "Today", "Yesterday", "Monday, Nov 24", "Nov 3, 2025".
 pub fn day(at: Millis, now: Millis, tz: Tz) -> String {
-    let (Some(t), Some(n)) = (local(at, tz), local(now, tz)) else {
+    let (Some(t), Some(n)) = (tz.local_checked(at), tz.local_checked(now)) else {
         return crate::clock::format_utc(at);
     };
     match (n.date() - t.date()).num_days() {
@@ -57,7 +53,7 @@ pub fn day(at: Millis, now: Millis, tz: Tz) -> String {
 
 /// The full local time, for a tooltip: "2026-11-28 11:35 MST".
 pub fn full(at: Millis, tz: Tz) -> String {
-    local(at, tz).map_or_else(
+    tz.local_checked(at).map_or_else(
         || crate::clock::format_utc(at),
         |t| format!("{} {}", t.format("%Y-%m-%d %H:%M"), tz.abbreviation(at)),
     )

@@ -47,10 +47,6 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("{s:?} is not a date like \"2026-12-25\""))
 }
 
-fn local(tz: Tz, at: Millis) -> NaiveDateTime {
-    tz.local(at)
-}
-
 fn minute_of_day(t: NaiveDateTime) -> u32 {
     t.hour() * 60 + t.minute()
 }
@@ -69,7 +65,7 @@ pub struct Schedule {
 impl Schedule {
     /// Whether the business is open at `at`.
     pub fn is_open(&self, at: Millis) -> bool {
-        let t = local(self.tz, at);
+        let t = self.tz.local(at);
         if self.closed.contains(&t.date()) {
             return false;
         }
@@ -94,7 +90,7 @@ impl Window {
     /// Whether `at` falls inside the window.
     pub fn contains(&self, at: Millis) -> bool {
         let Some(s) = self.span else { return false };
-        let m = minute_of_day(local(self.tz, at));
+        let m = minute_of_day(self.tz.local(at));
         if s.start <= s.end {
             s.start <= m && m < s.end
         } else {
@@ -108,7 +104,7 @@ impl Window {
         if !self.contains(at) {
             return at;
         }
-        let t = local(self.tz, at);
+        let t = self.tz.local(at);
         let mut date = t.date();
         if s.start > s.end && minute_of_day(t) >= s.start {
             date = date.succ_opt().unwrap_or(date);

@@ -464,14 +464,12 @@ pub fn dashboard(
                 .unwrap_or(prices(&r.business_id).average_ticket_cents);
             booked_contacts.insert(contact, value);
         }
-        {
-            let local = tz.local(r.started_at);
-            heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] += 1;
-            let index = (local.date() - first).num_days();
-            if let Some(day) = usize::try_from(index).ok().and_then(|i| daily.get_mut(i)) {
-                day.missed += 1;
-                day.recovered += u32::from(r.booked);
-            }
+        let local = tz.local(r.started_at);
+        heat[local.weekday().num_days_from_monday() as usize][local.hour() as usize] += 1;
+        let index = (local.date() - first).num_days();
+        if let Some(day) = usize::try_from(index).ok().and_then(|i| daily.get_mut(i)) {
+            day.missed += 1;
+            day.recovered += u32::from(r.booked);
         }
     }
     let segments_total: i64 = segments.iter().map(|(_, n)| n).sum();

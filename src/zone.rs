@@ -78,11 +78,16 @@ impl Tz {
         self.0.iana_name().unwrap_or("UTC")
     }
 
-    /// The wall-clock time in this zone at instant `at`.
+    /// The wall-clock time in this zone at instant `at`; the epoch's for an instant beyond chrono's years.
     pub fn local(self, at: Millis) -> NaiveDateTime {
+        self.local_checked(at).unwrap_or_else(|| self.local(0))
+    }
+
+    /// The wall-clock time in this zone at instant `at`, or `None` beyond chrono's years.
+    pub fn local_checked(self, at: Millis) -> Option<NaiveDateTime> {
+        let utc = chrono::DateTime::from_timestamp_millis(at)?;
         let offset = self.0.to_offset(timestamp(at));
-        let utc = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
-        utc.naive_utc() + chrono::Duration::seconds(i64::from(offset.seconds()))
+        Some(utc.naive_utc() + chrono::Duration::seconds(i64::from(offset.seconds())))
     }
 
     /// The zone's abbreviation in force at `at`, such as "MST" or "CEST" (some zones only have "+03").
@@ -221,6 +226,9 @@ mod tests {
             naive("2026-07-15 12:00")
         );
         assert_eq!(UTC.local(0), naive("1970-01-01 00:00"));
+        // Beyond chrono's years there is no wall-clock time; `local` falls back to the epoch's.
+        assert_eq!(ny.local_checked(i64::MAX), None);
+        assert_eq!(ny.local(i64::MAX), ny.local(0));
         assert_eq!(UTC.abbreviation(0), "UTC");
     }
 }

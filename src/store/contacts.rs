@@ -318,17 +318,21 @@ pub fn automatic_today(c: &Conn<'_>, id: i64, now: i64) -> Result<u32> {
         .query_row(params![id, now - 24 * 3_600_000], |r| r.get(0))?)
 }
 
+/// Whether the number's cached line type says it cannot take texts (a landline or pager).
+fn known_landline(c: &Conn<'_>, phone: &str, now: i64) -> Result<bool> {
+    Ok(line_type(c, phone, now)?.is_some_and(|t| !is_textable_line(&t)))
+}
+
 /// [`facts`] for a contact created in this transaction, which has no history yet: only the line type,
 /// cached by number, can be known. Saves four queries on the busiest write, a new caller's missed call.
 pub fn facts_of_new(c: &Conn<'_>, phone: &str, now: i64) -> Result<ContactFacts> {
-    let landline = line_type(c, phone, now)?.is_some_and(|t| !is_textable_line(&t));
     Ok(ContactFacts {
         opted_out: false,
         last_text_back_at: None,
         text_back_pending: false,
         blocked: false,
         new_number: true,
-        landline,
+        landline: known_landline(c, phone, now)?,
         automatic_today: 0,
     })
 }
@@ -355,7 +359,7 @@ pub fn facts(
                             AND state IN ('pending', 'running'))",
         )?
         .query_row([id], |r| r.get(0))?;
-    let landline = line_type(c, &contact.phone, now)?.is_some_and(|t| !is_textable_line(&t));
+    let landline = known_landline(c, &contact.phone, now)?;
     Ok(ContactFacts {
         opted_out: contact.opted_out_at.is_some(),
         last_text_back_at: last,
